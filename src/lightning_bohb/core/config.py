@@ -1,0 +1,246 @@
+"""`OptimizationConfig` and the LightningCLI-style base config: loading, validation, overrides."""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import inspect
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+import yaml
+
+from lightning_bohb.exceptions import ConfigError
+
+ERRORED_TRIAL_POLICIES = ("resume", "restart", "fail")
+_TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
+
+
+@dataclass
+class OptimizationConfig:
+    """How the search runs: budget, concurrency, resources, where results go.
+
+    Args:
+        max_epochs: Epochs per trial (the trainer's ``max_epochs``; also the default ``max_t``).
+        num_samples: Number of trials.
+        max_concurrent_trials: Trials running at once (``None``: as many as resources allow).
+        experiment_name: Name of the experiment folder.
+        experiment_dir: Folder that holds experiments.
+        seed: Seed for the searcher and every trial (``seed_everything``); ``None`` = not seeded.
+        cpus_per_trial: CPUs reserved per trial.
+        gpus_per_trial: GPUs reserved per trial.
+        checkpoints_to_keep: Checkpoints kept per trial.
+        pause_timeout: Seconds a pause waits for a trial to reach validation before stopping it
+            at its last checkpoint.
+        errored_trial_policy: On resume, errored trials are ``"resume"``-d from their checkpoint,
+            ``"restart"``-ed from scratch, or left as ``"fail"``-ed.
+    """
+
+    max_epochs: int = 10
+    num_samples: int = 10
+    max_concurrent_trials: Optional[int] = None
+    experiment_name: str = "lightning_bohb"
+    experiment_dir: str = "./experiments"
+    seed: Optional[int] = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    checkpoints_to_keep: int = 2
+    pause_timeout: float = 600.0
+    errored_trial_policy: str = "resume"
+
+    def __post_init__(self) -> None:
+        _require(self, "max_epochs", self.max_epochs >= 1, "max_epochs >= 1")
+        _require(self, "num_samples", self.num_samples >= 1, "num_samples >= 1")
+        if self.max_concurrent_trials is not None:
+            _require(self, "max_concurrent_trials", self.max_concurrent_trials >= 1, "max_concurrent_trials >= 1")
+        _require(self, "experiment_name", bool(str(self.experiment_name).strip()), "a non-empty name")
+        _require(self, "cpus_per_trial", self.cpus_per_trial > 0, "cpus_per_trial > 0")
+        _require(self, "gpus_per_trial", self.gpus_per_trial >= 0, "gpus_per_trial >= 0")
+        _require(self, "checkpoints_to_keep", self.checkpoints_to_keep >= 1, "checkpoints_to_keep >= 1")
+        _require(self, "pause_timeout", self.pause_timeout > 0, "pause_timeout > 0")
+        _require(
+            self,
+            "errored_trial_policy",
+            self.errored_trial_policy in ERRORED_TRIAL_POLICIES,
+            f"one of {list(ERRORED_TRIAL_POLICIES)}",
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _require(config: OptimizationConfig, field: str, ok: bool, constraint: str) -> None:
+    if not ok:
+        value = getattr(config, field)
+        raise ConfigError(f"The value of `{field}` is {value!r}, but must be `{constraint}`.")
+
+
+def load_base_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, Any]:
+    """Read a LightningCLI-style YAML file (or take the equivalent dict) and validate its shape."""
+    if isinstance(source, Mapping):
+        config = copy.deepcopy(dict(source))
+        origin = "the base config dict"
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"Base config file not found: {str(path)!r}. Pass the path of the YAML you give "
+                "`LightningCLI fit --config`, or a dict with the same keys."
+            )
+        try:
+            config = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"The base config {str(path)!r} is not valid YAML:\n{err}") from None
+        origin = repr(str(path))
+    if not isinstance(config, dict):
+        raise ConfigError(f"{origin} must be a mapping with `model:` (and optionally `data:`, `trainer:`).")
+    unknown = sorted(set(config) - set(_TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{origin} has unsupported top-level keys {unknown}; supported: {list(_TOP_LEVEL_KEYS)}. "
+            "Configure optimizers in your LightningModule's `configure_optimizers`."
+        )
+    if "model" not in config:
+        raise ConfigError(f"{origin} has no `model:` section with a `class_path`.")
+    for section in ("model", "data"):
+        if config.get(section) is not None:
+            _check_class_section(config[section], section, origin)
+    trainer = config.get("trainer") or {}
+    if not isinstance(trainer, dict):
+        raise ConfigError(f"`trainer:` in {origin} must be a mapping of Trainer arguments.")
+    config["trainer"] = trainer
+    return config
+
+
+def _check_class_section(section: Any, name: str, origin: str) -> None:
+    if not isinstance(section, dict) or "class_path" not in section:
+        raise ConfigError(f"`{name}:` in {origin} must have `class_path` (and optionally `init_args`).")
+    import_class(section["class_path"], where=f"{name}.class_path")
+    init_args = section.setdefault("init_args", {}) or {}
+    section["init_args"] = init_args
+    accepted = init_parameters(import_class(section["class_path"]))
+    if accepted is not None:
+        unknown = sorted(set(init_args) - set(accepted))
+        if unknown:
+            raise ConfigError(
+                f"`{name}.init_args` has {unknown}, which {section['class_path']} does not accept; "
+                f"it accepts {sorted(accepted)}."
+            )
+
+
+def import_class(class_path: str, where: str = "class_path") -> type:
+    """Import ``package.module.Class``; a clear `ConfigError` if it does not import."""
+    module_name, _, attr = str(class_path).rpartition(".")
+    if not module_name:
+        raise ConfigError(f"`{where}` is {class_path!r}; use the full import path, e.g. `my_pkg.models.MyModel`.")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"`{where}` is {class_path!r}, but module {module_name!r} does not import: {err}. "
+            "Install the package or run from the folder that holds it."
+        ) from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"`{where}` is {class_path!r}, but {module_name!r} has no attribute {attr!r}.") from None
+
+
+def init_parameters(cls: type) -> Optional[list]:
+    """Names ``cls.__init__`` accepts, or ``None`` when it takes ``**kwargs``."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.name != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict[str, str]:
+    """Map each search-space name to the dotted path in the base config that it sets.
+
+    A dotted name (``model.init_args.lr``, ``trainer.gradient_clip_val``) is used as is after
+    validation; a bare name must match exactly one init argument of the model or the datamodule.
+    """
+    owners = {}
+    for section in ("model", "data"):
+        if base_config.get(section):
+            owners[section] = init_parameters(import_class(base_config[section]["class_path"])) or list(
+                base_config[section].get("init_args", {})
+            )
+    trainer_args = _trainer_arguments()
+    paths = {}
+    for name in names:
+        if "." in name:
+            _check_dotted(name, base_config, owners, trainer_args)
+            paths[name] = name
+            continue
+        matches = [f"{section}.init_args.{name}" for section, args in owners.items() if name in args]
+        if len(matches) == 1:
+            paths[name] = matches[0]
+        elif not matches:
+            known = [f"{s}.init_args.{a}" for s, args in owners.items() for a in args]
+            raise ConfigError(
+                f"Search-space name {name!r} matches no init argument of the model or datamodule. "
+                f"Use a dotted path, or one of: {known}."
+            )
+        else:
+            raise ConfigError(
+                f"Search-space name {name!r} is ambiguous: it matches {matches}. Use one of these dotted paths."
+            )
+    return paths
+
+
+def _check_dotted(name: str, base_config: Mapping[str, Any], owners: Mapping[str, list], trainer_args: list) -> None:
+    parts = name.split(".")
+    if parts[0] == "trainer" and len(parts) == 2:
+        if parts[1] not in trainer_args:
+            raise ConfigError(f"Search-space name {name!r}: Trainer has no argument {parts[1]!r}.")
+        return
+    if parts[0] in owners and len(parts) >= 3 and parts[1] == "init_args":
+        accepted = owners[parts[0]]
+        if len(parts) == 3 and parts[2] not in accepted:
+            raise ConfigError(
+                f"Search-space name {name!r}: {base_config[parts[0]]['class_path']} has no init argument "
+                f"{parts[2]!r}; it accepts {sorted(accepted)}."
+            )
+        return
+    if parts[0] == "seed_everything":
+        return
+    raise ConfigError(
+        f"Search-space name {name!r} is not a path this config has. Use `model.init_args.<arg>`, "
+        "`data.init_args.<arg>`, `trainer.<arg>`, or a bare init-argument name."
+    )
+
+
+def _trainer_arguments() -> list:
+    from lightning.pytorch import Trainer
+
+    return init_parameters(Trainer) or []
+
+
+def apply_overrides(base_config: Mapping[str, Any], values: Mapping[str, Any], paths: Mapping[str, str]) -> Dict[str, Any]:
+    """Return a copy of ``base_config`` with each sampled value set at its dotted path."""
+    merged = copy.deepcopy(dict(base_config))
+    for name, value in values.items():
+        if name not in paths:
+            continue
+        node = merged
+        *parents, leaf = paths[name].split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = to_plain(value)
+    return merged
+
+
+def to_plain(value: Any) -> Any:
+    """Turn numpy scalars (TuneBOHB samples them) into Python types, so checkpoints load with weights_only."""
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, dict, str)):
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            return value
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_plain(v) for v in value)
+    return value

@@ -1,0 +1,1 @@
+"""Session persistence and control: state file, atomic storage, pause channel, signals."""

@@ -1,0 +1,81 @@
+"""The pause channel: a named Ray actor owned by the driver, reachable from trials on every node.
+
+It lives only as long as the driver that created it, so a resumed session starts with a fresh,
+empty channel: an old pause request can never be restored (one-shot by construction).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, Optional
+
+NAMESPACE = "lightning_bohb"
+
+
+class _ControlState:
+    """Actor body: the pending pause request and the trials that acknowledged it."""
+
+    def __init__(self) -> None:
+        self._requested_at: Optional[float] = None
+        self._acks: Dict[str, Optional[int]] = {}
+
+    def request_pause(self) -> None:
+        if self._requested_at is None:
+            self._requested_at = time.time()
+
+    def cancel_pause(self) -> None:
+        self._requested_at = None
+        self._acks.clear()
+
+    def pause_requested(self) -> bool:
+        return self._requested_at is not None
+
+    def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
+        """Record that ``trial_id`` reported its last checkpoint (at ``global_step``) and now waits."""
+        if self._requested_at is not None:
+            self._acks[trial_id] = global_step
+        return self._requested_at is not None
+
+    def acknowledgements(self) -> Dict[str, Optional[int]]:
+        return dict(self._acks)
+
+
+def actor_name(session_id: str) -> str:
+    return f"lightning_bohb_control_{session_id}"
+
+
+def create_control(session_id: str):
+    """Start the control actor for this driver (0 CPUs, so it never takes a trial's slot)."""
+    import ray
+
+    cls = ray.remote(num_cpus=0, max_concurrency=4)(_ControlState)
+    return cls.options(name=actor_name(session_id), namespace=NAMESPACE, get_if_exists=False).remote()
+
+
+class ControlClient:
+    """Trial-side handle to the control actor, found by name; picklable (holds only the name)."""
+
+    def __init__(self, name: str, timeout: float = 30.0) -> None:
+        self.name = name
+        self.timeout = timeout
+        self._actor = None
+
+    def __getstate__(self):
+        return {"name": self.name, "timeout": self.timeout, "_actor": None}
+
+    def _handle(self):
+        import ray
+
+        if self._actor is None:
+            self._actor = ray.get_actor(self.name, namespace=NAMESPACE)
+        return self._actor
+
+    def pause_requested(self) -> bool:
+        import ray
+
+        return bool(ray.get(self._handle().pause_requested.remote(), timeout=self.timeout))
+
+    def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
+        import ray
+
+        return bool(ray.get(self._handle().acknowledge.remote(trial_id, global_step), timeout=self.timeout))
