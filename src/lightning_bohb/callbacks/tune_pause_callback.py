@@ -1,25 +1,29 @@
 """`TunePauseCallback`: pause a trial at its next validation boundary, leaving it resumable.
 
 Unlike stopping (``trainer.should_stop``), which makes Tune mark the trial TERMINATED and lose it
-on restore, a pausing trial reports its checkpoint first (the `TuneReportCallback` placed before
-this one does that), acknowledges the pause to the driver and then waits. The driver ends the run
-the way Tune's own graceful interrupt does, with the trial still RUNNING in the experiment
-snapshot, so the resumed session continues it from that checkpoint.
+on restore, a pausing trial has its checkpoint reported first (by the `TuneReportCallback` placed
+before this one), acknowledges the pause to the driver and waits. The driver ends the run the way
+Tune's own graceful interrupt does, with the trial still RUNNING in the experiment snapshot, then
+releases the trial, whose worker exits at once; the resumed session continues from that checkpoint.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import Checkpoint
 
 from lightning_bohb._logging import logger
 
 
-class TunePauseCallback(Callback):
-    """Checks for a pause request at each validation end (never during the sanity check).
+class TunePauseCallback(Checkpoint):
+    """Checks for a pause request at the end of each validated epoch (never in the sanity check).
+
+    It is a Lightning `Checkpoint` callback so that Lightning runs it last: after the model's
+    epoch-end hooks and after the checkpoint report, so the pause falls on a clean epoch boundary.
 
     Args:
         pause_signal_file: A file whose existence requests a pause (single-machine use).
@@ -46,6 +50,7 @@ class TunePauseCallback(Callback):
         self.verbose = verbose
         self.control = control
         self.pauses = 0
+        self._validated = False
 
     def pause_requested(self) -> bool:
         if self.pause_signal_file is not None and self.pause_signal_file.exists():
@@ -59,14 +64,27 @@ class TunePauseCallback(Callback):
                 return True
         return False
 
+    def _released(self) -> bool:
+        if self.control is None:
+            return False
+        try:
+            return self.control.released()
+        except Exception:
+            return False
+
     def on_train_start(self, trainer, pl_module) -> None:
         # A trial that starts while a pause is pending has nothing to save: hold before training.
         if self._agreed(trainer):
             self._hold(trainer, global_step=None)
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not self._validated:
             return
+        self._validated = False
         if self._agreed(trainer):
             self._hold(trainer, global_step=trainer.global_step)
 
@@ -83,6 +101,8 @@ class TunePauseCallback(Callback):
 
             self.control.acknowledge(tune.get_context().get_trial_id(), global_step)
         while self.pause_requested():
+            if self._released():
+                os._exit(0)  # the session's state is saved; nothing of this process is needed
             time.sleep(self.check_interval)
         if self.verbose and trainer.is_global_zero:
             logger.info("Pause cancelled; training continues.")

@@ -1,4 +1,10 @@
-"""`TuneReportCallback`: at each validation end, report every logged metric and a checkpoint to Tune."""
+"""`TuneReportCallback`: after each validated epoch, report every logged metric and a checkpoint to Tune.
+
+It reports at the end of the epoch (after validation and after every epoch-end hook), and is a
+Lightning `Checkpoint` so that it runs after the LightningModule's own ``on_train_epoch_end``. A
+checkpoint taken there resumes at the next epoch with no hook run twice; one taken in
+``on_validation_end`` would re-run that epoch's ``on_train_epoch_end`` on resume.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import os
 import tempfile
 from typing import Any, Dict
 
-from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import Checkpoint
 
 from lightning_bohb.exceptions import LightningTuneError
 
@@ -17,19 +23,25 @@ class MetricNotLoggedError(LightningTuneError):
     """The metric the search optimizes was never logged by the model."""
 
 
-class TuneReportCallback(Callback):
+class TuneReportCallback(Checkpoint):
     """Reports ``trainer.callback_metrics`` plus ``epoch`` and ``global_step`` with a Lightning checkpoint.
 
     Args:
-        metric: The metric the search optimizes; a validation end without it fails the trial.
+        metric: The metric the search optimizes; a validated epoch without it fails the trial.
     """
 
     def __init__(self, metric: str) -> None:
         self.metric = metric
+        self._validated = False
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not self._validated:
             return
+        self._validated = False
         from ray import tune
 
         metrics = self.collect_metrics(trainer)

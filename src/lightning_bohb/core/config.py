@@ -16,7 +16,6 @@ from lightning_bohb.exceptions import ConfigError
 ERRORED_TRIAL_POLICIES = ("resume", "restart", "fail")
 _TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
 
-
 @dataclass
 class OptimizationConfig:
     """How the search runs: budget, concurrency, resources, where results go.
@@ -50,6 +49,9 @@ class OptimizationConfig:
     errored_trial_policy: str = "resume"
 
     def __post_init__(self) -> None:
+        _numbers(self, "max_epochs", "num_samples", "cpus_per_trial", "gpus_per_trial", "checkpoints_to_keep", "pause_timeout")
+        if self.max_concurrent_trials is not None:
+            _numbers(self, "max_concurrent_trials")
         _require(self, "max_epochs", self.max_epochs >= 1, "max_epochs >= 1")
         _require(self, "num_samples", self.num_samples >= 1, "num_samples >= 1")
         if self.max_concurrent_trials is not None:
@@ -69,12 +71,16 @@ class OptimizationConfig:
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
 
-
 def _require(config: OptimizationConfig, field: str, ok: bool, constraint: str) -> None:
     if not ok:
         value = getattr(config, field)
         raise ConfigError(f"The value of `{field}` is {value!r}, but must be `{constraint}`.")
 
+def _numbers(config: OptimizationConfig, *fields: str) -> None:
+    for field in fields:
+        value = getattr(config, field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"The value of `{field}` is {value!r}, but must be a number.")
 
 def load_base_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, Any]:
     """Read a LightningCLI-style YAML file (or take the equivalent dict) and validate its shape."""
@@ -101,7 +107,7 @@ def load_base_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, A
             f"{origin} has unsupported top-level keys {unknown}; supported: {list(_TOP_LEVEL_KEYS)}. "
             "Configure optimizers in your LightningModule's `configure_optimizers`."
         )
-    if "model" not in config:
+    if config.get("model") is None:
         raise ConfigError(f"{origin} has no `model:` section with a `class_path`.")
     for section in ("model", "data"):
         if config.get(section) is not None:
@@ -111,7 +117,6 @@ def load_base_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, A
         raise ConfigError(f"`trainer:` in {origin} must be a mapping of Trainer arguments.")
     config["trainer"] = trainer
     return config
-
 
 def _check_class_section(section: Any, name: str, origin: str) -> None:
     if not isinstance(section, dict) or "class_path" not in section:
@@ -127,7 +132,6 @@ def _check_class_section(section: Any, name: str, origin: str) -> None:
                 f"`{name}.init_args` has {unknown}, which {section['class_path']} does not accept; "
                 f"it accepts {sorted(accepted)}."
             )
-
 
 def import_class(class_path: str, where: str = "class_path") -> type:
     """Import ``package.module.Class``; a clear `ConfigError` if it does not import."""
@@ -146,14 +150,12 @@ def import_class(class_path: str, where: str = "class_path") -> type:
     except AttributeError:
         raise ConfigError(f"`{where}` is {class_path!r}, but {module_name!r} has no attribute {attr!r}.") from None
 
-
 def init_parameters(cls: type) -> Optional[list]:
     """Names ``cls.__init__`` accepts, or ``None`` when it takes ``**kwargs``."""
     params = inspect.signature(cls.__init__).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return [p.name for p in params if p.name != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
-
 
 def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict[str, str]:
     """Map each search-space name to the dotted path in the base config that it sets.
@@ -164,9 +166,7 @@ def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict
     owners = {}
     for section in ("model", "data"):
         if base_config.get(section):
-            owners[section] = init_parameters(import_class(base_config[section]["class_path"])) or list(
-                base_config[section].get("init_args", {})
-            )
+            owners[section] = init_parameters(import_class(base_config[section]["class_path"]))
     trainer_args = _trainer_arguments()
     paths = {}
     for name in names:
@@ -174,11 +174,12 @@ def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict
             _check_dotted(name, base_config, owners, trainer_args)
             paths[name] = name
             continue
-        matches = [f"{section}.init_args.{name}" for section, args in owners.items() if name in args]
+        candidates = {s: args if args is not None else list(base_config[s].get("init_args", {})) for s, args in owners.items()}
+        matches = [f"{section}.init_args.{name}" for section, args in candidates.items() if name in args]
         if len(matches) == 1:
             paths[name] = matches[0]
         elif not matches:
-            known = [f"{s}.init_args.{a}" for s, args in owners.items() for a in args]
+            known = [f"{s}.init_args.{a}" for s, args in candidates.items() for a in args]
             raise ConfigError(
                 f"Search-space name {name!r} matches no init argument of the model or datamodule. "
                 f"Use a dotted path, or one of: {known}."
@@ -189,7 +190,6 @@ def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict
             )
     return paths
 
-
 def _check_dotted(name: str, base_config: Mapping[str, Any], owners: Mapping[str, list], trainer_args: list) -> None:
     parts = name.split(".")
     if parts[0] == "trainer" and len(parts) == 2:
@@ -198,7 +198,7 @@ def _check_dotted(name: str, base_config: Mapping[str, Any], owners: Mapping[str
         return
     if parts[0] in owners and len(parts) >= 3 and parts[1] == "init_args":
         accepted = owners[parts[0]]
-        if len(parts) == 3 and parts[2] not in accepted:
+        if len(parts) == 3 and accepted is not None and parts[2] not in accepted:
             raise ConfigError(
                 f"Search-space name {name!r}: {base_config[parts[0]]['class_path']} has no init argument "
                 f"{parts[2]!r}; it accepts {sorted(accepted)}."
@@ -211,12 +211,10 @@ def _check_dotted(name: str, base_config: Mapping[str, Any], owners: Mapping[str
         "`data.init_args.<arg>`, `trainer.<arg>`, or a bare init-argument name."
     )
 
-
 def _trainer_arguments() -> list:
     from lightning.pytorch import Trainer
 
     return init_parameters(Trainer) or []
-
 
 def apply_overrides(base_config: Mapping[str, Any], values: Mapping[str, Any], paths: Mapping[str, str]) -> Dict[str, Any]:
     """Return a copy of ``base_config`` with each sampled value set at its dotted path."""
@@ -231,10 +229,11 @@ def apply_overrides(base_config: Mapping[str, Any], values: Mapping[str, Any], p
         node[leaf] = to_plain(value)
     return merged
 
-
 def to_plain(value: Any) -> Any:
     """Turn numpy scalars (TuneBOHB samples them) into Python types, so checkpoints load with weights_only."""
-    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, dict, str)):
+    if isinstance(value, str):
+        return str(value)  # np.str_ (TuneBOHB samples choices as numpy strings) is a str subclass
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, dict)):
         try:
             return value.item()
         except (TypeError, ValueError):

@@ -122,6 +122,7 @@ class ASHAStrategy(Strategy):
     def build(self, max_t, max_concurrent, seed):
         from ray.tune.schedulers import ASHAScheduler
 
+        _check_budget(self.grace_period, self.reduction_factor, self.max_t or max_t)
         scheduler = ASHAScheduler(
             time_attr=TIME_ATTR,
             max_t=self.max_t or max_t,

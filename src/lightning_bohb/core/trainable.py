@@ -13,8 +13,8 @@ _QUIET_TRAINER_DEFAULTS = {
     "enable_progress_bar": False,
     "enable_model_summary": False,
     "logger": False,
-    "enable_checkpointing": False,
 }
+_QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "ray.train", "ray.tune")
 
 
 @dataclass
@@ -57,7 +57,19 @@ def build_trainer_kwargs(trainer_config: Mapping[str, Any], callbacks: list) -> 
     if not isinstance(user_callbacks, list):
         user_callbacks = [user_callbacks]
     kwargs["callbacks"] = user_callbacks + callbacks
+    # The report callback is a Lightning Checkpoint; Lightning refuses one when this is False.
+    kwargs["enable_checkpointing"] = True
     return kwargs
+
+
+def _quiet_trial_output() -> None:
+    import logging
+    import warnings
+
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*weights_only.*")
 
 
 def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
@@ -69,6 +81,7 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
     from lightning_bohb.callbacks.tune_report_callback import CHECKPOINT_FILE
     from lightning_bohb.session.control import ControlClient
 
+    _quiet_trial_output()
     merged = spec.merged_config(to_plain(config))
     if merged.get("seed_everything") is not None:
         seed_everything(merged["seed_everything"], workers=True, verbose=False)

@@ -18,6 +18,7 @@ class _ControlState:
     def __init__(self) -> None:
         self._requested_at: Optional[float] = None
         self._acks: Dict[str, Optional[int]] = {}
+        self._released = False
 
     def request_pause(self) -> None:
         if self._requested_at is None:
@@ -38,6 +39,13 @@ class _ControlState:
 
     def acknowledgements(self) -> Dict[str, Optional[int]]:
         return dict(self._acks)
+
+    def release(self) -> None:
+        """The driver saved the session: held trials may end their processes."""
+        self._released = True
+
+    def released(self) -> bool:
+        return self._released
 
 
 def actor_name(session_id: str) -> str:
@@ -74,6 +82,11 @@ class ControlClient:
         import ray
 
         return bool(ray.get(self._handle().pause_requested.remote(), timeout=self.timeout))
+
+    def released(self) -> bool:
+        import ray
+
+        return bool(ray.get(self._handle().released.remote(), timeout=self.timeout))
 
     def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
         import ray

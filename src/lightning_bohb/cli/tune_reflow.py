@@ -1,0 +1,371 @@
+"""`TuneReflowCLI`: run a search as a session that can be paused and resumed, exactly.
+
+Controls: ``p`` pauses at the next validation boundary (again cancels), ``q`` quits now, Ctrl+C
+pauses (twice quits), SIGTERM/SIGUSR1 pause within ``grace_period`` seconds, SIGUSR2 quits now.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import shlex
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Union
+
+from lightning_bohb.cli.keyboard import KeyboardMonitor, interactive_terminal
+from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
+from lightning_bohb.exceptions import EXIT_PAUSED, ConfigError, SessionPaused
+from lightning_bohb.session.signals import SignalHandlers
+from lightning_bohb.session.state import (
+    COMPLETED,
+    FAILED,
+    PAUSED,
+    RUNNING,
+    SESSION_PREFIX,
+    STATE_FILE,
+    TuneSessionState,
+    new_session_id,
+    now_iso,
+    write_summary,
+)
+from lightning_bohb.session.store import SessionLock, make_private_dir
+
+_SUMMARY_EVERY_S = 2.0
+
+
+class TuneReflowCLI:
+    """Wraps `ConfigDrivenOptimizer.run` with pause/resume of the whole session.
+
+    Args:
+        experiment_name: Folder name under ``experiment_dir``.
+        experiment_dir: Where sessions live: ``<experiment_dir>/<experiment_name>/session_<id>/``.
+        session_id: Reuse a given id (default: ``YYYYmmdd_HHMMSS_<6 hex>``).
+        enable_pause: Read the ``p``/``q`` keys when a terminal is attached.
+        verbose: Print the banner, pause and resume reports.
+        on_pause: Called as ``on_pause(session_dir, resume_command)`` after the session paused.
+        grace_period: Seconds after SIGTERM/SIGUSR1 before a pause that is still waiting quits now.
+    """
+
+    def __init__(
+        self,
+        experiment_name: str,
+        experiment_dir: Union[str, Path] = "./experiments",
+        session_id: Optional[str] = None,
+        enable_pause: bool = True,
+        verbose: bool = True,
+        on_pause: Optional[Callable[[Path, str], None]] = None,
+        grace_period: float = 25.0,
+    ) -> None:
+        if not str(experiment_name).strip():
+            raise ConfigError("The value of `experiment_name` is '', but must be a non-empty name.")
+        self.experiment_name = experiment_name
+        self.experiment_dir = Path(experiment_dir).expanduser().resolve()
+        self.session_id = session_id or new_session_id()
+        self.session_dir = self.experiment_dir / experiment_name / f"{SESSION_PREFIX}{self.session_id}"
+        self.enable_pause = enable_pause
+        self.verbose = verbose
+        self.on_pause = on_pause
+        self.grace_period = grace_period
+        self.start_time = time.time()
+        self.state: Optional[TuneSessionState] = None
+        self._coordinator = None
+        self._optimizer: Optional[ConfigDrivenOptimizer] = None
+        self._trial_best: Dict[str, float] = {}
+        self._last_summary = 0.0
+        self._grace_timer: Optional[threading.Timer] = None
+        _exit_quietly_when_paused()
+
+    # -- public API --------------------------------------------------------------------------
+    @classmethod
+    def resume(cls, session_dir: Union[str, Path]) -> "TuneReflowCLI":
+        """Load a paused (or interrupted) session; its directory may have moved since."""
+        session_dir = Path(session_dir).expanduser().resolve()
+        state = TuneSessionState.load(session_dir)
+        cli = cls(state.experiment_name, experiment_dir=session_dir.parent.parent, session_id=state.session_id)
+        cli.session_dir = session_dir
+        cli.state = state
+        return cli
+
+    @property
+    def pause_requested(self) -> bool:
+        return self._coordinator is not None and self._coordinator.pause_pending
+
+    @property
+    def resume_command(self) -> str:
+        script = self.state.script if self.state else None
+        if script:
+            return f"{_python_command()} {shlex.quote(script)} --resume-session {shlex.quote(str(self.session_dir))}"
+        return f"{_console_command()} resume {shlex.quote(str(self.session_dir))}"
+
+    def should_auto_pause(self, metrics: Dict[str, Any]) -> bool:
+        """Override to pause the session automatically; called with every reported result."""
+        return False
+
+    def run(self, optimizer: Optional[ConfigDrivenOptimizer] = None, resume: bool = False, **kwargs: Any):
+        """Run the session; returns Ray's `ResultGrid` when the search finishes.
+
+        Raises:
+            SessionPaused: The session paused (a `KeyboardInterrupt`); its message has the resume command.
+        """
+        if resume or (optimizer is None and self.state is not None):
+            if self.state is None:
+                self.state = TuneSessionState.load(self.session_dir)
+            optimizer, resume = self._restore_optimizer(), True
+        elif optimizer is None:
+            raise ConfigError(
+                "TuneReflowCLI.run() needs an optimizer for a new session; to continue one use "
+                "TuneReflowCLI.resume(session_dir).run()."
+            )
+        else:
+            self._create_session(optimizer)
+        lock = SessionLock(self.session_dir)
+        lock.acquire()
+        try:
+            return self._run(optimizer, resume, **kwargs)
+        finally:
+            lock.release()
+
+    # -- controls (any thread) ---------------------------------------------------------------
+    def toggle_pause(self) -> None:
+        if self._coordinator is None:
+            return
+        if self._coordinator.pause_pending:
+            self._coordinator.cancel_pause()
+            self._say("▶️ Pause cancelled; continuing.")
+        else:
+            self.request_pause()
+
+    def request_pause(self) -> None:
+        if self._coordinator is not None and not self._coordinator.pause_pending:
+            self._coordinator.request_pause()
+            self._say("⏸️ Pause requested. Waiting for trials to reach validation boundaries...")
+
+    def quit_now(self) -> None:
+        if self._coordinator is not None:
+            self._say("⏹️ Quitting now; running trials continue later from their last checkpoints.")
+            self._coordinator.quit_now()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _create_session(self, optimizer: ConfigDrivenOptimizer) -> None:
+        make_private_dir(self.session_dir)
+        script = _user_script()
+        self.state = TuneSessionState(
+            session_id=self.session_id,
+            experiment_name=self.experiment_name,
+            search_space=optimizer.search_space,
+            strategy=optimizer.strategy,
+            optimization_config=optimizer.optimization_config,
+            base_config=optimizer.base_config,
+            base_config_source=optimizer.base_config_source,
+            script=script,
+            sys_path=[p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p],
+        )
+
+    def _restore_optimizer(self) -> ConfigDrivenOptimizer:
+        state = self.state
+        for path in reversed(state.sys_path):
+            if os.path.isdir(path) and path not in sys.path:
+                sys.path.insert(0, path)
+        optimizer = ConfigDrivenOptimizer(
+            state.base_config, state.search_space, state.strategy, state.optimization_config
+        )
+        optimizer.base_config_source = state.base_config_source
+        if self.verbose:
+            print(f"♻️ Resuming session: {self.session_id}")
+            print("✅ All configuration restored from session state:")
+            for item in ("Search space", "Strategy", "Base config", "Optimization config"):
+                print(f"   • {item}: ✓")
+            print("Continuing optimization...", flush=True)
+        return optimizer
+
+    def _run(self, optimizer: ConfigDrivenOptimizer, resume: bool, **kwargs: Any):
+        import ray
+
+        from lightning_bohb.session.control import actor_name, create_control
+        from lightning_bohb.session.coordinator import QUIT, PauseCoordinator
+
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        owns_ray = not ray.is_initialized()
+        if owns_ray:
+            ray.init(include_dashboard=False)
+        self._optimizer = optimizer
+        control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
+        control = create_control(control_id)
+        signals = SignalHandlers(on_pause=self._on_pause_signal, on_quit=lambda _signum: self.quit_now())
+        self._coordinator = PauseCoordinator(
+            control,
+            pause_timeout=optimizer.optimization_config.pause_timeout,
+            on_setup=signals.install,
+            on_result=self._on_result,
+            auto_pause=self.should_auto_pause,
+        )
+        signals.install()
+        keyboard = KeyboardMonitor({"p": self.toggle_pause, "q": self.quit_now})
+        self._banner(keyboard.start() if self.enable_pause else False)
+        self.state.status = RUNNING
+        if resume:
+            self.state.resumed_at.append(now_iso())
+        self._save()
+        try:
+            results = optimizer.run(
+                output_dir=self.session_dir,
+                experiment_folder=RAY_EXPERIMENT_FOLDER,
+                resume=resume,
+                callbacks=[self._coordinator, *kwargs.pop("callbacks", [])],
+                control_name=actor_name(control_id),
+                verbose=kwargs.pop("tune_verbose", 0),
+            )
+        except BaseException:
+            self.state.status = FAILED
+            self._save()
+            self._say(f"❌ Optimization failed. The session can still be resumed:\n   {self.resume_command}")
+            raise
+        finally:
+            keyboard.stop()
+            signals.restore()
+            if self._grace_timer is not None:
+                self._grace_timer.cancel()
+            ray.kill(control)
+            if owns_ray:
+                ray.shutdown()
+        if self._coordinator.stop_reason is None:
+            self.state.status = COMPLETED
+            self._save()
+            self._say(f"🏁 Optimization complete. Best config: {self.session_dir / 'best_config.yaml'}")
+            return results
+        self.state.status = PAUSED
+        self.state.paused_at.append(now_iso())
+        self._save()
+        self._report_pause(quit=self._coordinator.stop_reason == QUIT)
+        if self.on_pause is not None:
+            self.on_pause(self.session_dir, self.resume_command)
+        raise SessionPaused(self.session_dir, self.resume_command)
+
+    def _on_pause_signal(self, signum: int) -> None:
+        import signal
+
+        if signum == signal.SIGINT and self.pause_requested:
+            self.quit_now()
+            return
+        self.request_pause()
+        if signum != signal.SIGINT and self._grace_timer is None and math.isfinite(self.grace_period):
+            self._grace_timer = threading.Timer(self.grace_period, self.quit_now)
+            self._grace_timer.daemon = True
+            self._grace_timer.start()
+
+    def _on_result(self, trial, result: Dict[str, Any]) -> None:
+        metric, mode = self._optimizer.metric, self._optimizer.mode
+        value = result.get(metric)
+        if isinstance(value, (int, float)):
+            previous = self._trial_best.get(trial.trial_id)
+            better = previous is None or (value < previous if mode == "min" else value > previous)
+            if better:
+                self._trial_best[trial.trial_id] = value
+        if time.time() - self._last_summary > _SUMMARY_EVERY_S:
+            self._write_summary()
+
+    def _save(self) -> None:
+        self.state.save(self.session_dir)
+        self._write_summary()
+
+    def _write_summary(self) -> None:
+        from lightning_bohb.session.summary import build_summary
+
+        self._last_summary = time.time()
+        coordinator = self._coordinator
+        write_summary(
+            self.session_dir,
+            build_summary(
+                self.state,
+                resume_command=self.resume_command,
+                trials=coordinator.trials if coordinator else [],
+                trial_best=self._trial_best,
+                metric_config=self._optimizer.metric_config if self._optimizer else None,
+                pause_info=coordinator.describe() if coordinator else {},
+            ),
+        )
+
+    def _banner(self, keyboard: bool) -> None:
+        if keyboard:
+            self._say(
+                "🎮 Interactive mode enabled:\n"
+                "   Press 'p' to pause at next validation\n"
+                "   Press 'q' to quit immediately\n"
+                "   Press Ctrl+C to pause gracefully"
+            )
+        elif self.enable_pause:
+            self._say(
+                "⌨️ No terminal: keyboard controls are off. Pause with Ctrl+C, SIGTERM/SIGUSR1, or: "
+                f"{_console_command()} pause {shlex.quote(str(self.session_dir))}"
+            )
+        self._say(f"💾 Session state saved to: {self.session_dir / STATE_FILE}")
+        self._say("Running optimization...")
+
+    def _report_pause(self, quit: bool) -> None:
+        lines = ["", "✅ OPTIMIZATION PAUSED", f"📊 Session: {self.session_id}", f"💾 State saved to: {self.session_dir / STATE_FILE}"]
+        if quit:
+            lines.append("⚠️ Quit without waiting for validation: running trials resume from their last reported checkpoints.")
+        for trial_id, epoch in self._coordinator.timed_out.items():
+            where = "no checkpoint yet (restarts from scratch)" if epoch is None else f"its checkpoint of epoch {epoch}"
+            lines.append(
+                f"⚠️ Trial {trial_id} did not reach validation within pause_timeout; stopped at {where}: "
+                "the epoch in flight is lost."
+            )
+        lines += ["", "📝 To resume this EXACT session with all settings, run:", f"   {self.resume_command}"]
+        self._say("\n".join(lines))
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(message, flush=True)
+
+
+def _user_script() -> Optional[str]:
+    """The user's script when the session was started as ``python script.py``, else ``None``."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0.endswith(".py") or not os.path.isfile(argv0):
+        return None
+    script = os.path.abspath(argv0)
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return None if script.startswith(package_dir + os.sep) else script
+
+
+def _python_command() -> str:
+    found = shutil.which("python")
+    if found and os.path.realpath(found) == os.path.realpath(sys.executable):
+        return "python"
+    return shlex.quote(sys.executable)
+
+
+def _console_command() -> str:
+    found = shutil.which("lightning-bohb")
+    sibling = Path(sys.executable).parent / "lightning-bohb"
+    if found and sibling.exists() and os.path.realpath(found) == os.path.realpath(sibling):
+        return "lightning-bohb"
+    return f"{_python_command()} -m lightning_bohb"
+
+
+_hook_installed = False
+
+
+def _exit_quietly_when_paused() -> None:
+    """An uncaught `SessionPaused` ends the process with `EXIT_PAUSED` and no traceback."""
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, SessionPaused):
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_PAUSED)
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = hook

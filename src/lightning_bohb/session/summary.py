@@ -1,0 +1,70 @@
+"""Build the plain-data session summary (``session_state.summary.yaml``) from live state."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from lightning_bohb.core.config import to_plain
+from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState, now_iso
+
+
+def _domain_text(domain: Any) -> Any:
+    plain = to_plain(domain)
+    return plain if isinstance(plain, (int, float, str, bool, type(None), list, dict)) else repr(domain)
+
+
+def build_summary(
+    state: TuneSessionState,
+    resume_command: str,
+    trials: List[Any],
+    trial_best: Dict[str, float],
+    metric_config: Optional[Dict[str, str]],
+    pause_info: Dict[str, Any],
+) -> Dict[str, Any]:
+    metric = (metric_config or {}).get("metric")
+    mode = (metric_config or {}).get("mode", "min")
+    rows = []
+    for trial in trials:
+        last = trial.last_result or {}
+        rows.append(
+            {
+                "id": trial.trial_id,
+                "status": trial.status,
+                "config": to_plain(dict(trial.config or {})),
+                "epochs": int(last.get("training_iteration", 0) or 0),
+                "last": to_plain(last.get(metric)) if metric else None,
+                "best": trial_best.get(trial.trial_id),
+            }
+        )
+    scored = [row for row in rows if row["best"] is not None]
+    best = None
+    if scored:
+        pick = min if mode == "min" else max
+        top = pick(scored, key=lambda row: row["best"])
+        best = {"trial": top["id"], metric: top["best"], "config": top["config"]}
+    try:
+        space = {name: _domain_text(domain) for name, domain in state.search_space.get_search_space().items()}
+    except Exception as err:  # the summary must never fail the session
+        space = {"error": repr(err)}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "session_id": state.session_id,
+        "experiment_name": state.experiment_name,
+        "status": state.status,
+        "started_at": state.started_at,
+        "updated_at": now_iso(),
+        "paused_at": state.paused_at[-1] if state.paused_at else None,
+        "pause_count": state.pause_count,
+        "resumed_at": list(state.resumed_at),
+        "strategy": to_plain(state.strategy.describe()),
+        "search_space": space,
+        "search_space_version": str(getattr(state.search_space, "VERSION", "0")),
+        "metric": metric_config,
+        "num_samples": state.optimization_config.num_samples,
+        "pause": pause_info,
+        "best": best,
+        "trials": rows,
+        "versions": state.versions,
+        "script": state.script,
+        "resume_command": resume_command,
+    }
