@@ -7,6 +7,7 @@ pauses (twice quits), SIGTERM/SIGUSR1 pause within ``grace_period`` seconds, SIG
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import os
 import shlex
@@ -190,6 +191,9 @@ class TuneReflowCLI:
         from lightning_bohb.session.coordinator import QUIT, PauseCoordinator
 
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # this CLI owns the terminal output
+        # Tune's own "interrupted ... resume with tune.run(...)" advice is wrong for a session.
+        logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
         owns_ray = not ray.is_initialized()
         if owns_ray:
             ray.init(include_dashboard=False)

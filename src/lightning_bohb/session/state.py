@@ -134,8 +134,14 @@ def check_schema(version: Any, path: Path) -> None:
         )
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def write_summary(session_dir: Union[str, Path], summary: Dict[str, Any]) -> None:
-    atomic_write(Path(session_dir) / SUMMARY_FILE, yaml.safe_dump(summary, sort_keys=False, allow_unicode=True))
+    text = yaml.dump(summary, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+    atomic_write(Path(session_dir) / SUMMARY_FILE, text)
 
 
 def read_summary(session_dir: Union[str, Path], required: bool = True) -> Dict[str, Any]:

@@ -8,9 +8,22 @@ from lightning_bohb.core.config import to_plain
 from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState, now_iso
 
 
-def _domain_text(domain: Any) -> Any:
+def describe_domain(domain: Any) -> Any:
+    """A Ray Tune domain as readable text (``loguniform(0.0001, 0.1)``, ``choice([16, 32])``)."""
     plain = to_plain(domain)
-    return plain if isinstance(plain, (int, float, str, bool, type(None), list, dict)) else repr(domain)
+    if isinstance(plain, (int, float, str, bool, type(None), list, dict)):
+        return plain
+    categories = getattr(domain, "categories", None)
+    if categories is not None:
+        return f"choice({to_plain(list(categories))})"
+    lower, upper = getattr(domain, "lower", None), getattr(domain, "upper", None)
+    if lower is not None:
+        sampler = type(getattr(domain, "sampler", None)).__name__.lstrip("_").lower()
+        kind = "loguniform" if "log" in sampler else "uniform"
+        if type(domain).__name__ == "Integer":
+            kind = "randint" if kind == "uniform" else "lograndint"
+        return f"{kind}({lower}, {upper})"
+    return repr(domain)
 
 
 def build_summary(
@@ -43,7 +56,7 @@ def build_summary(
         top = pick(scored, key=lambda row: row["best"])
         best = {"trial": top["id"], metric: top["best"], "config": top["config"]}
     try:
-        space = {name: _domain_text(domain) for name, domain in state.search_space.get_search_space().items()}
+        space = {name: describe_domain(domain) for name, domain in state.search_space.get_search_space().items()}
     except Exception as err:  # the summary must never fail the session
         space = {"error": repr(err)}
     return {
