@@ -1,0 +1,39 @@
+"""Models for the e2e tests: the example classifier, recording every epoch hook it runs."""
+
+import json
+import os
+import time
+
+from digits_model import DigitsClassifier
+
+
+class RecordingClassifier(DigitsClassifier):
+    """Appends each epoch hook to ``<record_dir>/<trial_id>.jsonl``; each epoch takes >= ``min_epoch_seconds``.
+
+    The floor on epoch time stands in for a bigger model, so that a pause can land mid-search.
+    """
+
+    def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.record_dir = record_dir
+        self.min_epoch_seconds = min_epoch_seconds
+        self._epoch_started = 0.0
+
+    def _record(self, hook):
+        if not self.record_dir:
+            return
+        from ray import tune
+
+        path = os.path.join(self.record_dir, f"{tune.get_context().get_trial_id()}.jsonl")
+        with open(path, "a") as handle:
+            handle.write(json.dumps({"hook": hook, "epoch": self.current_epoch, "pid": os.getpid()}) + "\n")
+
+    def on_train_epoch_start(self):
+        self._epoch_started = time.monotonic()
+        self._record("train_epoch_start")
+
+    def on_train_epoch_end(self):
+        remaining = self.min_epoch_seconds - (time.monotonic() - self._epoch_started)
+        if remaining > 0:
+            time.sleep(remaining)
+        self._record("train_epoch_end")
