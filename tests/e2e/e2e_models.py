@@ -22,11 +22,13 @@ class RecordingClassifier(DigitsClassifier):
     def _record(self, hook):
         if not self.record_dir:
             return
+        import ray
         from ray import tune
 
         path = os.path.join(self.record_dir, f"{tune.get_context().get_trial_id()}.jsonl")
+        event = {"hook": hook, "epoch": self.current_epoch, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
         with open(path, "a") as handle:
-            handle.write(json.dumps({"hook": hook, "epoch": self.current_epoch, "pid": os.getpid()}) + "\n")
+            handle.write(json.dumps(event) + "\n")
 
     def on_train_epoch_start(self):
         self._epoch_started = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
@@ -74,6 +75,7 @@ class ConfigDrivenOptimizer:
             seed=self.optimization_config.seed,
             control_name=control_name,
             check_interval=check_interval,
+            sys_path=[os.path.abspath(p) for p in sys.path if p],
         )
 
     def run(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from lightning_bohb.core.config import apply_overrides, import_class, to_plain
 
@@ -28,7 +29,8 @@ class TrialSpec:
     seed: Optional[int] = None
     control_name: Optional[str] = None
     check_interval: float = 1.0
-    extra: Dict[str, Any] = field(default_factory=dict)
+    sys_path: List[str] = field(default_factory=list)
+    """The driver's import path, so user classes the driver imports also import in trials."""
 
     def merged_config(self, values: Mapping[str, Any]) -> Dict[str, Any]:
         """The complete LightningCLI config of a trial with these sampled values."""
@@ -82,6 +84,7 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
     from lightning_bohb.session.control import ControlClient
 
     _quiet_trial_output()
+    sys.path.extend(p for p in spec.sys_path if p not in sys.path and os.path.isdir(p))
     merged = spec.merged_config(to_plain(config))
     if merged.get("seed_everything") is not None:
         seed_everything(merged["seed_everything"], workers=True, verbose=False)

@@ -1,0 +1,463 @@
+#!/usr/bin/env python
+"""Overhead of LightningTune: the same search run side by side, in one benchmark run.
+
+Variants (each run in its own fresh Python process, with its own ``ray.init``, shut down after):
+
+  bare           Bare Lightning: one ``python -c`` process per trial that trains that config,
+                 ``--concurrency`` of them at a time (the "plain processes" baseline; no Ray).
+  raytune        Hand-written Ray Tune + Lightning: a function trainable that builds the model,
+                 datamodule and Trainer and reports metrics + a checkpoint each epoch with
+                 ``ray.tune.report``; ``Tuner`` with Tune's defaults (``reuse_actors=False``).
+  raytune-reuse  The same hand-written script with ``TuneConfig(reuse_actors=True)``.
+  lt             LightningTune: ``ConfigDrivenOptimizer(...).run()``.
+  lt-session     LightningTune through ``TuneReflowCLI`` (what ``examples/optimize.py`` runs:
+                 pause control actor, session state and summary files).
+
+All variants train the same model class (``bench/bench_models.py``, the example's digits MLP),
+the same sampled configs (drawn once here, given to Tune as ``points_to_evaluate``), the same
+epochs and seed, the same Trainer settings, and keep the same ``CheckpointConfig(num_to_keep=2)``.
+Runs are alternated (forward, then reversed order, ...) ``--repeats`` times; the table shows medians.
+
+Wall time is measured by this process from the launch of the variant's process to its exit
+(Python start-up, imports, Ray start-up and shut-down included); "excl. init" subtracts the time
+``ray.init`` took inside it. Peak memory: summed RSS of the variant's process and all its
+descendants (Ray's GCS, raylet, workers, trial processes), sampled every 0.2 s.
+
+    python bench/overhead.py                       # defaults: about 5 minutes on 2 idle cores
+    python bench/overhead.py --trials 8 --epochs 4 --repeats 5
+    python bench/overhead.py --variants bare,raytune,lt --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    BENCH,
+    TreeMemory,
+    bench_env,
+    busy_others,
+    fmt,
+    load_average,
+    median,
+    print_table,
+    read_records,
+    sample_configs,
+)
+
+VARIANTS = ("bare", "raytune", "raytune-reuse", "lt", "lt-session")
+DEFAULT_VARIANTS = "bare,raytune,raytune-reuse,lt,lt-session"
+LABELS = {
+    "bare": "bare Lightning (python -c per trial)",
+    "raytune": "hand-written Ray Tune (Tune defaults)",
+    "raytune-reuse": "hand-written Ray Tune, reuse_actors=True",
+    "lt": "LightningTune ConfigDrivenOptimizer",
+    "lt-session": "LightningTune TuneReflowCLI session",
+}
+BARE_TRIAL_CODE = (
+    "import json, sys; from bench_models import train_bare; "
+    "train_bare(json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))"
+)
+SEED = 42  # the example config's seed_everything
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=6, help="trials in the search (default 6)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per trial (default 3)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each variant, alternated (default 2)")
+    parser.add_argument("--concurrency", type=int, default=2, help="trials at once, in every variant (default 2)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="ray.init(num_cpus=...) (default: max(2, concurrency))")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated subset of {','.join(VARIANTS)}")
+    parser.add_argument("--config-seed", type=int, default=0, help="seed of the sampled configs (default 0)")
+    parser.add_argument("--workdir", default=None, help="keep every run's files here (default: a temporary folder, deleted)")
+    parser.add_argument("--json", default=None, help="also write all measurements to this JSON file")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.variant_list = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(args.variant_list) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    if min(args.trials, args.epochs, args.repeats, args.concurrency) < 1:
+        parser.error("--trials, --epochs, --repeats and --concurrency must be >= 1")
+    args.num_cpus = args.num_cpus or max(2, args.concurrency)
+    return args
+
+
+# --------------------------------------------------------------------------------------------
+# Child side: one variant, in a fresh process. Writes its own timings to spec["out"].
+# --------------------------------------------------------------------------------------------
+def child_main(variant: str, spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    timings = {"process_start": _process_start()}
+    if variant == "bare":
+        timings.update(run_bare(spec))
+    else:
+        timings.update(run_with_ray(variant, spec))
+    Path(spec["out"]).write_text(json.dumps(timings))
+
+
+def _process_start() -> float:
+    import psutil
+
+    return psutil.Process().create_time()
+
+
+def run_bare(spec) -> dict:
+    """Plain processes: ``python -c`` per trial, ``concurrency`` at a time, one CPU thread each."""
+    env = bench_env(OMP_NUM_THREADS=str(spec["cpus_per_trial"]))  # what Ray sets in a 1-CPU worker
+    pending = list(enumerate(spec["configs"]))
+    running, starts, codes = [], {}, {}
+    t0 = time.time()
+    while pending or running:
+        while pending and len(running) < spec["concurrency"]:
+            index, config = pending.pop(0)
+            name = f"trial_{index:03d}"
+            starts[name] = time.time()
+            argv = [sys.executable, "-c", BARE_TRIAL_CODE, json.dumps(config), str(spec["epochs"]), str(SEED)]
+            proc = subprocess.Popen(argv, env={**env, "BENCH_TRIAL_NAME": name}, cwd=spec["run_dir"])
+            running.append((name, proc))
+        time.sleep(0.02)
+        for name, proc in list(running):
+            if proc.poll() is not None:
+                codes[name] = proc.returncode
+                running.remove((name, proc))
+    failed = {k: v for k, v in codes.items() if v != 0}
+    if failed:
+        raise SystemExit(f"bare trials failed: {failed}")
+    return {"ray_init_s": 0.0, "search_s": time.time() - t0, "shutdown_s": 0.0, "trial_starts": starts}
+
+
+def run_with_ray(variant: str, spec) -> dict:
+    import ray
+    from ray import tune
+
+    t_imports = time.time()
+    if variant.startswith("lt"):
+        import lightning_bohb  # noqa: F401  (the library's own import cost is part of the variant)
+    else:
+        import bench_models  # noqa: F401  (a hand-written script imports Lightning and its model)
+    t_imports = time.time() - t_imports
+
+    class StartTimes(tune.Callback):
+        """Driver-side: when Tune started each trial (to measure trial start-up)."""
+
+        def __init__(self):
+            self.starts = {}
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            self.starts.setdefault(trial.trial_id, time.time())
+
+    starts = StartTimes()
+    t = time.time()
+    ray.init(address="local", num_cpus=spec["num_cpus"], include_dashboard=False)
+    ray_init_s = time.time() - t
+    t = time.time()
+    if variant.startswith("raytune"):
+        _hand_written_search(spec, reuse=variant == "raytune-reuse", callbacks=[starts])
+    else:
+        _lightning_tune_search(spec, session=variant == "lt-session", callbacks=[starts])
+    search_s = time.time() - t
+    t = time.time()
+    ray.shutdown()
+    return {
+        "imports_s": t_imports,
+        "ray_init_s": ray_init_s,
+        "search_s": search_s,
+        "shutdown_s": time.time() - t,
+        "trial_starts": starts.starts,
+    }
+
+
+def _space():
+    from ray import tune
+
+    # examples/optimize.py DigitsSearchSpace; every trial's values come from points_to_evaluate.
+    return {
+        "lr": tune.loguniform(1e-4, 3e-2),
+        "hidden_size": tune.choice([16, 32, 64, 128]),
+        "num_layers": tune.choice([1, 2, 3]),
+        "batch_size": tune.choice([32, 64, 128]),
+    }
+
+
+def _fixed_configs(spec):
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    # The limit must reach the generator itself (TuneConfig's max_concurrent_trials does not for it).
+    return BasicVariantGenerator(points_to_evaluate=[dict(c) for c in spec["configs"]], max_concurrent=spec["concurrency"])
+
+
+def _hand_written_search(spec, reuse: bool, callbacks) -> None:
+    """What a user writes by hand with Ray Tune's Tuner and the trainable in bench_models."""
+    from bench_models import plain_tune_trainable
+    from ray import tune
+
+    trainable = tune.with_resources(
+        tune.with_parameters(plain_tune_trainable, max_epochs=spec["epochs"], seed=SEED),
+        {"cpu": spec["cpus_per_trial"]},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=_space(),
+        tune_config=tune.TuneConfig(
+            metric="val_loss",
+            mode="min",
+            num_samples=len(spec["configs"]),
+            search_alg=_fixed_configs(spec),
+            reuse_actors=reuse,
+        ),
+        run_config=tune.RunConfig(
+            name="tune",
+            storage_path=spec["run_dir"],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=callbacks,
+            verbose=0,
+        ),
+    )
+    results = tuner.fit()
+    if results.errors:
+        raise SystemExit(f"hand-written search had failed trials: {results.errors}")
+
+
+def _lightning_tune_search(spec, session: bool, callbacks) -> None:
+    from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, SearchSpace, TuneReflowCLI
+    from lightning_bohb.core.strategies import Strategy
+
+    class BenchSpace(SearchSpace):
+        VERSION = "1.0.0"
+
+        def get_search_space(self):
+            return _space()
+
+        def get_metric_config(self):
+            return {"metric": "val_loss", "mode": "min"}
+
+    class FixedConfigs(Strategy):
+        """The pre-drawn configs, in order (so every variant trains exactly the same trials)."""
+
+        name = "fixed"
+
+        def __init__(self, configs, concurrency):
+            super().__init__(None)
+            self.configs, self.concurrency = configs, concurrency
+
+        def build(self, max_t, max_concurrent, seed):
+            return _fixed_configs({"configs": self.configs, "concurrency": max_concurrent or self.concurrency}), None
+
+    base_config = {
+        "seed_everything": SEED,
+        "trainer": {"accelerator": "cpu", "devices": 1, "deterministic": True, "max_epochs": spec["epochs"]},
+        "model": {
+            "class_path": "bench_models.TimedDigitsClassifier",
+            "init_args": {"min_epoch_seconds": 0.0, "hidden_size": 64, "num_layers": 2, "dropout": 0.1, "lr": 0.001},
+        },
+        "data": {"class_path": "digits_model.DigitsDataModule", "init_args": {"batch_size": 64}},
+    }
+    optimizer = ConfigDrivenOptimizer(
+        base_config,
+        BenchSpace(),
+        FixedConfigs(spec["configs"], spec["concurrency"]),
+        OptimizationConfig(
+            max_epochs=spec["epochs"],
+            num_samples=len(spec["configs"]),
+            max_concurrent_trials=spec["concurrency"],
+            experiment_name="bench",
+            experiment_dir=spec["run_dir"],
+            cpus_per_trial=spec["cpus_per_trial"],
+            checkpoints_to_keep=2,
+        ),
+    )
+    if session:
+        cli = TuneReflowCLI("bench", experiment_dir=spec["run_dir"], verbose=False)
+        results = cli.run(optimizer, callbacks=callbacks)
+    else:
+        results = optimizer.run(output_dir=spec["run_dir"], experiment_folder="tune", callbacks=callbacks, verbose=0)
+    if results.errors:
+        raise SystemExit(f"LightningTune search had failed trials: {results.errors}")
+
+
+# --------------------------------------------------------------------------------------------
+# Parent side: launch, time and sample each run; analyse; print the tables.
+# --------------------------------------------------------------------------------------------
+def run_one(variant: str, args, configs, run_dir: Path) -> dict:
+    run_dir.mkdir(parents=True)
+    record_dir = run_dir / "records"
+    record_dir.mkdir()
+    spec = {
+        "configs": configs,
+        "epochs": args.epochs,
+        "concurrency": args.concurrency,
+        "num_cpus": args.num_cpus,
+        "cpus_per_trial": 1,
+        "run_dir": str(run_dir),
+        "out": str(run_dir / "timings.json"),
+    }
+    spec_path = run_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    log_path = run_dir / "output.log"
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--spec", str(spec_path)]
+    with open(log_path, "wb") as log:
+        t0 = time.time()
+        proc = subprocess.Popen(argv, cwd=run_dir, env=bench_env(BENCH_RECORD_DIR=str(record_dir)), stdout=log, stderr=subprocess.STDOUT)
+        with TreeMemory(proc.pid) as memory:
+            code = proc.wait()
+        wall = time.time() - t0
+    result = {"variant": variant, "rc": code, "wall_s": wall, "peak_rss_mib": memory.peak_mib, "peak_processes": memory.peak_processes}
+    if code != 0 or not Path(spec["out"]).exists():
+        tail = log_path.read_text(errors="replace")[-3000:]
+        print(f"!! {variant} failed (exit {code}); last output:\n{tail}", file=sys.stderr, flush=True)
+        result["failed"] = True
+        return result
+    timings = json.loads(Path(spec["out"]).read_text())
+    result.update({k: v for k, v in timings.items() if k != "trial_starts"})
+    result["python_start_s"] = timings["process_start"] - t0  # launch -> interpreter created (~0)
+    result.update(analyse_records(read_records(record_dir), timings["trial_starts"], args.epochs))
+    result["excl_init_s"] = wall - result.get("ray_init_s", 0.0)
+    return result
+
+
+def analyse_records(records, trial_starts, epochs) -> dict:
+    startups, trainings, build_delays, threads = [], [], [], set()
+    complete = 0
+    pids = set()
+    for trial, rows in records.items():
+        pids.update(r["pid"] for r in rows)
+        ends = [r for r in rows if r["event"] == "epoch_end"]
+        first_start = next((r["t"] for r in rows if r["event"] == "epoch_start"), None)
+        init = next((r for r in rows if r["event"] == "init"), None)
+        if init and "threads" in init:
+            threads.add(init["threads"])
+        if len({r["epoch"] for r in ends}) == epochs:
+            complete += 1
+        launched = trial_starts.get(trial)
+        if launched is not None and first_start is not None:
+            startups.append(first_start - launched)
+        if launched is not None and init is not None:
+            build_delays.append(init["t"] - launched)
+        if first_start is not None and ends:
+            trainings.append(ends[-1]["t"] - first_start)
+    return {
+        "trials_complete": complete,
+        "trials_recorded": len(records),
+        "trial_processes": len(pids),
+        "trial_startup_s": median(startups),  # trial launched -> first epoch starts
+        "trial_to_model_s": median(build_delays),  # trial launched -> model built (process start + imports)
+        "trial_training_s": median(trainings),  # first epoch start -> last epoch end
+        "trial_startup_sum_s": sum(startups),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        child_main(args.child, args.spec)
+        return 0
+    configs = sample_configs(args.trials, args.config_seed)
+    root = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="lt_overhead_"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"# overhead: {args.trials} trials x {args.epochs} epochs, {args.concurrency} at a time, "
+          f"ray.init(num_cpus={args.num_cpus}), {args.repeats} repeat(s) of {args.variant_list}")
+    print(f"# {load_average()}; files in {root}")
+    busy = busy_others()
+    if busy:
+        print("# other busy processes right now (absolute times are inflated):\n#   " + "\n#   ".join(busy))
+    runs = []
+    try:
+        for repeat in range(args.repeats):
+            order = args.variant_list if repeat % 2 == 0 else list(reversed(args.variant_list))
+            for variant in order:
+                result = run_one(variant, args, configs, root / f"r{repeat}_{variant}")
+                result["repeat"] = repeat
+                runs.append(result)
+                print(
+                    f"  repeat {repeat} {variant:14s} wall {fmt(result['wall_s'])} s"
+                    f"  ray.init {fmt(result.get('ray_init_s'))} s  peak {fmt(result['peak_rss_mib'], 0)} MiB"
+                    f"  trial processes {result.get('trial_processes', '-')}"
+                    f"  complete {result.get('trials_complete', '-')}/{args.trials}",
+                    flush=True,
+                )
+    finally:
+        if not args.workdir:
+            shutil.rmtree(root, ignore_errors=True)
+    report(runs, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "configs": configs, "runs": runs}, indent=1, default=str))
+    return 0 if all(not r.get("failed") for r in runs) else 1
+
+
+def report(runs, args) -> None:
+    by = {v: [r for r in runs if r["variant"] == v and not r.get("failed")] for v in args.variant_list}
+    med = {v: median(r["wall_s"] for r in rs) for v, rs in by.items()}
+    med_excl = {v: median(r["excl_init_s"] for r in rs) for v, rs in by.items()}
+
+    def ratio(v, base, table=med):
+        return table[v] / table[base] if base in table and table.get(base) and table.get(v) == table.get(v) else float("nan")
+
+    print()
+    print(f"## Whole search: {args.trials} trials x {args.epochs} epochs, concurrency {args.concurrency} "
+          f"(bare: {args.concurrency} plain processes at a time, OMP_NUM_THREADS=1 like a 1-CPU Ray worker); "
+          f"median of {args.repeats}")
+    headers = ["variant", "wall s", "excl. ray.init s", "ray.init s", "vs hand-written", "vs hw+reuse", "vs bare", "peak RSS MiB",
+               "trial procs", "trial start-up s", "trial train s"]
+    rows = []
+    for v, rs in by.items():
+        rows.append([
+            LABELS[v],
+            med[v],
+            med_excl[v],
+            median(r.get("ray_init_s") for r in rs),
+            ratio(v, "raytune"),
+            ratio(v, "raytune-reuse"),
+            ratio(v, "bare"),
+            median(r["peak_rss_mib"] for r in rs),
+            median(r.get("trial_processes") for r in rs),
+            median(r.get("trial_startup_s") for r in rs),
+            median(r.get("trial_training_s") for r in rs),
+        ])
+    print_table(headers, rows)
+    print("\n  trial start-up = Tune (or the bare driver) launches the trial -> its first epoch starts (median over trials);")
+    print("  trial procs = distinct processes that trained (fewer than trials = actors reused);")
+    print("  trial train = first epoch start -> last epoch end of a trial (median).")
+
+    print("\n## Ratios excluding ray.init (same runs)")
+    print_table(
+        ["variant", "vs hand-written", "vs hw+reuse", "vs bare"],
+        [[LABELS[v], ratio(v, "raytune", med_excl), ratio(v, "raytune-reuse", med_excl), ratio(v, "bare", med_excl)] for v in by],
+    )
+
+    print("\n## Every run (wall s), in the order run")
+    print_table(
+        ["repeat", "variant", "wall s", "ray.init s", "search s", "shutdown s", "driver imports s", "peak RSS MiB", "complete"],
+        [[r["repeat"], r["variant"], r["wall_s"], r.get("ray_init_s"), r.get("search_s"), r.get("shutdown_s"),
+          r.get("imports_s"), r["peak_rss_mib"], "FAILED" if r.get("failed") else f"{r['trials_complete']}/{args.trials}"]
+         for r in runs],
+    )
+
+    print("\n## Goals")
+    for lt in ("lt", "lt-session"):
+        if lt in med and "raytune" in med:
+            print(f"  (a) {lt} / hand-written Ray Tune = {fmt(ratio(lt, 'raytune'))} (goal <= 1.03): "
+                  f"{'met' if ratio(lt, 'raytune') <= 1.03 else 'MISSED'}")
+        if lt in med and "raytune-reuse" in med:
+            print(f"      {lt} / hand-written with reuse_actors=True = {fmt(ratio(lt, 'raytune-reuse'))} (library overhead on equal terms)")
+        if lt in med and "bare" in med:
+            print(f"  (b) {lt} / bare Lightning = {fmt(ratio(lt, 'bare'))} (goal <= 1.5): "
+                  f"{'met' if ratio(lt, 'bare') <= 1.5 else 'MISSED'}")
+    if "raytune" in med and "bare" in med:
+        print(f"      hand-written Ray Tune / bare Lightning = {fmt(ratio('raytune', 'bare'))} (the issue's 3.8-4.7x reference)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""What each ``lightning-bohb`` command does, on top of the library API.
+
+`status`, `list`, `clean` and `export-best` read ``session_state.summary.yaml`` only: they never
+unpickle a session and never import Ray, torch or Lightning. `run` and `resume` import them lazily.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
+from lightning_bohb.session.state import (
+    COMPLETED,
+    FAILED,
+    PAUSED,
+    RUNNING,
+    SESSION_PREFIX,
+    SUMMARY_FILE,
+    read_summary,
+)
+from lightning_bohb.session.store import lock_is_live, read_lock
+
+BEST_CONFIG_FILE = "best_config.yaml"  # the same name as lightning_bohb.core.optimizer.BEST_CONFIG_FILE
+STALE = "RUNNING (stale: driver gone)"
+FINISHED_TRIAL = "TERMINATED"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+# -- run / resume ------------------------------------------------------------------------------
+def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: Optional[str] = None) -> int:
+    """Run the search a study file declares; 0 when it completes, `EXIT_PAUSED` when it pauses."""
+    from lightning_bohb.cli.study import load_study
+    from lightning_bohb.exceptions import SessionPaused
+
+    study = load_study(study_file)
+    import_paths = [str(study.folder), os.getcwd()]
+    extend_import_path(import_paths)
+    optimizer = study.build_optimizer(experiment_dir, experiment_name)
+    config = optimizer.optimization_config
+    cli = _study_cli_class()(experiment_name=config.experiment_name, experiment_dir=config.experiment_dir)
+    cli.import_paths = import_paths
+    try:
+        cli.run(optimizer)
+    except SessionPaused:
+        return EXIT_PAUSED  # TuneReflowCLI printed the resume command
+    return 0
+
+
+def resume(session_dir: str) -> int:
+    """Continue a paused or interrupted session; 0 when it completes, `EXIT_PAUSED` when it pauses again."""
+    from lightning_bohb.cli.tune_reflow import TuneReflowCLI
+    from lightning_bohb.exceptions import SessionPaused
+
+    summary = read_summary(session_dir, required=False)
+    if summary.get("status") == COMPLETED:
+        best = Path(session_dir) / BEST_CONFIG_FILE
+        print(f"Session {session_dir} already completed; nothing to resume.")
+        if best.is_file():
+            print(f"Best config: {best}")
+        return 0
+    cli = TuneReflowCLI.resume(session_dir)
+    extend_import_path(cli.state.sys_path)
+    try:
+        cli.run(resume=True)
+    except SessionPaused:
+        return EXIT_PAUSED
+    return 0
+
+
+def extend_import_path(paths: Iterable[str]) -> None:
+    """Put ``paths`` first on ``sys.path`` and on ``PYTHONPATH``.
+
+    Ray's workers get only the driver's script folder and working directory on their path, but they
+    inherit its environment: ``PYTHONPATH`` carries a study's folder to the trials.
+    """
+    paths = [str(p) for p in paths if p and os.path.isdir(p)]
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    missing = [p for p in paths if p not in current]
+    if missing:
+        os.environ["PYTHONPATH"] = os.pathsep.join(missing + current)
+
+
+def _study_cli_class():
+    from lightning_bohb.cli.tune_reflow import TuneReflowCLI
+
+    class StudyReflowCLI(TuneReflowCLI):
+        """Records the study's folder in the session, so `resume` imports its class paths too."""
+
+        import_paths: Sequence[str] = ()
+
+        def _create_session(self, optimizer) -> None:
+            super()._create_session(optimizer)
+            extra = [p for p in self.import_paths if p not in self.state.sys_path]
+            self.state.sys_path = extra + list(self.state.sys_path)
+
+    return StudyReflowCLI
+
+
+# -- pause -------------------------------------------------------------------------------------
+def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: float = 0.2) -> int:
+    """Signal a running session's driver to pause, wait until it has, print the resume command."""
+    session = Path(session_dir).expanduser()
+    summary = read_summary(session)
+    lock = read_lock(session)
+    if not lock_is_live(lock):
+        status = summary.get("status", "?")
+        if status == RUNNING:
+            pid = (lock or {}).get("pid")
+            raise SessionError(
+                f"Session {session} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
+                f"is gone). Resume it with: {_resume_command(summary, session)}"
+            )
+        raise SessionError(f"Session {session} is not running (status: {status}).")
+    host, pid = lock.get("host"), int(lock.get("pid", -1))
+    if host != socket.gethostname():
+        raise SessionError(
+            f"Session {session} runs on host {host!r} (pid {pid}), not on this one ({socket.gethostname()!r}). "
+            f"Run this command on {host}: lightning-bohb pause {session}"
+        )
+    signum = signal.SIGUSR2 if now else signal.SIGUSR1
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        raise SessionError(f"Session {session} is not running (its driver, pid {pid}, just exited).") from None
+    except PermissionError:
+        raise SessionError(f"Not allowed to signal pid {pid}, the driver of session {session}; run as its owner.") from None
+    how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
+    print(f"Asked session {session} (pid {pid}) to pause {how}; waiting up to {timeout:g} s...", flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not lock_is_live(read_lock(session)):  # the driver released its lock: it is done
+            summary = read_summary(session)
+            status = summary.get("status")
+            if status == PAUSED:
+                print(f"Session paused. Resume with:\n   {_resume_command(summary, session)}")
+                return 0
+            if status == COMPLETED:
+                print(f"Session {session} completed before it could pause; nothing to resume.")
+                return 0
+            raise SessionError(
+                f"Session {session} stopped without pausing (status: {status}). "
+                f"Details: lightning-bohb status {session}"
+            )
+        time.sleep(poll)
+    raise SessionError(
+        f"Session {session} did not pause within {timeout:g} s; it is still running. Check it with: "
+        f"lightning-bohb status {session}; stop it now with: lightning-bohb pause --now {session}"
+    )
+
+
+def _resume_command(summary: Dict[str, Any], session: Path) -> str:
+    return summary.get("resume_command") or f"lightning-bohb resume {session}"
+
+
+# -- status ------------------------------------------------------------------------------------
+def status(session_dir: str, as_json: bool = False) -> int:
+    session = Path(session_dir).expanduser()
+    summary = read_summary(session)
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    metric, mode = _metric(summary)
+    state = state_label(session, summary)
+    trials = [t for t in summary.get("trials") or [] if isinstance(t, dict)]
+    lines = [
+        ("Session", f"{summary.get('session_id', session.name)}  ({session})"),
+        ("Experiment", summary.get("experiment_name")),
+        ("State", state),
+        ("Started", summary.get("started_at")),
+        ("Updated", summary.get("updated_at")),
+        ("Last paused", summary.get("paused_at") or "never"),
+        ("Pauses", summary.get("pause_count", 0)),
+        ("Resumed", ", ".join(summary.get("resumed_at") or []) or "never"),
+        ("Strategy", _strategy(summary.get("strategy"))),
+        ("Metric", f"{metric} ({mode})" if metric else "?"),
+        ("Trials", _trial_count(summary)),
+    ]
+    width = max(len(label) for label, _ in lines) + 1
+    for label, value in lines:
+        print(f"{label + ':':<{width}} {value if value is not None else '?'}")
+    if trials:
+        print()
+        headers = ["TRIAL", "STATUS", "EPOCHS", f"LAST {metric or ''}".strip(), f"BEST {metric or ''}".strip(), "CONFIG"]
+        rows = [
+            [t.get("id"), t.get("status"), t.get("epochs"), _number(t.get("last")), _number(t.get("best")), _inline(t.get("config") or {})]
+            for t in trials
+        ]
+        print_table(headers, rows)
+    print()
+    best = summary.get("best")
+    if isinstance(best, dict) and metric in best:
+        print(f"Best so far: trial {best.get('trial')}  {metric}={_number(best[metric])}  {_inline(best.get('config') or {})}")
+    else:
+        print("Best so far: no trial has reported yet")
+    best_file = session / BEST_CONFIG_FILE
+    if best_file.is_file():
+        print(f"Best config: {best_file}")
+    if summary.get("status") in (PAUSED, FAILED) or state == STALE:
+        print(f"Resume with: {_resume_command(summary, session)}")
+    return 0
+
+
+def state_label(session: Path, summary: Dict[str, Any]) -> str:
+    """The summary's status; a RUNNING session whose driver is gone is marked stale."""
+    status = str(summary.get("status", "?"))
+    if status == RUNNING and not lock_is_live(read_lock(session)):
+        return STALE
+    return status
+
+
+# -- list --------------------------------------------------------------------------------------
+def list_sessions(experiment_dir: str) -> int:
+    root = Path(experiment_dir).expanduser()
+    if not root.is_dir():
+        raise SessionError(f"Experiment folder not found: {root}. Give the folder you ran with (--experiment-dir).")
+    rows = []
+    for session, summary, problem in find_sessions(root):
+        name = os.path.relpath(session, root)
+        if problem:
+            rows.append((("", name), [name, "UNREADABLE", "", "", "", problem]))
+            continue
+        metric, _ = _metric(summary)
+        best = summary.get("best")
+        best_text = f"{metric}={_number(best[metric])}" if isinstance(best, dict) and metric in best else ""
+        rows.append(
+            (
+                (str(summary.get("started_at") or ""), name),
+                [
+                    name,
+                    state_label(session, summary),
+                    summary.get("started_at") or "",
+                    summary.get("paused_at") or "",
+                    _trial_count(summary, short=True),
+                    best_text,
+                ],
+            )
+        )
+    if not rows:
+        print(f"No sessions under {root}.")
+        return 0
+    rows.sort(key=lambda item: item[0])
+    print_table(["SESSION", "STATE", "STARTED", "LAST PAUSED", "TRIALS", "BEST"], [row for _, row in rows])
+    return 0
+
+
+def find_sessions(root: Path) -> List[Tuple[Path, Dict[str, Any], Optional[str]]]:
+    """``(session_dir, summary, problem)`` for every session directly below ``root`` or one level deeper."""
+    found = {}
+    for pattern in (f"*/{SESSION_PREFIX}*/{SUMMARY_FILE}", f"{SESSION_PREFIX}*/{SUMMARY_FILE}"):
+        for path in root.glob(pattern):
+            found.setdefault(path.parent, None)
+    sessions = []
+    for session in sorted(found):
+        try:
+            sessions.append((session, read_summary(session), None))
+        except SessionError as err:
+            sessions.append((session, {}, str(err)))
+    return sessions
+
+
+# -- clean -------------------------------------------------------------------------------------
+def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
+    """Remove finished sessions (COMPLETED, PAUSED, FAILED) idle for more than ``older_than`` seconds."""
+    root = Path(experiment_dir).expanduser()
+    if not root.is_dir():
+        raise SessionError(f"Experiment folder not found: {root}.")
+    now = time.time()
+    removed = kept = 0
+    for session, summary, problem in find_sessions(root):
+        status = summary.get("status")
+        if problem or status not in (COMPLETED, PAUSED, FAILED) or lock_is_live(read_lock(session)):
+            kept += 1
+            continue
+        last = last_activity(session, summary)
+        if now - last <= older_than:
+            kept += 1
+            continue
+        when = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds")
+        print(f"{'would remove' if dry_run else 'removing'} {session}  ({status}, last active {when})")
+        if not dry_run:
+            shutil.rmtree(session)
+        removed += 1
+    verb = "Would remove" if dry_run else "Removed"
+    print(f"{verb} {removed} session{'s' * (removed != 1)}; kept {kept}.")
+    return 0
+
+
+def last_activity(session: Path, summary: Dict[str, Any]) -> float:
+    """The summary's ``updated_at`` as a timestamp, else the summary file's modification time."""
+    updated = summary.get("updated_at")
+    if isinstance(updated, datetime.datetime):  # YAML reads an unquoted timestamp as a datetime
+        return updated.timestamp()
+    if updated:
+        try:
+            return datetime.datetime.fromisoformat(str(updated)).timestamp()
+        except ValueError:
+            pass
+    return (session / SUMMARY_FILE).stat().st_mtime
+
+
+def parse_duration(text: str) -> float:
+    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"`` (or plain seconds) as seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"invalid duration {text!r}; use a number with s, m, h, d or w, e.g. 30d or 12h")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
+
+# -- export-best -------------------------------------------------------------------------------
+def export_best(session_dir: str, output: Optional[str]) -> int:
+    session = Path(session_dir).expanduser()
+    if not session.is_dir():
+        raise SessionError(f"Session not found: {session} is not a directory. List sessions with: lightning-bohb list")
+    best = session / BEST_CONFIG_FILE
+    if not best.is_file():
+        summary = read_summary(session)
+        state = state_label(session, summary)
+        hint = (
+            f" Resume it to finish the search: {_resume_command(summary, session)}"
+            if summary.get("status") != COMPLETED
+            else " No trial reported the metric."
+        )
+        raise SessionError(
+            f"Session {session} has no {BEST_CONFIG_FILE} (status: {state}); it is written when the search "
+            f"completes.{hint}"
+        )
+    text = best.read_text()
+    summary = read_summary(session, required=False)
+    if summary.get("status", COMPLETED) != COMPLETED:
+        print(
+            f"note: session {session} is {state_label(session, summary)}; this is the best config so far.",
+            file=sys.stderr,
+        )
+    if output in (None, "-"):
+        sys.stdout.write(text)
+        return 0
+    target = Path(output).expanduser()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    print(f"Wrote the best config of {session} to {target}")
+    return 0
+
+
+# -- formatting --------------------------------------------------------------------------------
+def print_table(headers: List[str], rows: List[List[Any]]) -> None:
+    """A plain table with `rich`: one line per row when stdout is not a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    terminal = console.is_terminal
+    if not terminal:
+        console = Console(highlight=False, width=100_000)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header in headers:
+        table.add_column(Text(header), no_wrap=not terminal)
+    for row in rows:
+        table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+    if terminal:
+        console.print(table)
+        return
+    with console.capture() as captured:
+        console.print(table)
+    print("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+def _metric(summary: Dict[str, Any]) -> Tuple[Optional[str], str]:
+    config = summary.get("metric") or {}
+    if not isinstance(config, dict):
+        return None, "min"
+    return config.get("metric"), config.get("mode", "min")
+
+
+def _trial_count(summary: Dict[str, Any], short: bool = False) -> str:
+    trials = [t for t in summary.get("trials") or [] if isinstance(t, dict)]
+    done = sum(1 for t in trials if t.get("status") == FINISHED_TRIAL)
+    total = summary.get("num_samples") or len(trials)
+    if short:
+        return f"{done}/{total}"
+    return f"{done}/{total} done, {len(trials)} started"
+
+
+def _strategy(strategy: Any) -> str:
+    if not isinstance(strategy, dict):
+        return "?" if strategy is None else str(strategy)
+    params = {k: v for k, v in strategy.items() if k != "name" and v is not None}
+    return f"{strategy.get('name', '?')} ({_inline(params)})" if params else str(strategy.get("name", "?"))
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _inline(mapping: Dict[str, Any]) -> str:
+    if not isinstance(mapping, dict):
+        return str(mapping)
+    return ", ".join(f"{key}={_number(value)}" for key, value in mapping.items())

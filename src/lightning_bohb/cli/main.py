@@ -1,0 +1,208 @@
+"""``lightning-bohb``: the console script (also ``python -m lightning_bohb``), a thin layer over the API.
+
+Importing this module is cheap: Ray, torch and Lightning load only for `run` and `resume`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from typing import List, Optional
+
+import lightning_bohb
+from lightning_bohb.exceptions import EXIT_PAUSED, LightningTuneError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = f"""\
+exit codes:
+  {EXIT_OK}  success (for run/resume: the search completed)
+  {EXIT_ERROR}  error: the message after "error:" says what went wrong and what to do
+  {EXIT_USAGE}  bad usage, or an invalid study file (each problem names its YAML path)
+  {EXIT_PAUSED}  the session paused; the printed command resumes it
+"""
+
+STUDY_EXAMPLE = """\
+study file:
+  base_config: config.yaml              # LightningCLI config, relative to the study file (or a mapping)
+  search_space:
+    lr: {loguniform: [1.0e-4, 1.0e-1]}  # also uniform, quniform, qloguniform, randint, qrandint, lograndint
+    hidden_size: {choice: [16, 32, 64]}
+    num_layers: 2                       # a constant
+  metric: {metric: val_loss, mode: min}
+  strategy: {name: bohb, reduction_factor: 3}   # bohb, asha, optuna, hyperopt, random (default)
+  optimization: {max_epochs: 9, num_samples: 8, max_concurrent_trials: 2, seed: 0}
+
+The study's folder and the working directory are put on the import path, so class_paths of
+modules next to the study file import (in the trials too). experiment_name defaults to the
+study file's name without .yaml.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="lightning-bohb",
+        description=textwrap.fill(
+            "LightningTune: tune PyTorch Lightning models on Ray Tune, and pause and resume whole sessions. "
+            "'status', 'list', 'clean' and 'export-best' only read files and start nothing.",
+            100,
+        ),
+        epilog=EXIT_CODES + "\nRun 'lightning-bohb <command> --help' for a command's options.",
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {lightning_bohb.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+
+    def command(name: str, help: str, description: str, extra_epilog: str = ""):
+        sub = commands.add_parser(
+            name, help=help, description=textwrap.fill(description, 100), epilog=extra_epilog + EXIT_CODES, formatter_class=formatter
+        )
+        return sub
+
+    run = command(
+        "run",
+        "run a search declared in a YAML study file",
+        "Run the search that STUDY declares, as a session that can be paused (Ctrl+C, 'p', SIGUSR1, "
+        "'lightning-bohb pause') and resumed exactly.",
+        STUDY_EXAMPLE + "\n",
+    )
+    run.add_argument("study", metavar="STUDY.yaml", help="the study file")
+    run.add_argument("--experiment-dir", metavar="D", help="folder that holds experiments (default: the study's "
+                     "optimization.experiment_dir, else ./experiments)")
+    run.add_argument("--experiment-name", metavar="NAME", help="experiment folder name (default: the study's "
+                     "optimization.experiment_name, else the study file's stem)")
+
+    pause = command(
+        "pause",
+        "pause a running session from another shell",
+        "Ask the driver of a running session to pause (SIGUSR1: at the next validation boundary; with --now "
+        "SIGUSR2: at once, keeping the last checkpoints), wait until it has paused, and print the resume "
+        "command. Run it on the host where the session runs.",
+    )
+    pause.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder (<experiment_dir>/<name>/session_<id>)")
+    pause.add_argument("--now", action="store_true", help="stop at once instead of at the next validation")
+    pause.add_argument("--timeout", metavar="S", type=_positive_seconds, default=300.0,
+                       help="seconds to wait for the session to pause (default: 300)")
+
+    resume = command(
+        "resume",
+        "resume a paused or interrupted session",
+        "Continue a session exactly where it paused; every setting comes from the session state.",
+    )
+    resume.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
+
+    status = command(
+        "status",
+        "show a session's state, trials and best result",
+        "Show a session's state, times, pause count, trials and best result so far, read from its "
+        "summary file (nothing is unpickled; works while the session runs).",
+    )
+    status.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
+    status.add_argument("--json", action="store_true", help="print the whole summary as JSON")
+
+    listing = command(
+        "list",
+        "list the sessions in an experiment folder",
+        "List every session below EXPERIMENT_DIR (<EXPERIMENT_DIR>/<name>/session_* and "
+        "<EXPERIMENT_DIR>/session_*), one line each. A RUNNING session whose driver is gone shows as stale.",
+    )
+    listing.add_argument("experiment_dir", metavar="EXPERIMENT_DIR", nargs="?", default="./experiments",
+                         help="default: ./experiments")
+
+    clean = command(
+        "clean",
+        "remove old finished sessions",
+        "Remove COMPLETED, PAUSED and FAILED sessions whose last activity is older than --older-than. "
+        "A session whose driver is running is never removed.",
+    )
+    clean.add_argument("experiment_dir", metavar="EXPERIMENT_DIR", nargs="?", default="./experiments",
+                       help="default: ./experiments")
+    clean.add_argument("--older-than", metavar="AGE", type=_duration, required=True,
+                       help="e.g. 30d, 12h, 90m, 45s, 2w")
+    clean.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
+
+    export = command(
+        "export-best",
+        "write the best trial's complete config",
+        "Copy the session's best_config.yaml (the complete LightningCLI config of the best trial, written "
+        "when the search completes) to OUTPUT; usable as 'fit --config OUTPUT'.",
+    )
+    export.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
+    export.add_argument("-o", "--output", metavar="OUTPUT", help="file to write (default: stdout)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run one command; returns the exit code (see ``lightning-bohb --help``)."""
+    from lightning_bohb.cli.study import StudyError
+    from lightning_bohb.exceptions import SessionPaused
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already printed
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    try:
+        return _dispatch(args)
+    except StudyError as err:
+        _error(err)
+        return EXIT_USAGE
+    except LightningTuneError as err:
+        _error(err)
+        return EXIT_ERROR
+    except SessionPaused:
+        return EXIT_PAUSED
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from lightning_bohb.cli import commands
+
+    if args.command == "run":
+        return commands.run(args.study, args.experiment_dir, args.experiment_name)
+    if args.command == "pause":
+        return commands.pause(args.session_dir, now=args.now, timeout=args.timeout)
+    if args.command == "resume":
+        return commands.resume(args.session_dir)
+    if args.command == "status":
+        return commands.status(args.session_dir, as_json=args.json)
+    if args.command == "list":
+        return commands.list_sessions(args.experiment_dir)
+    if args.command == "clean":
+        return commands.clean(args.experiment_dir, args.older_than, dry_run=args.dry_run)
+    if args.command == "export-best":
+        return commands.export_best(args.session_dir, args.output)
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+def _error(err: Exception) -> None:
+    sys.stdout.flush()
+    print(f"error: {err}", file=sys.stderr, flush=True)
+
+
+def _duration(text: str) -> float:
+    from lightning_bohb.cli.commands import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}; give seconds > 0")
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

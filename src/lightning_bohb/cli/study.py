@@ -1,0 +1,356 @@
+"""A search declared entirely in YAML (``lightning-bohb run study.yaml``), turned into an optimizer.
+
+A study file::
+
+    base_config: config.yaml            # relative to this file, or an inline LightningCLI mapping
+    search_space:
+      lr: {loguniform: [1.0e-4, 1.0e-1]}
+      hidden_size: {choice: [16, 32, 64]}
+      dropout: {uniform: [0.0, 0.5]}
+      num_layers: 2                     # a constant
+    metric: {metric: val_loss, mode: min}
+    strategy: {name: bohb, reduction_factor: 3}
+    optimization: {max_epochs: 9, num_samples: 8, max_concurrent_trials: 2, seed: 0}
+
+Distributions take the arguments of the Ray Tune function of the same name, as a list:
+``uniform``/``loguniform``/``randint``/``lograndint``: ``[lower, upper]``; ``quniform``/``qloguniform``/
+``qrandint``: ``[lower, upper, q]``; ``choice``: ``[value, ...]``. A mapping set as a constant is
+written ``{constant: {...}}``. ``optimization.experiment_name`` defaults to the study file's stem.
+
+Parsing checks the data only (no Ray, no model import); `Study.build_optimizer` then loads the base
+config and resolves the search-space names. Every problem names its place in the YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+import yaml
+
+from lightning_bohb.core.search_space import SearchSpace
+from lightning_bohb.exceptions import ConfigError
+
+STUDY_KEYS = ("base_config", "search_space", "metric", "strategy", "optimization")
+REQUIRED_KEYS = ("base_config", "search_space", "metric")
+CONSTANT = "constant"
+
+# name -> (argument names, integer arguments, bounds must be > 0)
+DISTRIBUTIONS: Dict[str, tuple] = {
+    "uniform": (("lower", "upper"), False, False),
+    "quniform": (("lower", "upper", "q"), False, False),
+    "loguniform": (("lower", "upper"), False, True),
+    "qloguniform": (("lower", "upper", "q"), False, True),
+    "randint": (("lower", "upper"), True, False),
+    "qrandint": (("lower", "upper", "q"), True, False),
+    "lograndint": (("lower", "upper"), True, True),
+    "choice": ((), False, False),
+}
+
+
+class StudyError(ConfigError):
+    """The study file is missing, not YAML, or has invalid entries; each problem names its YAML path."""
+
+    def __init__(self, study: Union[str, Path], problems: List[str]) -> None:
+        self.study = str(study)
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = f"{self.study}: {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  {problem}" for problem in self.problems)
+            message = f"{self.study} has {len(self.problems)} problems:\n{lines}"
+        super().__init__(message)
+
+
+class YamlSearchSpace(SearchSpace):
+    """A search space given as plain data: ``{name: {"loguniform": [lo, hi]} | {"constant": v}}``.
+
+    It holds only YAML data, so it pickles by reference into the session state and a session
+    started with ``lightning-bohb run`` resumes with ``lightning-bohb resume``.
+    """
+
+    VERSION = "yaml"
+
+    def __init__(self, space: Mapping[str, Mapping[str, Any]], metric: Mapping[str, str]) -> None:
+        self.space = {name: dict(spec) for name, spec in space.items()}
+        self.metric = dict(metric)
+
+    def get_search_space(self) -> Dict[str, Any]:
+        from ray import tune
+
+        domains = {}
+        for name, spec in self.space.items():
+            ((kind, args),) = spec.items()
+            if kind == CONSTANT:
+                domains[name] = args
+            elif kind == "choice":
+                domains[name] = tune.choice(list(args))
+            else:
+                domains[name] = getattr(tune, kind)(*args)
+        return domains
+
+    def get_metric_config(self) -> Dict[str, str]:
+        return dict(self.metric)
+
+    def __repr__(self) -> str:
+        return f"YamlSearchSpace({self.space!r}, metric={self.metric!r})"
+
+
+@dataclass
+class Study:
+    """A validated study file: plain data, ready to become a `ConfigDrivenOptimizer`."""
+
+    path: Path
+    base_config: Union[str, Dict[str, Any]]
+    space: Dict[str, Dict[str, Any]]
+    metric: Dict[str, str]
+    strategy: Dict[str, Any] = field(default_factory=lambda: {"name": "random"})
+    optimization: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def search_space(self) -> YamlSearchSpace:
+        return YamlSearchSpace(self.space, self.metric)
+
+    def optimization_config(self, experiment_dir: Optional[str] = None, experiment_name: Optional[str] = None):
+        from lightning_bohb.core.config import OptimizationConfig
+
+        values = {"experiment_name": self.path.stem, **self.optimization}
+        if experiment_dir is not None:
+            values["experiment_dir"] = str(experiment_dir)
+        if experiment_name is not None:
+            values["experiment_name"] = experiment_name
+        try:
+            return OptimizationConfig(**values)
+        except ConfigError as err:
+            raise StudyError(self.path, [_located("optimization", err, r"The value of `(\w+)`")]) from None
+
+    def build_optimizer(self, experiment_dir: Optional[str] = None, experiment_name: Optional[str] = None):
+        """The `ConfigDrivenOptimizer` this study declares; `StudyError` names the YAML path of a problem.
+
+        Imports the model and datamodule classes (and Ray Tune, for the domains): put their folder on
+        ``sys.path`` first.
+        """
+        from lightning_bohb.core.config import load_base_config
+        from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
+        from lightning_bohb.core.strategies import strategy_from_name
+
+        optimization = self.optimization_config(experiment_dir, experiment_name)
+        kwargs = {k: v for k, v in self.strategy.items() if k != "name"}
+        try:
+            strategy = strategy_from_name(self.strategy["name"], **kwargs)
+        except ConfigError as err:
+            raise StudyError(self.path, [f"strategy: {err}"]) from None
+        try:
+            load_base_config(self.base_config)
+        except ConfigError as err:
+            raise StudyError(self.path, [f"base_config: {err}"]) from None
+        try:
+            return ConfigDrivenOptimizer(self.base_config, self.search_space(), strategy, optimization)
+        except ConfigError as err:
+            raise StudyError(self.path, [_located("search_space", err, r"Search-space name '([^']+)'")]) from None
+
+
+def load_study(path: Union[str, Path]) -> Study:
+    """Read and validate a study file; a `StudyError` lists every invalid entry by its YAML path."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise StudyError(path, ["file not found"]) from None
+    except OSError as err:
+        raise StudyError(path, [f"cannot be read ({err.strerror or err})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise StudyError(path, [f"not valid YAML:\n{err}"]) from None
+    return parse_study(data, path)
+
+
+def parse_study(data: Any, path: Union[str, Path]) -> Study:
+    """Validate study data (already loaded from ``path``); relative paths are relative to ``path``."""
+    path = Path(path).expanduser().absolute()
+    if not isinstance(data, dict):
+        raise StudyError(path, [f"must be a mapping with keys {list(STUDY_KEYS)}, got {_kind(data)}"])
+    problems: List[str] = []
+    for key in data:
+        if key not in STUDY_KEYS:
+            problems.append(f"{key}: unknown key; use one of {list(STUDY_KEYS)}")
+    for key in REQUIRED_KEYS:
+        if data.get(key) is None:
+            problems.append(f"{key}: missing; {_HINTS[key]}")
+    base_config = _base_config(data.get("base_config"), path.parent, problems)
+    space = _search_space(data.get("search_space"), problems)
+    metric = _metric(data.get("metric"), problems)
+    strategy = _strategy(data.get("strategy") or "random", problems)
+    optimization = _optimization(data.get("optimization") or {}, problems)
+    if problems:
+        raise StudyError(path, problems)
+    return Study(path, base_config, space, metric, strategy, optimization)
+
+
+_HINTS = {
+    "base_config": "give the path of a LightningCLI config (relative to the study file) or the mapping itself",
+    "search_space": "e.g. search_space: {lr: {loguniform: [1.0e-4, 1.0e-1]}}",
+    "metric": "e.g. metric: {metric: val_loss, mode: min}",
+}
+
+
+def _base_config(value: Any, folder: Path, problems: List[str]) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"base_config: must be a file path or a mapping, got {_kind(value)}")
+        return None
+    config = Path(value).expanduser()
+    if not config.is_absolute():
+        config = folder / config
+    if not config.is_file():
+        problems.append(f"base_config: file not found: {str(config)!r} (relative paths are relative to the study file)")
+    return str(config)
+
+
+def _search_space(value: Any, problems: List[str]) -> Dict[str, Dict[str, Any]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not value:
+        problems.append(f"search_space: must be a non-empty mapping of names to distributions, got {_kind(value)}")
+        return {}
+    space = {}
+    for name, spec in value.items():
+        where = f"search_space.{name}"
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"search_space: the name {name!r} must be a non-empty string")
+            continue
+        parsed = _distribution(spec, where, problems)
+        if parsed is not None:
+            space[name] = parsed
+    return space
+
+
+def _distribution(spec: Any, where: str, problems: List[str]) -> Optional[Dict[str, Any]]:
+    if not isinstance(spec, dict):
+        return {CONSTANT: spec}  # a scalar or a list: the same value in every trial
+    known = sorted(DISTRIBUTIONS) + [CONSTANT]
+    if len(spec) != 1:
+        problems.append(
+            f"{where}: a distribution is a mapping with one key, e.g. {{loguniform: [1.0e-4, 1.0e-1]}}, got "
+            f"keys {list(spec)}; distributions: {known}. Write a mapping constant as {{constant: {{...}}}}"
+        )
+        return None
+    ((kind, args),) = spec.items()
+    if kind == CONSTANT:
+        return {CONSTANT: args}
+    if kind not in DISTRIBUTIONS:
+        problems.append(f"{where}: unknown distribution {kind!r}; use one of {known}")
+        return None
+    where = f"{where}.{kind}"
+    if kind == "choice":
+        if not isinstance(args, list) or not args:
+            problems.append(f"{where}: must be a non-empty list of values, got {_kind(args)}")
+            return None
+        return {kind: args}
+    names, integers, positive = DISTRIBUTIONS[kind]
+    usage = f"[{', '.join(names)}]"
+    if not isinstance(args, list) or len(args) != len(names):
+        problems.append(f"{where}: must be a list {usage}, got {args!r}")
+        return None
+    number = "an integer" if integers else "a number"
+    bad = [n for n, a in zip(names, args) if not _is_number(a, integers)]
+    if bad:
+        hint = ""
+        if any(isinstance(a, str) and _is_float_text(a) for a in args):
+            hint = " (YAML reads 1e-4 as text: write 1.0e-4)"
+        problems.append(f"{where}: {', '.join(bad)} must be {number}, got {args!r} for {usage}{hint}")
+        return None
+    lower, upper = args[0], args[1]
+    if not lower < upper:
+        problems.append(f"{where}: lower ({lower}) must be less than upper ({upper})")
+    elif positive and lower <= 0:
+        problems.append(f"{where}: lower ({lower}) must be > 0 on a log scale")
+    elif len(args) == 3 and args[2] <= 0:
+        problems.append(f"{where}: q ({args[2]}) must be > 0")
+    else:
+        return {kind: list(args)}
+    return None
+
+
+def _metric(value: Any, problems: List[str]) -> Dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = {"metric": value}
+    if not isinstance(value, dict):
+        problems.append(f"metric: must be a mapping {{metric: <logged name>, mode: min|max}}, got {_kind(value)}")
+        return {}
+    for key in value:
+        if key not in ("metric", "mode"):
+            problems.append(f"metric.{key}: unknown key; use `metric` and `mode`")
+    metric, mode = value.get("metric"), value.get("mode", "min")
+    if not isinstance(metric, str) or not metric.strip():
+        problems.append(f"metric.metric: must be the name of a metric your model logs, got {metric!r}")
+    if mode not in ("min", "max"):
+        problems.append(f"metric.mode: must be 'min' or 'max', got {mode!r}")
+    return {"metric": str(metric), "mode": str(mode)}
+
+
+def _strategy(value: Any, problems: List[str]) -> Dict[str, Any]:
+    from lightning_bohb.core.strategies import STRATEGIES
+
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        problems.append(f"strategy: must be a name or a mapping {{name: bohb, <arguments>}}, got {_kind(value)}")
+        return {}
+    name = value.get("name")
+    if name is None:
+        problems.append(f"strategy.name: missing; use one of {sorted(STRATEGIES)}")
+    elif str(name).lower() not in STRATEGIES:
+        problems.append(f"strategy.name: unknown strategy {name!r}; use one of {sorted(STRATEGIES)}")
+    return dict(value)
+
+
+def _optimization(value: Any, problems: List[str]) -> Dict[str, Any]:
+    from lightning_bohb.core.config import OptimizationConfig
+
+    if not isinstance(value, dict):
+        problems.append(f"optimization: must be a mapping of OptimizationConfig fields, got {_kind(value)}")
+        return {}
+    fields = [f.name for f in dataclasses.fields(OptimizationConfig)]
+    for key in value:
+        if key not in fields:
+            problems.append(f"optimization.{key}: unknown field; use one of {fields}")
+    return {k: v for k, v in value.items() if k in fields}
+
+
+def _located(section: str, err: Exception, pattern: str) -> str:
+    match = re.search(pattern, str(err))
+    return f"{section}.{match.group(1)}: {err}" if match else f"{section}: {err}"
+
+
+def _is_number(value: Any, integer: bool) -> bool:
+    if isinstance(value, bool):
+        return False
+    if integer:
+        return isinstance(value, int)
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _is_float_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}" if value is not None else "nothing"
