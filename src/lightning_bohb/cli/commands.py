@@ -231,7 +231,7 @@ def list_sessions(experiment_dir: str) -> int:
     for session, summary, problem in find_sessions(root):
         name = os.path.relpath(session, root)
         if problem:
-            rows.append((("", name), [name, "UNREADABLE", "", "", "", problem]))
+            rows.append((("", name), [name, "UNREADABLE", "", "", "", _one_line(problem)]))
             continue
         metric, _ = _metric(summary)
         best = summary.get("best")
@@ -394,6 +394,11 @@ def _trial_count(summary: Dict[str, Any], short: bool = False) -> str:
     if short:
         return f"{done}/{total}"
     return f"{done}/{total} done, {len(trials)} started"
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _strategy(strategy: Any) -> str:

@@ -1,0 +1,378 @@
+"""``lightning-bohb status/list/clean/export-best/pause/resume`` against synthetic session folders (no Ray)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lightning_bohb.cli.commands import parse_duration
+from lightning_bohb.cli.main import main
+from lightning_bohb.session.state import SUMMARY_FILE
+from lightning_bohb.session.store import LOCK_FILE
+
+DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
+
+
+def make_session(
+    root: Path,
+    experiment="digits",
+    session_id="20240101_000000_abcdef",
+    status="PAUSED",
+    updated_at="2024-01-01T01:00:00",
+    trials=None,
+    best=True,
+    flat=False,
+    **extra,
+) -> Path:
+    """Write a session folder holding only a summary, as TuneReflowCLI writes it."""
+    session = (root if flat else root / experiment) / f"session_{session_id}"
+    session.mkdir(parents=True)
+    if trials is None:
+        trials = [
+            {"id": "t_00000", "status": "TERMINATED", "config": {"lr": 0.00123456, "hidden_size": 32}, "epochs": 3, "last": 0.51234, "best": 0.41234},
+            {"id": "t_00001", "status": "RUNNING", "config": {"lr": 0.0421, "hidden_size": 16}, "epochs": 1, "last": 1.5, "best": 1.5},
+        ]
+    summary = {
+        "schema_version": 1,
+        "session_id": session_id,
+        "experiment_name": experiment,
+        "status": status,
+        "started_at": "2024-01-01T00:00:00",
+        "updated_at": updated_at,
+        "paused_at": "2024-01-01T00:30:00" if status == "PAUSED" else None,
+        "pause_count": 1 if status == "PAUSED" else 0,
+        "resumed_at": [],
+        "strategy": {"name": "bohb", "grace_period": 1, "reduction_factor": 3, "max_t": None, "seed": None},
+        "search_space": {"lr": "loguniform(0.0001, 0.1)", "hidden_size": "choice([16, 32])"},
+        "metric": {"metric": "val_loss", "mode": "min"},
+        "num_samples": 4,
+        "best": {"trial": "t_00000", "val_loss": 0.41234, "config": trials[0]["config"]} if best and trials else None,
+        "trials": trials,
+        "resume_command": f"lightning-bohb resume {session}",
+        **extra,
+    }
+    if updated_at is None:
+        del summary["updated_at"]
+    (session / SUMMARY_FILE).write_text(yaml.safe_dump(summary, sort_keys=False))
+    return session
+
+
+def write_lock(session: Path, pid: int, host=None) -> None:
+    (session / LOCK_FILE).write_text(json.dumps({"pid": pid, "host": host or socket.gethostname(), "since": time.time()}))
+
+
+def run_main(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- status ------------------------------------------------------------------------------------
+def test_status_shows_state_trials_and_best(tmp_path, capsys):
+    session = make_session(tmp_path)
+    code, out, err = run_main(capsys, "status", session)
+    assert code == 0, err
+    assert "State:       PAUSED" in out
+    assert "Pauses:      1" in out and "Last paused: 2024-01-01T00:30:00" in out
+    assert "Strategy:    bohb (grace_period=1, reduction_factor=3)" in out
+    assert "Trials:      1/4 done, 2 started" in out
+    row = next(line for line in out.splitlines() if line.startswith("t_00000"))
+    assert row.split()[:5] == ["t_00000", "TERMINATED", "3", "0.5123", "0.4123"]
+    assert "lr=0.001235, hidden_size=32" in row
+    assert "Best so far: trial t_00000  val_loss=0.4123  lr=0.001235, hidden_size=32" in out
+    assert f"Resume with: lightning-bohb resume {session}" in out
+    assert all(line == line.rstrip() for line in out.splitlines())
+
+
+def test_status_json_is_the_summary(tmp_path, capsys):
+    session = make_session(tmp_path)
+    code, out, _ = run_main(capsys, "status", session, "--json")
+    assert code == 0
+    assert json.loads(out) == yaml.safe_load((session / SUMMARY_FILE).read_text())
+
+
+def test_status_marks_running_session_without_live_driver_as_stale(tmp_path, capsys):
+    live = make_session(tmp_path, session_id="live", status="RUNNING")
+    write_lock(live, os.getpid())
+    stale = make_session(tmp_path, session_id="stale", status="RUNNING")
+    write_lock(stale, DEAD_PID)
+    assert "State:       RUNNING\n" in run_main(capsys, "status", live)[1]
+    out = run_main(capsys, "status", stale)[1]
+    assert "State:       RUNNING (stale: driver gone)" in out and "Resume with:" in out
+
+
+def test_status_of_missing_session_is_an_error(tmp_path, capsys):
+    code, out, err = run_main(capsys, "status", tmp_path / "nope")
+    assert code == 1 and out == ""
+    assert err.startswith("error: No session summary at ") and "Traceback" not in err
+
+
+def test_status_and_list_import_neither_ray_nor_torch(tmp_path):
+    session = make_session(tmp_path)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from lightning_bohb.cli.main import main
+        assert main(["status", {str(session)!r}]) == 0
+        assert main(["list", {str(tmp_path)!r}]) == 0
+        heavy = [m for m in ("ray", "torch", "lightning", "cloudpickle") if m in sys.modules]
+        assert not heavy, heavy
+        """
+    )
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "PAUSED" in result.stdout
+    assert time.monotonic() - start < 5  # typically ~0.4 s; generous for a loaded CI machine
+
+
+# -- list --------------------------------------------------------------------------------------
+def test_list_one_line_per_session_with_stale_marker(tmp_path, capsys):
+    make_session(tmp_path, session_id="a_paused", status="PAUSED")
+    done = make_session(tmp_path, experiment="other", session_id="b_done", status="COMPLETED")
+    stale = make_session(tmp_path, session_id="c_stale", status="RUNNING")
+    write_lock(stale, DEAD_PID)
+    make_session(tmp_path, session_id="d_flat", status="FAILED", flat=True)
+    broken = tmp_path / "digits" / "session_e_broken"
+    broken.mkdir()
+    (broken / SUMMARY_FILE).write_text("[not a mapping")
+    (tmp_path / "digits" / "not_a_session").mkdir()
+
+    code, out, err = run_main(capsys, "list", tmp_path)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["SESSION", "STATE", "STARTED", "LAST", "PAUSED", "TRIALS", "BEST"]
+
+    def line(name):
+        (found,) = [l for l in lines if l.startswith(name)]
+        return found
+
+    assert line("digits/session_a_paused").split()[1:] == ["PAUSED", "2024-01-01T00:00:00", "2024-01-01T00:30:00", "1/4", "val_loss=0.4123"]
+    assert line("other/session_b_done").split()[1] == "COMPLETED"
+    assert "RUNNING (stale: driver gone)" in line("digits/session_c_stale")
+    assert line("session_d_flat").split()[1] == "FAILED"
+    assert "UNREADABLE" in line("digits/session_e_broken")
+    assert len(lines) == 2 + 5
+
+
+def test_list_100_sessions_under_a_second(tmp_path, capsys):
+    for i in range(100):
+        session = make_session(tmp_path, experiment=f"exp{i % 5}", session_id=f"2024_{i:03d}", status="RUNNING" if i % 10 == 0 else "PAUSED")
+        if i % 10 == 0:
+            write_lock(session, DEAD_PID)
+    start = time.perf_counter()
+    code = main(["list", str(tmp_path)])
+    elapsed = time.perf_counter() - start
+    out = capsys.readouterr().out
+    assert code == 0
+    assert len(out.splitlines()) == 102 and out.count("stale: driver gone") == 10
+    assert elapsed < 1.0, f"list took {elapsed:.2f} s for 100 sessions"
+
+
+def test_list_empty_and_missing_folders(tmp_path, capsys):
+    assert run_main(capsys, "list", tmp_path)[1] == f"No sessions under {tmp_path}.\n"
+    code, _, err = run_main(capsys, "list", tmp_path / "missing")
+    assert code == 1 and err.startswith("error: Experiment folder not found")
+
+
+def test_list_defaults_to_experiments_in_working_directory(tmp_path, capsys, monkeypatch):
+    make_session(tmp_path / "experiments")
+    monkeypatch.chdir(tmp_path)
+    assert "digits/session_20240101_000000_abcdef" in run_main(capsys, "list")[1]
+
+
+# -- clean -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, seconds", [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("45s", 45), ("2w", 1209600), ("1.5h", 5400), ("10", 10)])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "d", "3x", "-1d", "1 day"])
+def test_bad_duration_is_a_usage_error(tmp_path, capsys, text):
+    code, _, err = run_main(capsys, "clean", tmp_path, "--older-than", text)
+    assert code == 2 and "--older-than" in err
+
+
+def old_and_new_sessions(root):
+    recent = time.strftime("%Y-%m-%dT%H:%M:%S")
+    sessions = {
+        "old_paused": make_session(root, session_id="old_paused", status="PAUSED"),
+        "old_done": make_session(root, session_id="old_done", status="COMPLETED"),
+        "old_failed": make_session(root, session_id="old_failed", status="FAILED", flat=True),
+        "old_running": make_session(root, session_id="old_running", status="RUNNING"),
+        "old_locked": make_session(root, session_id="old_locked", status="PAUSED"),
+        "new_paused": make_session(root, session_id="new_paused", status="PAUSED", updated_at=recent),
+        "old_by_mtime": make_session(root, session_id="old_by_mtime", status="COMPLETED", updated_at=None),
+        "new_by_mtime": make_session(root, session_id="new_by_mtime", status="COMPLETED", updated_at=None),
+    }
+    write_lock(sessions["old_locked"], os.getpid())  # a live driver: never removed
+    write_lock(sessions["old_running"], DEAD_PID)
+    month_ago = time.time() - 40 * 86400
+    os.utime(sessions["old_by_mtime"] / SUMMARY_FILE, (month_ago, month_ago))
+    return sessions
+
+
+def test_clean_removes_old_finished_sessions_only(tmp_path, capsys):
+    sessions = old_and_new_sessions(tmp_path)
+    code, out, err = run_main(capsys, "clean", tmp_path, "--older-than", "30d")
+    assert code == 0, err
+    removed = {"old_paused", "old_done", "old_failed", "old_by_mtime"}
+    for name, session in sessions.items():
+        assert session.exists() == (name not in removed), name
+        assert (f"removing {session}" in out) == (name in removed), out
+    assert "Removed 4 sessions; kept 4." in out
+
+
+def test_clean_dry_run_removes_nothing(tmp_path, capsys):
+    sessions = old_and_new_sessions(tmp_path)
+    code, out, _ = run_main(capsys, "clean", tmp_path, "--older-than", "30d", "--dry-run")
+    assert code == 0
+    assert all(session.exists() for session in sessions.values())
+    assert out.count("would remove ") == 4 and "Would remove 4 sessions; kept 4." in out
+
+
+def test_clean_requires_older_than(tmp_path, capsys):
+    code, _, err = run_main(capsys, "clean", tmp_path)
+    assert code == 2 and "--older-than" in err
+
+
+# -- export-best -------------------------------------------------------------------------------
+BEST = "model:\n  class_path: digits_model.DigitsClassifier\n  init_args: {lr: 0.01}\ntrainer:\n  max_epochs: 3\n"
+
+
+def test_export_best_copies_best_config(tmp_path, capsys):
+    session = make_session(tmp_path, status="COMPLETED")
+    (session / "best_config.yaml").write_text(BEST)
+    target = tmp_path / "out" / "best.yaml"
+    code, out, err = run_main(capsys, "export-best", session, "-o", target)
+    assert code == 0 and err == ""
+    assert target.read_text() == BEST and str(target) in out
+    code, out, _ = run_main(capsys, "export-best", session)
+    assert code == 0 and out == BEST
+
+
+def test_export_best_of_a_paused_session_says_it_is_so_far(tmp_path, capsys):
+    session = make_session(tmp_path, status="PAUSED")
+    (session / "best_config.yaml").write_text(BEST)
+    code, _, err = run_main(capsys, "export-best", session, "-o", tmp_path / "b.yaml")
+    assert code == 0 and "is PAUSED; this is the best config so far" in err
+
+
+def test_export_best_without_best_config_is_an_error(tmp_path, capsys):
+    session = make_session(tmp_path, status="PAUSED")
+    code, out, err = run_main(capsys, "export-best", session, "-o", tmp_path / "b.yaml")
+    assert code == 1 and not (tmp_path / "b.yaml").exists()
+    assert err.startswith(f"error: Session {session} has no best_config.yaml (status: PAUSED)")
+    assert f"lightning-bohb resume {session}" in err
+    code, _, err = run_main(capsys, "export-best", tmp_path / "nope")
+    assert code == 1 and "is not a directory" in err
+
+
+# -- pause -------------------------------------------------------------------------------------
+FAKE_DRIVER = """
+import json, os, signal, socket, sys, time
+import yaml
+from lightning_bohb.session.store import SessionLock
+session, mode = sys.argv[1], sys.argv[2]
+summary_path = os.path.join(session, "session_state.summary.yaml")
+lock = SessionLock(session)
+lock.acquire()
+
+def pause(signum, frame):
+    if mode == "ignore":
+        return
+    summary = yaml.safe_load(open(summary_path))
+    summary.update(status="PAUSED", signal=signal.Signals(signum).name)
+    with open(summary_path, "w") as handle:
+        yaml.safe_dump(summary, handle)
+    time.sleep(0.3)  # the lock goes last, as in TuneReflowCLI
+    lock.release()
+    sys.exit(3)
+
+signal.signal(signal.SIGUSR1, pause)
+signal.signal(signal.SIGUSR2, pause)
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def start_fake_driver(session, mode="pause"):
+    proc = subprocess.Popen([sys.executable, "-c", FAKE_DRIVER, str(session), mode], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+@pytest.mark.parametrize("now, signame", [(False, "SIGUSR1"), (True, "SIGUSR2")])
+def test_pause_signals_the_driver_and_waits_until_paused(tmp_path, capsys, now, signame):
+    session = make_session(tmp_path, status="RUNNING")
+    driver = start_fake_driver(session)
+    try:
+        code, out, err = run_main(capsys, "pause", session, *(["--now"] if now else []), "--timeout", "30")
+    finally:
+        driver.kill()
+    assert code == 0, err
+    assert driver.wait(10) == 3
+    summary = yaml.safe_load((session / SUMMARY_FILE).read_text())
+    assert summary["signal"] == signame
+    assert f"Session paused. Resume with:\n   lightning-bohb resume {session}" in out
+    assert not (session / LOCK_FILE).exists()
+
+
+def test_pause_times_out_when_the_driver_does_not_pause(tmp_path, capsys):
+    session = make_session(tmp_path, status="RUNNING")
+    driver = start_fake_driver(session, mode="ignore")
+    try:
+        code, _, err = run_main(capsys, "pause", session, "--timeout", "0.5")
+    finally:
+        driver.kill()
+        driver.wait(10)
+    assert code == 1 and "did not pause within 0.5 s" in err
+
+
+def test_pause_refuses_a_session_that_is_not_running(tmp_path, capsys):
+    session = make_session(tmp_path, status="PAUSED")
+    code, out, err = run_main(capsys, "pause", session)
+    assert code == 1 and out == ""
+    assert err == f"error: Session {session} is not running (status: PAUSED).\n"
+
+
+def test_pause_refuses_a_stale_session(tmp_path, capsys):
+    session = make_session(tmp_path, status="RUNNING")
+    write_lock(session, DEAD_PID)
+    code, _, err = run_main(capsys, "pause", session)
+    assert code == 1
+    assert f"is not running (status: RUNNING, but its driver (pid {DEAD_PID}) is gone)" in err
+    assert f"lightning-bohb resume {session}" in err
+
+
+def test_pause_on_another_host_says_where_to_run_it(tmp_path, capsys):
+    session = make_session(tmp_path, status="RUNNING")
+    write_lock(session, 4242, host="elsewhere.example")
+    code, _, err = run_main(capsys, "pause", session)
+    assert code == 1 and "runs on host 'elsewhere.example' (pid 4242)" in err and "Run this command on elsewhere.example" in err
+
+
+# -- resume (errors only: a real resume starts Ray, see tests/e2e/test_console.py) ---------------
+def test_resume_of_missing_session_is_an_error(tmp_path, capsys):
+    code, _, err = run_main(capsys, "resume", tmp_path / "nope")
+    assert code == 1 and err.startswith("error: Session state not found") and "Traceback" not in err
+
+
+def test_resume_of_completed_session_has_nothing_to_do(tmp_path, capsys):
+    session = make_session(tmp_path, status="COMPLETED")
+    code, out, _ = run_main(capsys, "resume", session)
+    assert code == 0 and "already completed; nothing to resume" in out
+
+
+def test_resume_of_corrupt_state_is_an_error(tmp_path, capsys):
+    session = make_session(tmp_path, status="PAUSED")
+    (session / "session_state.pkl").write_bytes(b"\x80\x05garbage")
+    code, _, err = run_main(capsys, "resume", session)
+    assert code == 1 and "is corrupt or truncated" in err and "Traceback" not in err
