@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import yaml
+
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
 from lightning_bohb.session.state import (
     COMPLETED,
@@ -35,6 +37,19 @@ STALE = "RUNNING (stale: driver gone)"
 FINISHED_TRIAL = "TERMINATED"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_summary(session: Path) -> Dict[str, Any]:
+    """`read_summary` with libyaml's parser (about 10x faster, for `list` over many sessions).
+
+    Any failure is handed to `read_summary`, so the error messages are the library's.
+    """
+    try:
+        summary = yaml.load((Path(session) / SUMMARY_FILE).read_text(), Loader=_FAST_LOADER)
+    except (OSError, yaml.YAMLError):
+        summary = None
+    return summary if isinstance(summary, dict) else read_summary(session)
 
 
 # -- run / resume ------------------------------------------------------------------------------
@@ -266,7 +281,7 @@ def find_sessions(root: Path) -> List[Tuple[Path, Dict[str, Any], Optional[str]]
     sessions = []
     for session in sorted(found):
         try:
-            sessions.append((session, read_summary(session), None))
+            sessions.append((session, load_summary(session), None))
         except SessionError as err:
             sessions.append((session, {}, str(err)))
     return sessions
