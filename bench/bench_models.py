@@ -52,7 +52,7 @@ def _process_age() -> float:
 
 
 class TimedDigitsClassifier(DigitsClassifier):
-    """`DigitsClassifier` that records its epoch events; each epoch lasts >= ``min_epoch_seconds``."""
+    """`DigitsClassifier` that records its epoch events; each epoch trains for >= ``min_epoch_seconds``."""
 
     def __init__(self, min_epoch_seconds: float = 0.0, **kwargs):
         super().__init__(**kwargs)
@@ -76,10 +76,19 @@ class TimedDigitsClassifier(DigitsClassifier):
         self._epoch_started = time.monotonic()
         self._record("epoch_start")
 
-    def on_train_epoch_end(self):
+    def _fill_epoch(self):
         remaining = self.min_epoch_seconds - (time.monotonic() - self._epoch_started)
         if remaining > 0:
             time.sleep(remaining)
+
+    def on_validation_start(self):
+        # The floor is spent before validation, so the epoch's report and checkpoint come at its very
+        # end whichever way a script reports (at validation end, or at train epoch end).
+        if not self.trainer.sanity_checking:
+            self._fill_epoch()
+
+    def on_train_epoch_end(self):
+        self._fill_epoch()
         self._record("epoch_end")
 
 

@@ -118,13 +118,12 @@ def run_bare(spec) -> dict:
     """Plain processes: ``python -c`` per trial, ``concurrency`` at a time, one CPU thread each."""
     env = bench_env(OMP_NUM_THREADS=str(spec["cpus_per_trial"]))  # what Ray sets in a 1-CPU worker
     pending = list(enumerate(spec["configs"]))
-    running, starts, codes = [], {}, {}
+    running, codes = [], {}
     t0 = time.time()
     while pending or running:
         while pending and len(running) < spec["concurrency"]:
             index, config = pending.pop(0)
             name = f"trial_{index:03d}"
-            starts[name] = time.time()
             argv = [sys.executable, "-c", BARE_TRIAL_CODE, json.dumps(config), str(spec["epochs"]), str(SEED)]
             proc = subprocess.Popen(argv, env={**env, "BENCH_TRIAL_NAME": name}, cwd=spec["run_dir"])
             running.append((name, proc))
@@ -136,48 +135,29 @@ def run_bare(spec) -> dict:
     failed = {k: v for k, v in codes.items() if v != 0}
     if failed:
         raise SystemExit(f"bare trials failed: {failed}")
-    return {"ray_init_s": 0.0, "search_s": time.time() - t0, "shutdown_s": 0.0, "trial_starts": starts}
+    return {"prepare_s": 0.0, "ray_init_s": 0.0, "search_s": time.time() - t0, "shutdown_s": 0.0, "search_end": time.time()}
 
 
 def run_with_ray(variant: str, spec) -> dict:
+    """Mirrors a real script: imports and (for LightningTune) the optimizer first, then ray.init, then the search."""
+    t = time.time()
     import ray
-    from ray import tune
 
-    t_imports = time.time()
     if variant.startswith("lt"):
-        import lightning_bohb  # noqa: F401  (the library's own import cost is part of the variant)
+        search = _lightning_tune_search(spec, session=variant == "lt-session")  # validates the config: imports Lightning
     else:
-        import bench_models  # noqa: F401  (a hand-written script imports Lightning and its model)
-    t_imports = time.time() - t_imports
-
-    class StartTimes(tune.Callback):
-        """Driver-side: when Tune started each trial (to measure trial start-up)."""
-
-        def __init__(self):
-            self.starts = {}
-
-        def on_trial_start(self, iteration, trials, trial, **info):
-            self.starts.setdefault(trial.trial_id, time.time())
-
-    starts = StartTimes()
+        search = _hand_written_search(spec, reuse=variant == "raytune-reuse")  # imports Lightning and the model
+    prepare_s = time.time() - t
     t = time.time()
     ray.init(address="local", num_cpus=spec["num_cpus"], include_dashboard=False)
     ray_init_s = time.time() - t
     t = time.time()
-    if variant.startswith("raytune"):
-        _hand_written_search(spec, reuse=variant == "raytune-reuse", callbacks=[starts])
-    else:
-        _lightning_tune_search(spec, session=variant == "lt-session", callbacks=[starts])
-    search_s = time.time() - t
-    t = time.time()
+    search()
+    search_end = time.time()
+    search_s = search_end - t
     ray.shutdown()
-    return {
-        "imports_s": t_imports,
-        "ray_init_s": ray_init_s,
-        "search_s": search_s,
-        "shutdown_s": time.time() - t,
-        "trial_starts": starts.starts,
-    }
+    return {"prepare_s": prepare_s, "ray_init_s": ray_init_s, "search_s": search_s, "shutdown_s": time.time() - search_end,
+            "search_end": search_end}
 
 
 def _space():
@@ -199,9 +179,18 @@ def _fixed_configs(spec):
     return BasicVariantGenerator(points_to_evaluate=[dict(c) for c in spec["configs"]], max_concurrent=spec["concurrency"])
 
 
-def _hand_written_search(spec, reuse: bool, callbacks) -> None:
+def _hand_written_search(spec, reuse: bool):
     """What a user writes by hand with Ray Tune's Tuner and the trainable in bench_models."""
     from bench_models import plain_tune_trainable
+    from ray import tune
+
+    def search():
+        _hand_written_fit(spec, reuse, plain_tune_trainable)
+
+    return search
+
+
+def _hand_written_fit(spec, reuse, plain_tune_trainable) -> None:
     from ray import tune
 
     trainable = tune.with_resources(
@@ -222,7 +211,6 @@ def _hand_written_search(spec, reuse: bool, callbacks) -> None:
             name="tune",
             storage_path=spec["run_dir"],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-            callbacks=callbacks,
             verbose=0,
         ),
     )
@@ -231,7 +219,7 @@ def _hand_written_search(spec, reuse: bool, callbacks) -> None:
         raise SystemExit(f"hand-written search had failed trials: {results.errors}")
 
 
-def _lightning_tune_search(spec, session: bool, callbacks) -> None:
+def _lightning_tune_search(spec, session: bool):
     from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, SearchSpace, TuneReflowCLI
     from lightning_bohb.core.strategies import Strategy
 
@@ -279,13 +267,16 @@ def _lightning_tune_search(spec, session: bool, callbacks) -> None:
             checkpoints_to_keep=2,
         ),
     )
-    if session:
-        cli = TuneReflowCLI("bench", experiment_dir=spec["run_dir"], verbose=False)
-        results = cli.run(optimizer, callbacks=callbacks)
-    else:
-        results = optimizer.run(output_dir=spec["run_dir"], experiment_folder="tune", callbacks=callbacks, verbose=0)
-    if results.errors:
-        raise SystemExit(f"LightningTune search had failed trials: {results.errors}")
+
+    def search():
+        if session:
+            results = TuneReflowCLI("bench", experiment_dir=spec["run_dir"], verbose=False).run(optimizer)
+        else:
+            results = optimizer.run(output_dir=spec["run_dir"], experiment_folder="tune", verbose=0)
+        if results.errors:
+            raise SystemExit(f"LightningTune search had failed trials: {results.errors}")
+
+    return search
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,41 +312,48 @@ def run_one(variant: str, args, configs, run_dir: Path) -> dict:
         result["failed"] = True
         return result
     timings = json.loads(Path(spec["out"]).read_text())
-    result.update({k: v for k, v in timings.items() if k != "trial_starts"})
-    result["python_start_s"] = timings["process_start"] - t0  # launch -> interpreter created (~0)
-    result.update(analyse_records(read_records(record_dir), timings["trial_starts"], args.epochs))
+    result.update(timings)
+    result.update(analyse_records(read_records(record_dir), args, t0, t0 + wall))
+    if "last_epoch_end" in result:  # last epoch end -> the search call returned (Tune's wind-down, best config)
+        result["wind_down_s"] = result["search_end"] - result["last_epoch_end"]
     result["excl_init_s"] = wall - result.get("ray_init_s", 0.0)
     return result
 
 
-def analyse_records(records, trial_starts, epochs) -> dict:
-    startups, trainings, build_delays, threads = [], [], [], set()
-    complete = 0
-    pids = set()
-    for trial, rows in records.items():
-        pids.update(r["pid"] for r in rows)
+def analyse_records(records, args, launched: float, exited: float) -> dict:
+    """Where the time went, from the model's own epoch records."""
+    spans, pids, complete, fresh_ages, threads = [], set(), 0, [], set()
+    seen_pids = set()
+    for rows in sorted(records.values(), key=lambda rows: rows[0]["t"] if rows else 0):
+        starts = [r["t"] for r in rows if r["event"] == "epoch_start"]
         ends = [r for r in rows if r["event"] == "epoch_end"]
-        first_start = next((r["t"] for r in rows if r["event"] == "epoch_start"), None)
         init = next((r for r in rows if r["event"] == "init"), None)
-        if init and "threads" in init:
-            threads.add(init["threads"])
-        if len({r["epoch"] for r in ends}) == epochs:
-            complete += 1
-        launched = trial_starts.get(trial)
-        if launched is not None and first_start is not None:
-            startups.append(first_start - launched)
-        if launched is not None and init is not None:
-            build_delays.append(init["t"] - launched)
-        if first_start is not None and ends:
-            trainings.append(ends[-1]["t"] - first_start)
+        if init is not None:
+            threads.add(init.get("threads"))
+            if init["pid"] not in seen_pids:  # first trial of its process: the age is its start-up + imports
+                fresh_ages.append(init.get("process_age"))
+            seen_pids.add(init["pid"])
+        pids.update(r["pid"] for r in rows)
+        complete += len({r["epoch"] for r in ends}) == args.epochs
+        if starts and ends:
+            spans.append((starts[0], ends[-1]["t"]))
+    if not spans:
+        return {"trials_complete": complete, "trial_processes": len(pids)}
+    first_starts = sorted(s for s, _ in spans)
+    last_ends = sorted(e for _, e in spans)
+    c = args.concurrency
+    # The k-th trial to start (k >= c) waited for the (k-c)-th trial to end: the gap is the switch cost.
+    gaps = [first_starts[k] - last_ends[k - c] for k in range(c, len(first_starts))]
     return {
         "trials_complete": complete,
-        "trials_recorded": len(records),
         "trial_processes": len(pids),
-        "trial_startup_s": median(startups),  # trial launched -> first epoch starts
-        "trial_to_model_s": median(build_delays),  # trial launched -> model built (process start + imports)
-        "trial_training_s": median(trainings),  # first epoch start -> last epoch end
-        "trial_startup_sum_s": sum(startups),
+        "torch_threads": sorted(t for t in threads if t is not None),
+        "first_epoch_s": first_starts[0] - launched,  # launch -> first epoch of any trial
+        "switch_gap_s": median(gaps),  # a trial ends -> the next trial's first epoch starts
+        "train_s": median(e - s for s, e in spans),  # one trial: first epoch start -> last epoch end
+        "tail_s": exited - last_ends[-1],  # last epoch end -> process exit
+        "last_epoch_end": last_ends[-1],
+        "fresh_process_age_s": median(fresh_ages),  # process start -> model built, first trial of each process
     }
 
 
@@ -369,7 +367,7 @@ def main(argv=None) -> int:
     root.mkdir(parents=True, exist_ok=True)
     print(f"# overhead: {args.trials} trials x {args.epochs} epochs, {args.concurrency} at a time, "
           f"ray.init(num_cpus={args.num_cpus}), {args.repeats} repeat(s) of {args.variant_list}")
-    print(f"# {load_average()}; files in {root}")
+    print(f"# {load_average()}; files in {root}" + ("" if args.workdir else " (deleted at the end)"))
     busy = busy_others()
     if busy:
         print("# other busy processes right now (absolute times are inflated):\n#   " + "\n#   ".join(busy))
@@ -383,7 +381,8 @@ def main(argv=None) -> int:
                 runs.append(result)
                 print(
                     f"  repeat {repeat} {variant:14s} wall {fmt(result['wall_s'])} s"
-                    f"  ray.init {fmt(result.get('ray_init_s'))} s  peak {fmt(result['peak_rss_mib'], 0)} MiB"
+                    f"  ray.init {fmt(result.get('ray_init_s'))} s  switch gap {fmt(result.get('switch_gap_s'))} s"
+                    f"  peak {fmt(result['peak_rss_mib'], 0)} MiB"
                     f"  trial processes {result.get('trial_processes', '-')}"
                     f"  complete {result.get('trials_complete', '-')}/{args.trials}",
                     flush=True,
@@ -399,37 +398,28 @@ def main(argv=None) -> int:
 
 def report(runs, args) -> None:
     by = {v: [r for r in runs if r["variant"] == v and not r.get("failed")] for v in args.variant_list}
+    by = {v: rs for v, rs in by.items() if rs}
     med = {v: median(r["wall_s"] for r in rs) for v, rs in by.items()}
     med_excl = {v: median(r["excl_init_s"] for r in rs) for v, rs in by.items()}
 
-    def ratio(v, base, table=med):
-        return table[v] / table[base] if base in table and table.get(base) and table.get(v) == table.get(v) else float("nan")
+    def ratio(v, base, table=None):
+        table = med if table is None else table
+        if v not in table or base not in table or not table[base]:
+            return float("nan")
+        return table[v] / table[base]
+
+    def m(rs, key):
+        return median(r.get(key) for r in rs)
 
     print()
-    print(f"## Whole search: {args.trials} trials x {args.epochs} epochs, concurrency {args.concurrency} "
-          f"(bare: {args.concurrency} plain processes at a time, OMP_NUM_THREADS=1 like a 1-CPU Ray worker); "
-          f"median of {args.repeats}")
-    headers = ["variant", "wall s", "excl. ray.init s", "ray.init s", "vs hand-written", "vs hw+reuse", "vs bare", "peak RSS MiB",
-               "trial procs", "trial start-up s", "trial train s"]
-    rows = []
-    for v, rs in by.items():
-        rows.append([
-            LABELS[v],
-            med[v],
-            med_excl[v],
-            median(r.get("ray_init_s") for r in rs),
-            ratio(v, "raytune"),
-            ratio(v, "raytune-reuse"),
-            ratio(v, "bare"),
-            median(r["peak_rss_mib"] for r in rs),
-            median(r.get("trial_processes") for r in rs),
-            median(r.get("trial_startup_s") for r in rs),
-            median(r.get("trial_training_s") for r in rs),
-        ])
-    print_table(headers, rows)
-    print("\n  trial start-up = Tune (or the bare driver) launches the trial -> its first epoch starts (median over trials);")
-    print("  trial procs = distinct processes that trained (fewer than trials = actors reused);")
-    print("  trial train = first epoch start -> last epoch end of a trial (median).")
+    print(f"## Whole search: {args.trials} trials x {args.epochs} epochs, {args.concurrency} trials at a time "
+          f"(bare: {args.concurrency} plain processes at a time, OMP_NUM_THREADS=1 as Ray sets in a 1-CPU worker); "
+          f"medians of {args.repeats} run(s)")
+    print_table(
+        ["variant", "wall s", "excl. ray.init s", "vs hand-written", "vs hw+reuse", "vs bare", "peak RSS MiB"],
+        [[LABELS[v], med[v], med_excl[v], ratio(v, "raytune"), ratio(v, "raytune-reuse"), ratio(v, "bare"), m(rs, "peak_rss_mib")]
+         for v, rs in by.items()],
+    )
 
     print("\n## Ratios excluding ray.init (same runs)")
     print_table(
@@ -437,26 +427,45 @@ def report(runs, args) -> None:
         [[LABELS[v], ratio(v, "raytune", med_excl), ratio(v, "raytune-reuse", med_excl), ratio(v, "bare", med_excl)] for v in by],
     )
 
-    print("\n## Every run (wall s), in the order run")
+    print("\n## Where the time goes (medians, seconds)")
     print_table(
-        ["repeat", "variant", "wall s", "ray.init s", "search s", "shutdown s", "driver imports s", "peak RSS MiB", "complete"],
-        [[r["repeat"], r["variant"], r["wall_s"], r.get("ray_init_s"), r.get("search_s"), r.get("shutdown_s"),
-          r.get("imports_s"), r["peak_rss_mib"], "FAILED" if r.get("failed") else f"{r['trials_complete']}/{args.trials}"]
+        ["variant", "imports+setup", "ray.init", "search", "1st epoch at", "switch gap", "trial train",
+         "tail", "wind-down", "ray.shutdown", "fresh proc age", "trial procs"],
+        [[v, m(rs, "prepare_s"), m(rs, "ray_init_s"), m(rs, "search_s"), m(rs, "first_epoch_s"), m(rs, "switch_gap_s"),
+          m(rs, "train_s"), m(rs, "tail_s"), m(rs, "wind_down_s"), m(rs, "shutdown_s"), m(rs, "fresh_process_age_s"),
+          m(rs, "trial_processes")]
+         for v, rs in by.items()],
+    )
+    print("  imports+setup: driver imports (+ LightningTune's config validation) before ray.init;")
+    print("  1st epoch at: launch -> first epoch of any trial starts; switch gap: a trial ends -> the next trial's")
+    print("  first epoch starts (the per-trial start-up cost); trial train: one trial's first epoch start -> last")
+    print("  epoch end; tail: last epoch end -> process exit, of which wind-down: -> the search call returned, and")
+    print("  ray.shutdown; fresh proc age: a trial process's age when it built")
+    print("  its first model (start-up + imports; Ray's pre-started workers include idle time); trial procs:")
+    print("  distinct processes that trained (fewer than the trials: actors were reused).")
+
+    print("\n## Every run, in the order run")
+    print_table(
+        ["repeat", "variant", "wall s", "ray.init s", "search s", "peak RSS MiB", "peak procs", "complete"],
+        [[r["repeat"], r["variant"], r["wall_s"], r.get("ray_init_s"), r.get("search_s"), r["peak_rss_mib"], r.get("peak_processes"),
+          "FAILED" if r.get("failed") else f"{r.get('trials_complete')}/{args.trials}"]
          for r in runs],
     )
 
     print("\n## Goals")
     for lt in ("lt", "lt-session"):
-        if lt in med and "raytune" in med:
+        if lt not in med:
+            continue
+        if "raytune" in med:
             print(f"  (a) {lt} / hand-written Ray Tune = {fmt(ratio(lt, 'raytune'))} (goal <= 1.03): "
                   f"{'met' if ratio(lt, 'raytune') <= 1.03 else 'MISSED'}")
-        if lt in med and "raytune-reuse" in med:
-            print(f"      {lt} / hand-written with reuse_actors=True = {fmt(ratio(lt, 'raytune-reuse'))} (library overhead on equal terms)")
-        if lt in med and "bare" in med:
+        if "raytune-reuse" in med:
+            print(f"      {lt} / hand-written with reuse_actors=True = {fmt(ratio(lt, 'raytune-reuse'))} (the library's own overhead)")
+        if "bare" in med:
             print(f"  (b) {lt} / bare Lightning = {fmt(ratio(lt, 'bare'))} (goal <= 1.5): "
                   f"{'met' if ratio(lt, 'bare') <= 1.5 else 'MISSED'}")
     if "raytune" in med and "bare" in med:
-        print(f"      hand-written Ray Tune / bare Lightning = {fmt(ratio('raytune', 'bare'))} (the issue's 3.8-4.7x reference)")
+        print(f"      hand-written Ray Tune / bare Lightning = {fmt(ratio('raytune', 'bare'))} (the issue quotes 3.8-4.7x)")
 
 
 if __name__ == "__main__":

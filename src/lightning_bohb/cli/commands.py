@@ -6,6 +6,7 @@ unpickle a session and never import Ray, torch or Lightning. `run` and `resume` 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -14,12 +15,14 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import yaml
 
+from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
 from lightning_bohb.session.state import (
     COMPLETED,
@@ -32,7 +35,6 @@ from lightning_bohb.session.state import (
 )
 from lightning_bohb.session.store import lock_is_live, read_lock
 
-BEST_CONFIG_FILE = "best_config.yaml"  # the same name as lightning_bohb.core.optimizer.BEST_CONFIG_FILE
 STALE = "RUNNING (stale: driver gone)"
 FINISHED_TRIAL = "TERMINATED"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
@@ -66,7 +68,8 @@ def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: 
     cli = _study_cli_class()(experiment_name=config.experiment_name, experiment_dir=config.experiment_dir)
     cli.import_paths = import_paths
     try:
-        cli.run(optimizer)
+        with pause_signals_ignored():
+            cli.run(optimizer)
     except SessionPaused:
         return EXIT_PAUSED  # TuneReflowCLI printed the resume command
     return 0
@@ -84,29 +87,42 @@ def resume(session_dir: str) -> int:
         if best.is_file():
             print(f"Best config: {best}")
         return 0
-    cli = TuneReflowCLI.resume(session_dir)
-    extend_import_path(cli.state.sys_path)
+    cli = TuneReflowCLI.resume(session_dir)  # its run() puts the session's recorded import path back
     try:
-        cli.run(resume=True)
+        with pause_signals_ignored():
+            cli.run(resume=True)
     except SessionPaused:
         return EXIT_PAUSED
     return 0
 
 
 def extend_import_path(paths: Iterable[str]) -> None:
-    """Put ``paths`` first on ``sys.path`` and on ``PYTHONPATH``.
-
-    Ray's workers get only the driver's script folder and working directory on their path, but they
-    inherit its environment: ``PYTHONPATH`` carries a study's folder to the trials.
-    """
-    paths = [str(p) for p in paths if p and os.path.isdir(p)]
-    for path in reversed(paths):
+    """Put ``paths`` first on ``sys.path``; the optimizer hands the driver's path on to every trial."""
+    for path in reversed([str(p) for p in paths if p and os.path.isdir(p)]):
         if path not in sys.path:
             sys.path.insert(0, path)
-    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    missing = [p for p in paths if p not in current]
-    if missing:
-        os.environ["PYTHONPATH"] = os.pathsep.join(missing + current)
+
+
+@contextlib.contextmanager
+def pause_signals_ignored():
+    """While the driver starts or shuts down, SIGUSR1/SIGUSR2 are ignored instead of killing it.
+
+    `TuneReflowCLI` installs its own handlers while Tune runs and puts these back afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ignore(signum, _frame):
+        name = signal.Signals(signum).name
+        print(f"lightning-bohb: {name} ignored: the session is starting or finishing.", file=sys.stderr, flush=True)
+
+    previous = {signum: signal.signal(signum, ignore) for signum in (signal.SIGUSR1, signal.SIGUSR2)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _study_cli_class():
@@ -127,53 +143,87 @@ def _study_cli_class():
 
 # -- pause -------------------------------------------------------------------------------------
 def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: float = 0.2) -> int:
-    """Signal a running session's driver to pause, wait until it has, print the resume command."""
+    """Signal a running session's driver to pause, wait until it has, print the resume command.
+
+    A driver still starting (its lock is newer than its summary) gets the signal only once it
+    reports RUNNING: before that it has no pause handler yet.
+    """
     session = Path(session_dir).expanduser()
-    summary = read_summary(session)
-    lock = read_lock(session)
-    if not lock_is_live(lock):
-        status = summary.get("status", "?")
-        if status == RUNNING:
-            pid = (lock or {}).get("pid")
-            raise SessionError(
-                f"Session {session} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
-                f"is gone). Resume it with: {_resume_command(summary, session)}"
-            )
-        raise SessionError(f"Session {session} is not running (status: {status}).")
+    deadline = time.monotonic() + timeout
+    lock = _running_lock(session)
     host, pid = lock.get("host"), int(lock.get("pid", -1))
     if host != socket.gethostname():
         raise SessionError(
             f"Session {session} runs on host {host!r} (pid {pid}), not on this one ({socket.gethostname()!r}). "
             f"Run this command on {host}: lightning-bohb pause {session}"
         )
+    if not _driver_ready(session, lock):
+        print(f"Session {session} is starting; waiting for it to run before pausing it...", flush=True)
+        while not _driver_ready(session, lock):
+            if time.monotonic() > deadline:
+                raise SessionError(f"Session {session} did not start running within {timeout:g} s; nothing was sent.")
+            if not lock_is_live(read_lock(session)):
+                return _after_driver_exit(session)
+            time.sleep(poll)
     signum = signal.SIGUSR2 if now else signal.SIGUSR1
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
-        raise SessionError(f"Session {session} is not running (its driver, pid {pid}, just exited).") from None
+        return _after_driver_exit(session)
     except PermissionError:
         raise SessionError(f"Not allowed to signal pid {pid}, the driver of session {session}; run as its owner.") from None
     how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
-    print(f"Asked session {session} (pid {pid}) to pause {how}; waiting up to {timeout:g} s...", flush=True)
-    deadline = time.monotonic() + timeout
+    left = max(0.0, deadline - time.monotonic())
+    print(f"Asked session {session} (pid {pid}) to pause {how}; waiting up to {left:.0f} s...", flush=True)
     while time.monotonic() < deadline:
         if not lock_is_live(read_lock(session)):  # the driver released its lock: it is done
-            summary = read_summary(session)
-            status = summary.get("status")
-            if status == PAUSED:
-                print(f"Session paused. Resume with:\n   {_resume_command(summary, session)}")
-                return 0
-            if status == COMPLETED:
-                print(f"Session {session} completed before it could pause; nothing to resume.")
-                return 0
-            raise SessionError(
-                f"Session {session} stopped without pausing (status: {status}). "
-                f"Details: lightning-bohb status {session}"
-            )
+            return _after_driver_exit(session)
         time.sleep(poll)
     raise SessionError(
         f"Session {session} did not pause within {timeout:g} s; it is still running. Check it with: "
         f"lightning-bohb status {session}; stop it now with: lightning-bohb pause --now {session}"
+    )
+
+
+def _running_lock(session: Path) -> Dict[str, Any]:
+    """The live lock of a running session, else a `SessionError` that says what state it is in."""
+    lock = read_lock(session)
+    if lock_is_live(lock):
+        return lock
+    summary = read_summary(session)
+    status = summary.get("status", "?")
+    if status == RUNNING:
+        pid = (lock or {}).get("pid")
+        raise SessionError(
+            f"Session {session} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
+            f"is gone). Resume it with: {_resume_command(summary, session)}"
+        )
+    raise SessionError(f"Session {session} is not running (status: {status}).")
+
+
+def _driver_ready(session: Path, lock: Dict[str, Any]) -> bool:
+    """Whether the lock's driver wrote a RUNNING summary (it does so once its signal handlers are in)."""
+    try:
+        summary = load_summary(session)
+    except SessionError:
+        return False  # a new session writes its first summary once it runs
+    if summary.get("status") != RUNNING:
+        return False
+    updated = _timestamp(summary.get("updated_at"))
+    return updated is None or updated >= int(float(lock.get("since", 0)))
+
+
+def _after_driver_exit(session: Path) -> int:
+    summary = read_summary(session)
+    status = summary.get("status")
+    if status == PAUSED:
+        print(f"Session paused. Resume with:\n   {_resume_command(summary, session)}")
+        return 0
+    if status == COMPLETED:
+        print(f"Session {session} completed before it could pause; nothing to resume.")
+        return 0
+    raise SessionError(
+        f"Session {session} stopped without pausing (status: {status}). Details: lightning-bohb status {session}"
     )
 
 
@@ -316,15 +366,20 @@ def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
 
 def last_activity(session: Path, summary: Dict[str, Any]) -> float:
     """The summary's ``updated_at`` as a timestamp, else the summary file's modification time."""
-    updated = summary.get("updated_at")
-    if isinstance(updated, datetime.datetime):  # YAML reads an unquoted timestamp as a datetime
-        return updated.timestamp()
-    if updated:
-        try:
-            return datetime.datetime.fromisoformat(str(updated)).timestamp()
-        except ValueError:
-            pass
-    return (session / SUMMARY_FILE).stat().st_mtime
+    updated = _timestamp(summary.get("updated_at"))
+    return updated if updated is not None else (session / SUMMARY_FILE).stat().st_mtime
+
+
+def _timestamp(value: Any) -> Optional[float]:
+    """An ISO time from a summary (local time, as `now_iso` writes it) as a POSIX timestamp."""
+    if isinstance(value, datetime.datetime):  # YAML reads an unquoted timestamp as a datetime
+        return value.timestamp()
+    if not value:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return None
 
 
 def parse_duration(text: str) -> float:

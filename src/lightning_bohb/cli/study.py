@@ -175,7 +175,7 @@ def load_study(path: Union[str, Path]) -> Study:
 
 def parse_study(data: Any, path: Union[str, Path]) -> Study:
     """Validate study data (already loaded from ``path``); relative paths are relative to ``path``."""
-    path = Path(path).expanduser().absolute()
+    path = Path(path).expanduser().resolve()
     if not isinstance(data, dict):
         raise StudyError(path, [f"must be a mapping with keys {list(STUDY_KEYS)}, got {_kind(data)}"])
     problems: List[str] = []

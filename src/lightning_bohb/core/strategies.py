@@ -99,11 +99,14 @@ class BOHBStrategy(Strategy):
 
     def build(self, max_t, max_concurrent, seed):
         _require_backend("bohb")
-        from ray.tune.schedulers import HyperBandForBOHB
         from ray.tune.search.bohb import TuneBOHB
 
-        searcher = _limited(TuneBOHB(seed=self.effective_seed(seed)), max_concurrent)
-        scheduler = HyperBandForBOHB(
+        from lightning_bohb.session.bohb_scheduler import ResumableHyperBandForBOHB
+
+        # TuneBOHB's own limit leaves out trials HyperBand paused; a ConcurrencyLimiter counts them
+        # and can starve a bracket that waits for them.
+        searcher = TuneBOHB(seed=self.effective_seed(seed), max_concurrent=max_concurrent)
+        scheduler = ResumableHyperBandForBOHB(
             time_attr=TIME_ATTR, max_t=self.max_t or max_t, reduction_factor=self.reduction_factor
         )
         return searcher, scheduler

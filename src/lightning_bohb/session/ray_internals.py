@@ -31,3 +31,52 @@ def tune_interrupt_event() -> threading.Event:
         f"Ray Tune {_ray_version()} no longer installs its interrupt handler the way lightning_bohb "
         "expects (an Event in the SIGUSR1 handler's closure). Pin ray[tune]==2.60.0 or upgrade lightning_bohb."
     )
+
+
+def dump_scheduler(scheduler) -> bytes:
+    """Pickle a trial scheduler's state, with each `Trial` it holds replaced by its id."""
+    import io
+
+    import cloudpickle
+    from ray.tune.experiment import Trial
+
+    class _TrialIdPickler(cloudpickle.Pickler):
+        def persistent_id(self, obj):
+            return ("trial", obj.trial_id) if isinstance(obj, Trial) else None
+
+    buffer = io.BytesIO()
+    _TrialIdPickler(buffer).dump(scheduler.__dict__)
+    return buffer.getvalue()
+
+
+def load_scheduler(scheduler, blob: bytes, trials) -> None:
+    """Restore state from `dump_scheduler` into ``scheduler``, mapping trial ids to the live trials."""
+    import io
+    import pickle
+
+    by_id = {trial.trial_id: trial for trial in trials}
+
+    class _TrialIdUnpickler(pickle.Unpickler):
+        def persistent_load(self, pid):
+            kind, trial_id = pid
+            if kind != "trial" or trial_id not in by_id:
+                raise pickle.UnpicklingError(f"scheduler state names trial {trial_id!r}, which this run does not have")
+            return by_id[trial_id]
+
+    scheduler.__dict__.update(_TrialIdUnpickler(io.BytesIO(blob)).load())
+
+
+def set_trial_status(tune_controller, trial, status: str) -> None:
+    """Change a trial's status through the controller (whitelisted for schedulers, but private)."""
+    tune_controller._set_trial_status(trial, status)
+
+
+def mark_trial_for_snapshot(tune_controller, trial) -> None:
+    """Make Tune's next experiment snapshot re-serialize ``trial``.
+
+    Ray 2.60 re-caches a trial's saved state only when it stops a trial that has a live actor, so a
+    PAUSED trial that a scheduler stops is saved as still PAUSED and comes back on resume
+    (the ``KeyError`` in ``TuneBOHB.to_wrapper`` of ray#39900's restores).
+    """
+    controller = getattr(tune_controller, "_tune_controller", tune_controller)
+    controller._mark_trial_to_checkpoint(trial)
