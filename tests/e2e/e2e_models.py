@@ -27,6 +27,9 @@ class RecordingClassifier(DigitsClassifier):
 
         path = os.path.join(self.record_dir, f"{tune.get_context().get_trial_id()}.jsonl")
         event = {"hook": hook, "epoch": self.current_epoch, "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
+        if hook == "train_epoch_end":
+            event["val_loss"] = float(self.trainer.callback_metrics["val_loss"])
+            event["config"] = {"lr": self.lr, "hidden_size": self.hparams.hidden_size}
         with open(path, "a") as handle:
             handle.write(json.dumps(event) + "\n")
 

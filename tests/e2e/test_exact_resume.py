@@ -4,6 +4,7 @@ Same trials (configs, in order), same per-epoch metrics, same early-stopping dec
 trial) and the same best config as the uninterrupted session; scheduler state is restored too.
 """
 
+import json
 import os
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 import ray
 from ray import tune
 
-from conftest import REPO
+from conftest import REPO, write_config
 
 from lightning_bohb import (
     ASHAStrategy,
@@ -62,9 +63,11 @@ def local_ray():
     ray.shutdown()
 
 
-def _optimizer(name, max_concurrent=1):
+def _optimizer(tmp_path, name, max_concurrent=1):
+    record_dir = tmp_path / "records"
+    record_dir.mkdir(parents=True, exist_ok=True)
     config = OptimizationConfig(max_epochs=4, num_samples=5, max_concurrent_trials=max_concurrent, seed=11)
-    return ConfigDrivenOptimizer(REPO / "examples" / "config.yaml", Space(), STRATEGIES[name](), config)
+    return ConfigDrivenOptimizer(write_config(tmp_path, record_dir, 0.0), Space(), STRATEGIES[name](), config)
 
 
 def _creation_index(result):
@@ -73,18 +76,22 @@ def _creation_index(result):
     return int(name[len(f"train_trial_{result.metrics['trial_id']}_") :].split("_")[0])
 
 
-def _trace(results):
-    return [
-        (r.config, list(r.metrics_dataframe["epoch"]), list(r.metrics_dataframe["val_loss"]))
-        for r in sorted(results, key=_creation_index)
-    ]
+def _trace(tmp_path, results):
+    """Per trial in creation order: its config and each epoch's val_loss, from the model's own records."""
+    trace = []
+    for result in sorted(results, key=_creation_index):
+        path = tmp_path / "records" / f"{result.metrics['trial_id']}.jsonl"
+        events = [json.loads(line) for line in path.open()]
+        epochs = [(e["epoch"], e["val_loss"]) for e in events if e["hook"] == "train_epoch_end"]
+        trace.append((result.config, epochs))
+    return trace
 
 
 def _paused_and_resumed(tmp_path, name, pauses, max_concurrent=1):
     cli = PauseAfter(name, experiment_dir=tmp_path, enable_pause=False, verbose=False)
     cli.pause_at = pauses[0]
     with pytest.raises(SessionPaused):
-        cli.run(_optimizer(name, max_concurrent))
+        cli.run(_optimizer(tmp_path, name, max_concurrent))
     for pause_at in pauses[1:]:
         again = PauseAfter.resume(cli.session_dir)
         again.pause_at = pause_at
@@ -95,10 +102,13 @@ def _paused_and_resumed(tmp_path, name, pauses, max_concurrent=1):
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_paused_twice_equals_uninterrupted(tmp_path, name):
-    reference = TuneReflowCLI(name, experiment_dir=tmp_path / "ref", enable_pause=False, verbose=False).run(_optimizer(name))
-    session, resumed = _paused_and_resumed(tmp_path / "paused", name, pauses=(3, 4))
+    ref_dir, paused_dir = tmp_path / "ref", tmp_path / "paused"
+    reference = TuneReflowCLI(name, experiment_dir=ref_dir, enable_pause=False, verbose=False).run(_optimizer(ref_dir, name))
+    session, resumed = _paused_and_resumed(paused_dir, name, pauses=(3, 4))
 
-    assert _trace(resumed) == _trace(reference)
+    expected = _trace(ref_dir, reference)
+    assert _trace(paused_dir, resumed) == expected
+    assert all([epoch for epoch, _ in epochs] == list(range(len(epochs))) for _, epochs in expected)
     best = lambda results: results.get_best_result("val_loss", "min").config  # noqa: E731
     assert best(resumed) == best(reference)
     assert "pause_count: 2" in (session / "session_state.summary.yaml").read_text()
@@ -108,6 +118,5 @@ def test_paused_twice_equals_uninterrupted(tmp_path, name):
 def test_concurrent_bohb_and_asha_resume_without_deadlock_or_retraining(tmp_path, name):
     _, results = _paused_and_resumed(tmp_path, name, pauses=(4,), max_concurrent=2)
     assert len(results) == 5 and not results.errors
-    for result in results:
-        epochs = list(result.metrics_dataframe["epoch"])
-        assert epochs == list(range(len(epochs)))  # no epoch trained twice
+    for _, epochs in _trace(tmp_path, results):
+        assert [epoch for epoch, _ in epochs] == list(range(len(epochs)))  # no epoch trained twice
