@@ -136,7 +136,7 @@ def test_status_and_list_import_neither_ray_nor_torch(tmp_path):
 # -- list --------------------------------------------------------------------------------------
 def test_list_one_line_per_session_with_stale_marker(tmp_path, capsys):
     make_session(tmp_path, session_id="a_paused", status="PAUSED")
-    done = make_session(tmp_path, experiment="other", session_id="b_done", status="COMPLETED")
+    make_session(tmp_path, experiment="other", session_id="b_done", status="COMPLETED")
     stale = make_session(tmp_path, session_id="c_stale", status="RUNNING")
     write_lock(stale, DEAD_PID)
     make_session(tmp_path, session_id="d_flat", status="FAILED", flat=True)
@@ -397,16 +397,18 @@ def test_resume_of_corrupt_state_is_an_error(tmp_path, capsys):
     assert code == 1 and "is corrupt or truncated" in err and "Traceback" not in err
 
 
-def test_pause_signals_are_ignored_while_the_driver_starts_or_finishes(capsys):
+def test_signal_handlers_route_pause_and_quit_and_restore_previous():
     import signal
 
-    from lightning_bohb.cli.commands import pause_signals_ignored
+    from lightning_bohb.session.signals import SignalHandlers
 
+    seen = []
     before = signal.getsignal(signal.SIGUSR1)
-    with pause_signals_ignored():
-        os.kill(os.getpid(), signal.SIGUSR1)  # the default action would end this process
-        os.kill(os.getpid(), signal.SIGUSR2)
-        time.sleep(0.05)
+    handlers = SignalHandlers(on_pause=lambda s: seen.append(("pause", s)), on_quit=lambda s: seen.append(("quit", s)))
+    assert handlers.install()
+    os.kill(os.getpid(), signal.SIGUSR1)  # the default action would end this process
+    os.kill(os.getpid(), signal.SIGUSR2)
+    os.kill(os.getpid(), signal.SIGTERM)
+    handlers.restore()
+    assert seen == [("pause", signal.SIGUSR1), ("quit", signal.SIGUSR2), ("pause", signal.SIGTERM)]
     assert signal.getsignal(signal.SIGUSR1) is before
-    err = capsys.readouterr().err
-    assert "SIGUSR1 ignored: the session is starting or finishing" in err and "SIGUSR2 ignored" in err

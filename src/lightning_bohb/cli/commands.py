@@ -6,7 +6,6 @@ unpickle a session and never import Ray, torch or Lightning. `run` and `resume` 
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
@@ -15,12 +14,10 @@ import shutil
 import signal
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-import yaml
 
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
@@ -39,25 +36,13 @@ STALE = "RUNNING (stale: driver gone)"
 FINISHED_TRIAL = "TERMINATED"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def load_summary(session: Path) -> Dict[str, Any]:
-    """`read_summary` with libyaml's parser (about 10x faster, for `list` over many sessions).
-
-    Any failure is handed to `read_summary`, so the error messages are the library's.
-    """
-    try:
-        summary = yaml.load((Path(session) / SUMMARY_FILE).read_text(), Loader=_FAST_LOADER)
-    except (OSError, yaml.YAMLError):
-        summary = None
-    return summary if isinstance(summary, dict) else read_summary(session)
 
 
 # -- run / resume ------------------------------------------------------------------------------
 def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: Optional[str] = None) -> int:
     """Run the search a study file declares; 0 when it completes, `EXIT_PAUSED` when it pauses."""
     from lightning_bohb.cli.study import load_study
+    from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
 
     study = load_study(study_file)
@@ -65,11 +50,9 @@ def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: 
     extend_import_path(import_paths)
     optimizer = study.build_optimizer(experiment_dir, experiment_name)
     config = optimizer.optimization_config
-    cli = _study_cli_class()(experiment_name=config.experiment_name, experiment_dir=config.experiment_dir)
-    cli.import_paths = import_paths
+    cli = TuneReflowCLI(config.experiment_name, experiment_dir=config.experiment_dir, import_paths=import_paths)
     try:
-        with pause_signals_ignored():
-            cli.run(optimizer)
+        cli.run(optimizer)
     except SessionPaused:
         return EXIT_PAUSED  # TuneReflowCLI printed the resume command
     return 0
@@ -89,8 +72,7 @@ def resume(session_dir: str) -> int:
         return 0
     cli = TuneReflowCLI.resume(session_dir)  # its run() puts the session's recorded import path back
     try:
-        with pause_signals_ignored():
-            cli.run(resume=True)
+        cli.run(resume=True)
     except SessionPaused:
         return EXIT_PAUSED
     return 0
@@ -101,44 +83,6 @@ def extend_import_path(paths: Iterable[str]) -> None:
     for path in reversed([str(p) for p in paths if p and os.path.isdir(p)]):
         if path not in sys.path:
             sys.path.insert(0, path)
-
-
-@contextlib.contextmanager
-def pause_signals_ignored():
-    """While the driver starts or shuts down, SIGUSR1/SIGUSR2 are ignored instead of killing it.
-
-    `TuneReflowCLI` installs its own handlers while Tune runs and puts these back afterwards.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ignore(signum, _frame):
-        name = signal.Signals(signum).name
-        print(f"lightning-bohb: {name} ignored: the session is starting or finishing.", file=sys.stderr, flush=True)
-
-    previous = {signum: signal.signal(signum, ignore) for signum in (signal.SIGUSR1, signal.SIGUSR2)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _study_cli_class():
-    from lightning_bohb.cli.tune_reflow import TuneReflowCLI
-
-    class StudyReflowCLI(TuneReflowCLI):
-        """Records the study's folder in the session, so `resume` imports its class paths too."""
-
-        import_paths: Sequence[str] = ()
-
-        def _create_session(self, optimizer) -> None:
-            super()._create_session(optimizer)
-            extra = [p for p in self.import_paths if p not in self.state.sys_path]
-            self.state.sys_path = extra + list(self.state.sys_path)
-
-    return StudyReflowCLI
 
 
 # -- pause -------------------------------------------------------------------------------------
@@ -204,7 +148,7 @@ def _running_lock(session: Path) -> Dict[str, Any]:
 def _driver_ready(session: Path, lock: Dict[str, Any]) -> bool:
     """Whether the lock's driver wrote a RUNNING summary (it does so once its signal handlers are in)."""
     try:
-        summary = load_summary(session)
+        summary = read_summary(session)
     except SessionError:
         return False  # a new session writes its first summary once it runs
     if summary.get("status") != RUNNING:
@@ -331,7 +275,7 @@ def find_sessions(root: Path) -> List[Tuple[Path, Dict[str, Any], Optional[str]]
     sessions = []
     for session in sorted(found):
         try:
-            sessions.append((session, load_summary(session), None))
+            sessions.append((session, read_summary(session), None))
         except SessionError as err:
             sessions.append((session, {}, str(err)))
     return sessions

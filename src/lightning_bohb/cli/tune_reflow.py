@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
-from lightning_bohb.cli.keyboard import KeyboardMonitor, interactive_terminal
+from lightning_bohb.cli.keyboard import KeyboardMonitor
 from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
 from lightning_bohb.exceptions import EXIT_PAUSED, ConfigError, SessionPaused
 from lightning_bohb.session.signals import SignalHandlers
@@ -50,6 +50,8 @@ class TuneReflowCLI:
         verbose: Print the banner, pause and resume reports.
         on_pause: Called as ``on_pause(session_dir, resume_command)`` after the session paused.
         grace_period: Seconds after SIGTERM/SIGUSR1 before a pause that is still waiting quits now.
+        import_paths: Folders saved with the session and put on the import path when it resumes
+            (the script's folder and the working directory are always saved).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class TuneReflowCLI:
         verbose: bool = True,
         on_pause: Optional[Callable[[Path, str], None]] = None,
         grace_period: float = 25.0,
+        import_paths: Sequence[str] = (),
     ) -> None:
         if not str(experiment_name).strip():
             raise ConfigError("The value of `experiment_name` is '', but must be a non-empty name.")
@@ -72,6 +75,7 @@ class TuneReflowCLI:
         self.verbose = verbose
         self.on_pause = on_pause
         self.grace_period = grace_period
+        self.import_paths = [os.path.abspath(p) for p in import_paths]
         self.start_time = time.time()
         self.state: Optional[TuneSessionState] = None
         self._coordinator = None
@@ -79,6 +83,7 @@ class TuneReflowCLI:
         self._trial_best: Dict[str, float] = {}
         self._last_summary = 0.0
         self._grace_timer: Optional[threading.Timer] = None
+        self._early_request: Optional[Callable[[], None]] = None
         _exit_quietly_when_paused()
 
     # -- public API --------------------------------------------------------------------------
@@ -126,9 +131,12 @@ class TuneReflowCLI:
             self._create_session(optimizer)
         lock = SessionLock(self.session_dir)
         lock.acquire()
+        signals = SignalHandlers(on_pause=self._on_pause_signal, on_quit=lambda _signum: self.quit_now())
+        signals.install()  # from the lock to its release: a signal never kills the driver mid-save
         try:
-            return self._run(optimizer, resume, **kwargs)
+            return self._run(optimizer, resume, signals, **kwargs)
         finally:
+            signals.restore()
             lock.release()
 
     # -- controls (any thread) ---------------------------------------------------------------
@@ -142,12 +150,18 @@ class TuneReflowCLI:
             self.request_pause()
 
     def request_pause(self) -> None:
-        if self._coordinator is not None and not self._coordinator.pause_pending:
+        if self._coordinator is None:
+            self._early_request = self.request_pause  # before Tune starts: applied once it does
+            return
+        if not self._coordinator.pause_pending:
             self._coordinator.request_pause()
             self._say("⏸️ Pause requested. Waiting for trials to reach validation boundaries...")
 
     def quit_now(self) -> None:
-        if self._coordinator is not None:
+        if self._coordinator is None:
+            self._early_request = self.quit_now
+            return
+        if self._coordinator.stop_reason is None:
             self._say("⏹️ Quitting now; running trials continue later from their last checkpoints.")
             self._coordinator.quit_now()
 
@@ -164,7 +178,7 @@ class TuneReflowCLI:
             base_config=optimizer.base_config,
             base_config_source=optimizer.base_config_source,
             script=script,
-            sys_path=[p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p],
+            sys_path=[*self.import_paths, *(p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p)],
         )
 
     def _restore_optimizer(self) -> ConfigDrivenOptimizer:
@@ -184,7 +198,7 @@ class TuneReflowCLI:
             print("Continuing optimization...", flush=True)
         return optimizer
 
-    def _run(self, optimizer: ConfigDrivenOptimizer, resume: bool, **kwargs: Any):
+    def _run(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
         import ray
 
         from lightning_bohb.session.control import actor_name, create_control
@@ -200,7 +214,6 @@ class TuneReflowCLI:
         self._optimizer = optimizer
         control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
         control = create_control(control_id)
-        signals = SignalHandlers(on_pause=self._on_pause_signal, on_quit=lambda _signum: self.quit_now())
         self._coordinator = PauseCoordinator(
             control,
             pause_timeout=optimizer.optimization_config.pause_timeout,
@@ -208,7 +221,8 @@ class TuneReflowCLI:
             on_result=self._on_result,
             auto_pause=self.should_auto_pause,
         )
-        signals.install()
+        if self._early_request is not None:
+            self._early_request()
         keyboard = KeyboardMonitor({"p": self.toggle_pause, "q": self.quit_now})
         self._banner(keyboard.start() if self.enable_pause else False)
         self.state.status = RUNNING
@@ -223,6 +237,7 @@ class TuneReflowCLI:
                 callbacks=[self._coordinator, *kwargs.pop("callbacks", [])],
                 control_name=actor_name(control_id),
                 verbose=kwargs.pop("tune_verbose", 0),
+                write_best=False,
             )
         except BaseException:
             self.state.status = FAILED
@@ -231,13 +246,13 @@ class TuneReflowCLI:
             raise
         finally:
             keyboard.stop()
-            signals.restore()
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
             ray.kill(control)
             if owns_ray:
                 ray.shutdown()
         if self._coordinator.stop_reason is None:
+            optimizer.write_best_config(results, self.session_dir)
             self.state.status = COMPLETED
             self._save()
             self._say(f"🏁 Optimization complete. Best config: {self.session_dir / 'best_config.yaml'}")
@@ -288,6 +303,7 @@ class TuneReflowCLI:
                 self.state,
                 resume_command=self.resume_command,
                 trials=coordinator.trials if coordinator else [],
+                statuses_at_stop=coordinator.statuses_at_stop if coordinator else {},
                 trial_best=self._trial_best,
                 metric_config=self._optimizer.metric_config if self._optimizer else None,
                 pause_info=coordinator.describe() if coordinator else {},

@@ -86,6 +86,7 @@ class ConfigDrivenOptimizer:
         callbacks: Sequence[Any] = (),
         control_name: Optional[str] = None,
         verbose: int = 1,
+        write_best: bool = True,
     ):
         """Run (or, with ``resume=True``, continue) the search; returns Ray's `ResultGrid`.
 
@@ -98,6 +99,7 @@ class ConfigDrivenOptimizer:
             callbacks: Extra Ray Tune callbacks.
             control_name: Name of the session's pause-control actor, given to every trial.
             verbose: Ray Tune's verbosity (0 silent, 1 status table).
+            write_best: Write ``best_config.yaml`` to ``output_dir`` when the run ends.
         """
         from ray import tune
         from ray.tune import CheckpointConfig, ResultGrid
@@ -145,7 +147,8 @@ class ConfigDrivenOptimizer:
             verbose=verbose,
         )
         results = ResultGrid(analysis)
-        self.write_best_config(results, output_dir)
+        if write_best:
+            self.write_best_config(results, output_dir)
         return results
 
     def best_trial_config(self, results) -> Optional[Dict[str, Any]]:

@@ -49,6 +49,7 @@ class PauseCoordinator(Callback):
         self.stop_reason: Optional[str] = None
         self.waiting: List[str] = []
         self.trials: List[Trial] = []
+        self.statuses_at_stop: Dict[str, str] = {}
         self.timed_out: Dict[str, Optional[int]] = {}
         self._interrupt: Optional[threading.Event] = None
         self._quit = threading.Event()
@@ -113,6 +114,8 @@ class PauseCoordinator(Callback):
         # cannot change what the final experiment snapshot records.
         if self.stop_reason is None:
             self.stop_reason = reason
+            # Tune's cleanup marks every live trial TERMINATED in memory; the snapshot keeps them live.
+            self.statuses_at_stop = {t.trial_id: ("PAUSED" if t.status == Trial.RUNNING else t.status) for t in self.trials}
         self._interrupt.set()
         self.control.release.remote()
 

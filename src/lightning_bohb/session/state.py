@@ -134,6 +134,9 @@ def check_schema(version: Any, path: Path) -> None:
         )
 
 
+_FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster for `list`
+
+
 class _NoAliasDumper(yaml.SafeDumper):
     def ignore_aliases(self, data: Any) -> bool:
         return True
@@ -148,7 +151,7 @@ def read_summary(session_dir: Union[str, Path], required: bool = True) -> Dict[s
     """The session summary as a dict; `SessionError` if missing (when required) or unreadable."""
     path = Path(session_dir).expanduser() / SUMMARY_FILE
     try:
-        summary = yaml.safe_load(path.read_text())
+        summary = yaml.load(path.read_text(), Loader=_FAST_SAFE_LOADER)
     except FileNotFoundError:
         if not required:
             return {}

@@ -30,6 +30,7 @@ def build_summary(
     state: TuneSessionState,
     resume_command: str,
     trials: List[Any],
+    statuses_at_stop: Dict[str, str],
     trial_best: Dict[str, float],
     metric_config: Optional[Dict[str, str]],
     pause_info: Dict[str, Any],
@@ -42,7 +43,7 @@ def build_summary(
         rows.append(
             {
                 "id": trial.trial_id,
-                "status": trial.status,
+                "status": statuses_at_stop.get(trial.trial_id, trial.status),
                 "config": to_plain(dict(trial.config or {})),
                 "epochs": int(last.get("training_iteration", 0) or 0),
                 "last": to_plain(last.get(metric)) if metric else None,
