@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 from lightning_bohb.cli.keyboard import KeyboardMonitor
 from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
-from lightning_bohb.exceptions import EXIT_PAUSED, ConfigError, SessionPaused
+from lightning_bohb.exceptions import EXIT_PAUSED, ConfigError, LightningTuneError, SessionError, SessionPaused
 from lightning_bohb.session.signals import SignalHandlers
 from lightning_bohb.session.state import (
     COMPLETED,
@@ -32,8 +32,10 @@ from lightning_bohb.session.state import (
     TuneSessionState,
     new_session_id,
     now_iso,
+    read_summary,
     write_summary,
 )
+from lightning_bohb.session.fingerprint import check_unchanged, code_fingerprint
 from lightning_bohb.session.store import SessionLock, make_private_dir
 
 _SUMMARY_EVERY_S = 2.0
@@ -84,13 +86,19 @@ class TuneReflowCLI:
         self._last_summary = 0.0
         self._grace_timer: Optional[threading.Timer] = None
         self._early_request: Optional[Callable[[], None]] = None
-        _exit_quietly_when_paused()
 
     # -- public API --------------------------------------------------------------------------
     @classmethod
-    def resume(cls, session_dir: Union[str, Path]) -> "TuneReflowCLI":
-        """Load a paused (or interrupted) session; its directory may have moved since."""
+    def resume(cls, session_dir: Union[str, Path], allow_code_changes: bool = False) -> "TuneReflowCLI":
+        """Load a paused (or interrupted) session; its directory may have moved since.
+
+        Refuses when the search space, strategy, model or datamodule code changed since the
+        session started, unless ``allow_code_changes`` (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1).
+        """
         session_dir = Path(session_dir).expanduser().resolve()
+        summary = read_summary(session_dir, required=False) if session_dir.is_dir() else {}
+        for change in check_unchanged(summary.get("code"), session_dir, allow_code_changes):
+            print(f"⚠️ Resuming despite a code change: {change}", file=sys.stderr)
         state = TuneSessionState.load(session_dir)
         cli = cls(state.experiment_name, experiment_dir=session_dir.parent.parent, session_id=state.session_id)
         cli.session_dir = session_dir
@@ -226,6 +234,7 @@ class TuneReflowCLI:
         keyboard = KeyboardMonitor({"p": self.toggle_pause, "q": self.quit_now})
         self._banner(keyboard.start() if self.enable_pause else False)
         self.state.status = RUNNING
+        self.state.fingerprint = code_fingerprint(optimizer.search_space, optimizer.strategy, optimizer.base_config)
         if resume:
             self.state.resumed_at.append(now_iso())
         self._save()
@@ -289,8 +298,15 @@ class TuneReflowCLI:
             self._write_summary()
 
     def _save(self) -> None:
-        self.state.save(self.session_dir)
-        self._write_summary()
+        try:
+            self.state.save(self.session_dir)
+            self._write_summary()
+        except OSError as err:
+            raise SessionError(
+                f"Could not save the session state in {self.session_dir}: {err.strerror or err}. "
+                "The previous state file is intact (writes are atomic). Free disk space, then resume "
+                f"with: {self.resume_command}"
+            ) from err
 
     def _write_summary(self) -> None:
         from lightning_bohb.session.summary import build_summary
@@ -369,23 +385,22 @@ def _console_command() -> str:
     return f"{_python_command()} -m lightning_bohb"
 
 
-_hook_installed = False
-
-
-def _exit_quietly_when_paused() -> None:
-    """An uncaught `SessionPaused` ends the process with `EXIT_PAUSED` and no traceback."""
-    global _hook_installed
-    if _hook_installed:
-        return
-    _hook_installed = True
+def _install_excepthook() -> None:
+    """Uncaught, `SessionPaused` ends the process with `EXIT_PAUSED` and no traceback, and a
+    `LightningTuneError` (bad session, bad config) with its message and exit status 1."""
     previous = sys.excepthook
 
     def hook(exc_type, exc, tb):
-        if issubclass(exc_type, SessionPaused):
+        if issubclass(exc_type, (SessionPaused, LightningTuneError)):
+            if issubclass(exc_type, LightningTuneError):
+                print(f"error: {exc}", file=sys.stderr)
             atexit._run_exitfuncs()
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(EXIT_PAUSED)
+            os._exit(EXIT_PAUSED if issubclass(exc_type, SessionPaused) else 1)
         previous(exc_type, exc, tb)
 
     sys.excepthook = hook
+
+
+_install_excepthook()  # scripts importing TuneReflowCLI get both behaviours, from their first line

@@ -117,10 +117,13 @@ class ConfigDrivenOptimizer:
             tune.with_parameters(train_trial, spec=self.trial_spec(control_name)),
             {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
         )
-        if scheduler is not None:
-            from lightning_bohb.session.scheduler_state import SchedulerStateCallback
+        if scheduler is None:
+            from ray.tune.schedulers import FIFOScheduler
 
-            callbacks = [SchedulerStateCallback(scheduler), *callbacks]
+            scheduler = FIFOScheduler()
+        from lightning_bohb.session.scheduler_state import SchedulerStateCallback
+
+        callbacks = [SchedulerStateCallback(scheduler), *callbacks]
         resume_config = None
         if resume:
             errored = {

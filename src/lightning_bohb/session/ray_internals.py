@@ -33,6 +33,33 @@ def tune_interrupt_event() -> threading.Event:
     )
 
 
+_OWN_PREFIX = "_lightning_bohb_"
+
+
+def capture_controller(scheduler) -> None:
+    """Make ``scheduler`` remember the TuneController that drives it (``on_trial_add`` comes first)."""
+    cls = type(scheduler)
+    if getattr(cls, _OWN_PREFIX + "captures", False):
+        return
+
+    def on_trial_add(self, tune_controller, trial):
+        setattr(self, _OWN_PREFIX + "controller", getattr(tune_controller, "_tune_controller", tune_controller))
+        return cls.on_trial_add(self, tune_controller, trial)
+
+    scheduler.__class__ = type(cls.__name__, (cls,), {"on_trial_add": on_trial_add, _OWN_PREFIX + "captures": True})
+
+
+def snapshot_experiment(scheduler) -> None:
+    """Write Tune's experiment snapshot now (a trial just registered a checkpoint).
+
+    Tune throttles snapshots (10 s and more); after a ``kill -9`` the trials would then restart
+    from older checkpoints and train the epochs since again.
+    """
+    controller = getattr(scheduler, _OWN_PREFIX + "controller", None)
+    if controller is not None:
+        controller.checkpoint(force=True)
+
+
 def dump_scheduler(scheduler) -> bytes:
     """Pickle a trial scheduler's state, with each `Trial` it holds replaced by its id."""
     import io
@@ -44,8 +71,9 @@ def dump_scheduler(scheduler) -> bytes:
         def persistent_id(self, obj):
             return ("trial", obj.trial_id) if isinstance(obj, Trial) else None
 
+    state = {k: v for k, v in scheduler.__dict__.items() if not k.startswith(_OWN_PREFIX)}
     buffer = io.BytesIO()
-    _TrialIdPickler(buffer).dump(scheduler.__dict__)
+    _TrialIdPickler(buffer).dump(state)
     return buffer.getvalue()
 
 

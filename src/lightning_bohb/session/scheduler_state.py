@@ -1,8 +1,9 @@
 """Scheduler state across pause and resume (Ray saves searcher state, not scheduler state: ray#30838).
 
 `SchedulerStateCallback` stores the scheduler's rungs and brackets with every experiment snapshot
-Tune writes (the periodic ones too, so a ``kill -9`` keeps them), and puts them back on resume
-before the first trial is started or any result is processed.
+Tune writes, and puts them back on resume before the first trial is started or any result is
+processed. It also has Tune snapshot the experiment each time a trial checkpoints, so a ``kill -9``
+of the driver loses at most the epoch each trial has in flight.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class SchedulerStateCallback(Callback):
     """Saves and restores ``scheduler`` through Tune's callback state (``get_state``/``set_state``)."""
 
     def __init__(self, scheduler: Any) -> None:
+        ray_internals.capture_controller(scheduler)
         self.scheduler = scheduler
         self._trials: List[Trial] = []
         self._pending: Optional[Dict[str, Any]] = None
@@ -65,3 +67,7 @@ class SchedulerStateCallback(Callback):
 
     def on_step_end(self, iteration: int, trials: List[Trial], **info) -> None:
         self._trials = trials
+
+    def on_trial_save(self, iteration: int, trials: List[Trial], trial: Trial, **info) -> None:
+        self._trials = trials
+        ray_internals.snapshot_experiment(self.scheduler)

@@ -69,6 +69,7 @@ class TuneSessionState:
     paused_at: List[str] = field(default_factory=list)
     resumed_at: List[str] = field(default_factory=list)
     versions: Dict[str, str] = field(default_factory=library_versions)
+    fingerprint: Dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     @property

@@ -79,6 +79,7 @@ def build_summary(
         "best": best,
         "trials": rows,
         "versions": state.versions,
+        "code": state.fingerprint,
         "script": state.script,
         "resume_command": resume_command,
     }
