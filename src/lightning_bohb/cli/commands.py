@@ -58,7 +58,7 @@ def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: 
     return 0
 
 
-def resume(session_dir: str) -> int:
+def resume(session_dir: str, allow_code_changes: bool = False) -> int:
     """Continue a paused or interrupted session; 0 when it completes, `EXIT_PAUSED` when it pauses again."""
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
@@ -70,7 +70,7 @@ def resume(session_dir: str) -> int:
         if best.is_file():
             print(f"Best config: {best}")
         return 0
-    cli = TuneReflowCLI.resume(session_dir)  # its run() puts the session's recorded import path back
+    cli = TuneReflowCLI.resume(session_dir, allow_code_changes=allow_code_changes)  # its run() puts the session's recorded import path back
     try:
         cli.run(resume=True)
     except SessionPaused:

@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Continue a session exactly where it paused; every setting comes from the session state.",
     )
     resume.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
+    resume.add_argument(
+        "--allow-code-changes",
+        action="store_true",
+        help="resume even though the model, datamodule, search space or strategy code changed since the session started",
+    )
 
     status = command(
         "status",
@@ -168,7 +173,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "pause":
         return commands.pause(args.session_dir, now=args.now, timeout=args.timeout)
     if args.command == "resume":
-        return commands.resume(args.session_dir)
+        return commands.resume(args.session_dir, allow_code_changes=args.allow_code_changes)
     if args.command == "status":
         return commands.status(args.session_dir, as_json=args.json)
     if args.command == "list":

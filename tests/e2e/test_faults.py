@@ -1,0 +1,93 @@
+"""Faults: the driver killed with SIGKILL mid-search, and trials that never reach validation."""
+
+import signal
+import sys
+import threading
+
+import psutil
+import pytest
+import ray
+from ray import tune
+
+from conftest import (
+    REPO,
+    ScriptRun,
+    epoch_end_counts,
+    session_dir_of,
+    start_search,
+    trial_histories,
+    wait_until,
+    write_config,
+)
+
+from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SearchSpace, SessionPaused, TuneReflowCLI
+
+
+def _second_checkpoint_exists(experiment_dir):
+    return list(experiment_dir.glob("*/session_*/tune/*/checkpoint_000001"))
+
+
+def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninterrupted):
+    record_dir = tmp_path / "records"
+    record_dir.mkdir()
+    run = start_search(tmp_path, ["--base-config", str(write_config(tmp_path, record_dir))])
+    wait_until(lambda: _second_checkpoint_exists(tmp_path / "experiments"), 180, "a second checkpoint")
+    ray_processes = psutil.Process(run.proc.pid).children(recursive=True)  # the Ray this driver started
+    run.proc.send_signal(signal.SIGKILL)
+    run.wait()
+    for process in ray_processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    session = session_dir_of(tmp_path / "experiments")
+    assert "status: RUNNING" in (session / "session_state.summary.yaml").read_text()  # as the crash left it
+
+    resumed = ScriptRun([sys.executable, str(REPO / "examples" / "optimize.py"), "--resume-session", str(session)], cwd=tmp_path)
+    assert resumed.wait() == 0, resumed.output[-3000:]  # the dead driver's lock was taken over
+    assert trial_histories(session / "tune") == uninterrupted  # each epoch reported once, bitwise equal
+    repeated = [key for key, count in epoch_end_counts(record_dir).items() if count > 1]
+    trials_with_repeats = [trial for trial, _ in repeated]
+    assert len(trials_with_repeats) == len(set(trials_with_repeats)) <= 2  # at most one epoch per trial
+
+
+class Space(SearchSpace):
+    def get_search_space(self):
+        return {"lr": tune.loguniform(1e-3, 3e-2)}
+
+    def get_metric_config(self):
+        return {"metric": "val_loss", "mode": "min"}
+
+
+@pytest.fixture
+def local_ray():
+    sys.path.insert(0, str(REPO / "examples"))
+    sys.path.insert(0, str(REPO / "tests" / "e2e"))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_trial_that_never_reaches_validation_is_stopped_after_pause_timeout(tmp_path, local_ray, capsys):
+    record_dir = tmp_path / "records"
+    record_dir.mkdir()
+    optimizer = ConfigDrivenOptimizer(
+        write_config(tmp_path, record_dir, min_epoch_seconds=600),  # an epoch that outlasts any pause
+        Space(),
+        RandomStrategy(),
+        OptimizationConfig(max_epochs=2, num_samples=2, max_concurrent_trials=2, seed=1, pause_timeout=3),
+    )
+    cli = TuneReflowCLI("hang", experiment_dir=tmp_path / "experiments", enable_pause=False)
+    both_training = lambda: len(list(record_dir.glob("*.jsonl"))) == 2  # noqa: E731
+    pauser = threading.Thread(
+        target=lambda: (wait_until(both_training, 120, "both trials training"), cli.request_pause()), daemon=True
+    )
+    pauser.start()
+    with pytest.raises(SessionPaused):
+        cli.run(optimizer)
+    output = capsys.readouterr().out
+    trial_ids = [path.stem for path in record_dir.glob("*.jsonl")]
+    for trial_id in trial_ids:
+        assert f"Trial {trial_id} did not reach validation within pause_timeout" in output
+    assert "no checkpoint yet (restarts from scratch)" in output
+    assert "status: PAUSED" in (cli.session_dir / "session_state.summary.yaml").read_text()
