@@ -105,6 +105,7 @@ def child_main(variant: str, spec_path: str) -> None:
         timings.update(run_bare(spec))
     else:
         timings.update(run_with_ray(variant, spec))
+    timings["child_end"] = time.time()  # what is left after this is the interpreter's exit
     Path(spec["out"]).write_text(json.dumps(timings))
 
 
@@ -304,7 +305,7 @@ def run_one(variant: str, args, configs, run_dir: Path) -> dict:
         proc = subprocess.Popen(argv, cwd=run_dir, env=bench_env(BENCH_RECORD_DIR=str(record_dir)), stdout=log, stderr=subprocess.STDOUT)
         with TreeMemory(proc.pid) as memory:
             code = proc.wait()
-        wall = time.time() - t0
+            wall = time.time() - t0
     result = {"variant": variant, "rc": code, "wall_s": wall, "peak_rss_mib": memory.peak_mib, "peak_processes": memory.peak_processes}
     if code != 0 or not Path(spec["out"]).exists():
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -316,6 +317,7 @@ def run_one(variant: str, args, configs, run_dir: Path) -> dict:
     result.update(analyse_records(read_records(record_dir), args, t0, t0 + wall))
     if "last_epoch_end" in result:  # last epoch end -> the search call returned (Tune's wind-down, best config)
         result["wind_down_s"] = result["search_end"] - result["last_epoch_end"]
+    result["exit_s"] = t0 + wall - result["child_end"]  # the driver's interpreter exit (atexit handlers, teardown)
     result["excl_init_s"] = wall - result.get("ray_init_s", 0.0)
     return result
 
@@ -430,17 +432,17 @@ def report(runs, args) -> None:
     print("\n## Where the time goes (medians, seconds)")
     print_table(
         ["variant", "imports+setup", "ray.init", "search", "1st epoch at", "switch gap", "trial train",
-         "tail", "wind-down", "ray.shutdown", "fresh proc age", "trial procs"],
+         "tail", "wind-down", "ray.shutdown", "exit", "fresh proc age", "trial procs"],
         [[v, m(rs, "prepare_s"), m(rs, "ray_init_s"), m(rs, "search_s"), m(rs, "first_epoch_s"), m(rs, "switch_gap_s"),
-          m(rs, "train_s"), m(rs, "tail_s"), m(rs, "wind_down_s"), m(rs, "shutdown_s"), m(rs, "fresh_process_age_s"),
+          m(rs, "train_s"), m(rs, "tail_s"), m(rs, "wind_down_s"), m(rs, "shutdown_s"), m(rs, "exit_s"), m(rs, "fresh_process_age_s"),
           m(rs, "trial_processes")]
          for v, rs in by.items()],
     )
     print("  imports+setup: driver imports (+ LightningTune's config validation) before ray.init;")
     print("  1st epoch at: launch -> first epoch of any trial starts; switch gap: a trial ends -> the next trial's")
     print("  first epoch starts (the per-trial start-up cost); trial train: one trial's first epoch start -> last")
-    print("  epoch end; tail: last epoch end -> process exit, of which wind-down: -> the search call returned, and")
-    print("  ray.shutdown; fresh proc age: a trial process's age when it built")
+    print("  epoch end; tail: last epoch end -> process exit, of which wind-down: -> the search call returned,")
+    print("  ray.shutdown, and exit: the driver interpreter's own exit; fresh proc age: a trial process's age when it built")
     print("  its first model (start-up + imports; Ray's pre-started workers include idle time); trial procs:")
     print("  distinct processes that trained (fewer than the trials: actors were reused).")
 

@@ -91,3 +91,19 @@ def test_trial_that_never_reaches_validation_is_stopped_after_pause_timeout(tmp_
         assert f"Trial {trial_id} did not reach validation within pause_timeout" in output
     assert "no checkpoint yet (restarts from scratch)" in output
     assert "status: PAUSED" in (cli.session_dir / "session_state.summary.yaml").read_text()
+
+
+def test_pause_after_pauses_the_session_by_itself(tmp_path, local_ray):
+    record_dir = tmp_path / "records"
+    record_dir.mkdir()
+    optimizer = ConfigDrivenOptimizer(
+        write_config(tmp_path, record_dir, min_epoch_seconds=1.0),
+        Space(),
+        RandomStrategy(),
+        OptimizationConfig(max_epochs=30, num_samples=2, max_concurrent_trials=2, seed=1, pause_after="4s"),
+    )
+    cli = TuneReflowCLI("timed", experiment_dir=tmp_path / "experiments", enable_pause=False, verbose=False)
+    with pytest.raises(SessionPaused):
+        cli.run(optimizer)
+    summary = (cli.session_dir / "session_state.summary.yaml").read_text()
+    assert "status: PAUSED" in summary and "status: TERMINATED" not in summary  # paused, not ended

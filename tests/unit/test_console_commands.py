@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_bohb.cli.commands import parse_duration
+from lightning_bohb.core.config import parse_duration
 from lightning_bohb.cli.main import main
 from lightning_bohb.session.state import SUMMARY_FILE
 from lightning_bohb.session.store import LOCK_FILE

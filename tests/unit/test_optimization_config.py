@@ -30,3 +30,21 @@ def test_invalid_field_names_field_value_and_constraint(field, value, constraint
         OptimizationConfig(**{field: value})
     assert f"`{field}` is {value!r}, but must be `{constraint}`" in str(info.value)
     assert isinstance(info.value, ValueError) and isinstance(info.value, LightningTuneError)
+
+
+def test_pause_after_and_pause_at_deadlines():
+    import datetime
+
+    now = datetime.datetime(2026, 1, 1, 22, 30).timestamp()
+    assert OptimizationConfig(pause_after="90m").auto_pause_deadline(now) == now + 5400
+    at = OptimizationConfig(pause_at="06:00").auto_pause_deadline(now)
+    assert datetime.datetime.fromtimestamp(at) == datetime.datetime(2026, 1, 2, 6, 0)  # the next 06:00
+    both = OptimizationConfig(pause_after=60, pause_at="23:00").auto_pause_deadline(now)
+    assert both == now + 60
+    assert OptimizationConfig().auto_pause_deadline(now) is None
+
+
+@pytest.mark.parametrize("field, value", [("pause_after", "soon"), ("pause_after", 0), ("pause_at", "25:00")])
+def test_invalid_auto_pause_settings_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=f"`{field}`"):
+        OptimizationConfig(**{field: value})

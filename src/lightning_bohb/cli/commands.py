@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -34,8 +33,6 @@ from lightning_bohb.session.store import lock_is_live, read_lock
 
 STALE = "RUNNING (stale: driver gone)"
 FINISHED_TRIAL = "TERMINATED"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 # -- run / resume ------------------------------------------------------------------------------
@@ -324,14 +321,6 @@ def _timestamp(value: Any) -> Optional[float]:
         return datetime.datetime.fromisoformat(str(value)).timestamp()
     except ValueError:
         return None
-
-
-def parse_duration(text: str) -> float:
-    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"`` (or plain seconds) as seconds."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"invalid duration {text!r}; use a number with s, m, h, d or w, e.g. 30d or 12h")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
 
 
 # -- export-best -------------------------------------------------------------------------------

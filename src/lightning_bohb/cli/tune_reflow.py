@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 from lightning_bohb.cli.keyboard import KeyboardMonitor
+from lightning_bohb.cli.live_table import LiveTrialTable
 from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
 from lightning_bohb.exceptions import EXIT_PAUSED, ConfigError, LightningTuneError, SessionError, SessionPaused
 from lightning_bohb.session.signals import SignalHandlers
@@ -228,11 +229,15 @@ class TuneReflowCLI:
             on_setup=signals.install,
             on_result=self._on_result,
             auto_pause=self.should_auto_pause,
+            pause_deadline=optimizer.optimization_config.auto_pause_deadline(),
         )
         if self._early_request is not None:
             self._early_request()
         keyboard = KeyboardMonitor({"p": self.toggle_pause, "q": self.quit_now})
         self._banner(keyboard.start() if self.enable_pause else False)
+        table = LiveTrialTable(self._table_snapshot)
+        if self.verbose:
+            table.start()
         self.state.status = RUNNING
         self.state.fingerprint = code_fingerprint(optimizer.search_space, optimizer.strategy, optimizer.base_config)
         if resume:
@@ -254,6 +259,7 @@ class TuneReflowCLI:
             self._say(f"❌ Optimization failed. The session can still be resumed:\n   {self.resume_command}")
             raise
         finally:
+            table.stop()
             keyboard.stop()
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
@@ -285,6 +291,14 @@ class TuneReflowCLI:
             self._grace_timer = threading.Timer(self.grace_period, self.quit_now)
             self._grace_timer.daemon = True
             self._grace_timer.start()
+
+    def _table_snapshot(self):
+        coordinator = self._coordinator
+        if coordinator.pause_pending:
+            pause_line = f"pause requested: waiting for {len(coordinator.waiting)} trials to reach validation"
+        else:
+            pause_line = "p: pause at next validation   q: quit now   Ctrl+C: pause"
+        return coordinator.trials, dict(self._trial_best), self._optimizer.metric, pause_line
 
     def _on_result(self, trial, result: Dict[str, Any]) -> None:
         metric, mode = self._optimizer.metric, self._optimizer.mode

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import importlib
 import inspect
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
@@ -14,6 +16,9 @@ import yaml
 from lightning_bohb.exceptions import ConfigError
 
 ERRORED_TRIAL_POLICIES = ("resume", "restart", "fail")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
 
 @dataclass
@@ -34,6 +39,9 @@ class OptimizationConfig:
             at its last checkpoint.
         errored_trial_policy: On resume, errored trials are ``"resume"``-d from their checkpoint,
             ``"restart"``-ed from scratch, or left as ``"fail"``-ed.
+        pause_after: Pause the session (never stop it) after this long: seconds or ``"90m"``, ``"8h"``.
+            Counted from each start or resume. Needs `TuneReflowCLI`.
+        pause_at: Pause the session at this local clock time, ``"HH:MM"`` (its next occurrence).
     """
 
     max_epochs: int = 10
@@ -47,6 +55,8 @@ class OptimizationConfig:
     checkpoints_to_keep: int = 2
     pause_timeout: float = 600.0
     errored_trial_policy: str = "resume"
+    pause_after: Optional[Union[float, str]] = None
+    pause_at: Optional[str] = None
 
     def __post_init__(self) -> None:
         _numbers(self, "max_epochs", "num_samples", "cpus_per_trial", "gpus_per_trial", "checkpoints_to_keep", "pause_timeout")
@@ -68,8 +78,40 @@ class OptimizationConfig:
             f"one of {list(ERRORED_TRIAL_POLICIES)}",
         )
 
+        if self.pause_after is not None:
+            try:
+                seconds = parse_duration(self.pause_after)
+            except ValueError as err:
+                raise ConfigError(f"The value of `pause_after` is {self.pause_after!r}: {err}.") from None
+            _require(self, "pause_after", seconds > 0, "pause_after > 0")
+        if self.pause_at is not None and not _CLOCK.match(str(self.pause_at)):
+            raise ConfigError(f"The value of `pause_at` is {self.pause_at!r}, but must be a clock time `HH:MM`.")
+
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+    def auto_pause_deadline(self, now: Optional[float] = None) -> Optional[float]:
+        """When ``pause_after``/``pause_at`` pause a run starting ``now`` (epoch seconds), if at all."""
+        now = now if now is not None else datetime.datetime.now().timestamp()
+        deadlines = []
+        if self.pause_after is not None:
+            deadlines.append(now + parse_duration(self.pause_after))
+        if self.pause_at is not None:
+            hour, minute = map(int, _CLOCK.match(str(self.pause_at)).groups())
+            start = datetime.datetime.fromtimestamp(now)
+            at = start.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if at <= start:
+                at += datetime.timedelta(days=1)
+            deadlines.append(at.timestamp())
+        return min(deadlines) if deadlines else None
+
+def parse_duration(text: Union[str, float, int]) -> float:
+    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"`` (or plain seconds) as seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"invalid duration {text!r}; use a number with s, m, h, d or w, e.g. 30d or 12h")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+
 
 def _require(config: OptimizationConfig, field: str, ok: bool, constraint: str) -> None:
     if not ok:

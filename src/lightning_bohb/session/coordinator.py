@@ -30,6 +30,7 @@ class PauseCoordinator(Callback):
         on_setup: Called on the main thread when Tune has installed its own signal handlers.
         on_result: Called with ``(trial, result)`` for every reported result.
         auto_pause: Called with each result's metrics; returning True pauses the session.
+        pause_deadline: Epoch seconds at which the session pauses itself (``pause_after``/``pause_at``).
     """
 
     def __init__(
@@ -39,12 +40,14 @@ class PauseCoordinator(Callback):
         on_setup: Callable[[], None] = lambda: None,
         on_result: Callable[[Trial, Dict[str, Any]], None] = lambda trial, result: None,
         auto_pause: Callable[[Dict[str, Any]], bool] = lambda metrics: False,
+        pause_deadline: Optional[float] = None,
     ) -> None:
         self.control = control
         self.pause_timeout = pause_timeout
         self.on_setup = on_setup
         self.on_result = on_result
         self.auto_pause = auto_pause
+        self.pause_deadline = pause_deadline
         self.requested_at: Optional[float] = None
         self.stop_reason: Optional[str] = None
         self.waiting: List[str] = []
@@ -94,6 +97,9 @@ class PauseCoordinator(Callback):
 
     def on_step_end(self, iteration, trials, **info) -> None:
         self.trials = trials
+        if self.pause_deadline is not None and time.time() >= self.pause_deadline:
+            self.pause_deadline = None
+            self.request_pause()
         if self._quit.is_set():
             self._stop(QUIT)
         elif self.pause_pending:
