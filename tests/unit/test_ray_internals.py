@@ -1,0 +1,75 @@
+"""The Ray Tune internals LightningTune touches still look the way it expects (fails loudly on upgrade)."""
+
+import signal
+import threading
+
+import pytest
+import ray
+from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler
+
+from lightning_bohb.session import ray_internals
+from lightning_bohb.session.bohb_scheduler import ResumableHyperBandForBOHB
+
+
+def test_ray_version_is_the_one_these_internals_were_checked_against():
+    assert ray.__version__ == "2.60.0", "re-check session/ray_internals.py against this Ray, then update the pin"
+
+
+def test_tune_interrupt_event_is_found_in_tunes_sigusr1_handler():
+    from ray.tune.tune import _setup_signal_catching
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
+    try:
+        expected = _setup_signal_catching()
+        event = ray_internals.tune_interrupt_event()
+        assert isinstance(event, threading.Event) and event is expected
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def test_controller_methods_used_exist():
+    for name in ("_set_trial_status", "_mark_trial_to_checkpoint", "checkpoint"):
+        assert callable(getattr(TuneController, name))
+    assert "_tune_controller" in TrialRunnerWrapper.__init__.__code__.co_names
+
+
+def _trial(trial_id):
+    return Trial("fn", config={}, trial_id=trial_id, stub=True)
+
+
+@pytest.mark.parametrize("make", [lambda: ASHAScheduler(metric="m", mode="min", max_t=9), lambda: ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9)])
+def test_scheduler_state_round_trips_with_trials_mapped_by_id(make):
+    original, live = make(), [_trial("a"), _trial("b")]
+    for trial in live:
+        original.on_trial_add(None, trial)
+    blob = ray_internals.dump_scheduler(original)
+
+    fresh_trials = [_trial("a"), _trial("b")]  # what Tune rebuilds on resume: new objects, same ids
+    restored = make()
+    ray_internals.load_scheduler(restored, blob, fresh_trials)
+    if isinstance(restored, ResumableHyperBandForBOHB):
+        members = {t.trial_id: t for t in restored._trial_info}
+        assert set(members) == {"a", "b"} and all(members[t.trial_id] is t for t in fresh_trials)
+    else:
+        assert set(restored._trial_info) == {"a", "b"}
+
+
+def test_scheduler_state_naming_an_unknown_trial_is_refused():
+    import pickle
+
+    original = ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9)
+    original.on_trial_add(None, _trial("a"))
+    with pytest.raises(pickle.UnpicklingError, match="does not have"):
+        ray_internals.load_scheduler(ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9), ray_internals.dump_scheduler(original), [])
+
+
+def test_capture_controller_keeps_the_controller_out_of_the_saved_state():
+    scheduler = ASHAScheduler(metric="m", mode="min", max_t=9)
+    ray_internals.capture_controller(scheduler)
+    sentinel = object()
+    scheduler.on_trial_add(sentinel, _trial("a"))
+    assert getattr(scheduler, "_lightning_bohb_controller") is sentinel
+    assert b"_lightning_bohb_" not in ray_internals.dump_scheduler(scheduler)
