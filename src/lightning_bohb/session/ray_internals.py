@@ -67,9 +67,17 @@ def dump_scheduler(scheduler) -> bytes:
     import cloudpickle
     from ray.tune.experiment import Trial
 
+    from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
+
     class _TrialIdPickler(cloudpickle.Pickler):
         def persistent_id(self, obj):
-            return ("trial", obj.trial_id) if isinstance(obj, Trial) else None
+            if isinstance(obj, Trial):
+                return ("trial", obj.trial_id)
+            if obj is scheduler:  # bound methods inside the state point back at it
+                return ("scheduler", None)
+            if isinstance(obj, (TuneController, TrialRunnerWrapper)):
+                return ("controller", None)
+            return None
 
     state = {k: v for k, v in scheduler.__dict__.items() if not k.startswith(_OWN_PREFIX)}
     buffer = io.BytesIO()
@@ -87,6 +95,10 @@ def load_scheduler(scheduler, blob: bytes, trials) -> None:
     class _TrialIdUnpickler(pickle.Unpickler):
         def persistent_load(self, pid):
             kind, trial_id = pid
+            if kind == "scheduler":
+                return scheduler
+            if kind == "controller":
+                return getattr(scheduler, _OWN_PREFIX + "controller", None)
             if kind != "trial" or trial_id not in by_id:
                 raise pickle.UnpicklingError(f"scheduler state names trial {trial_id!r}, which this run does not have")
             return by_id[trial_id]
