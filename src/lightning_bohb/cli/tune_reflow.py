@@ -104,6 +104,7 @@ class TuneReflowCLI:
         cli = cls(state.experiment_name, experiment_dir=session_dir.parent.parent, session_id=state.session_id)
         cli.session_dir = session_dir
         cli.state = state
+        cli._trial_best = {row["id"]: row["best"] for row in summary.get("trials") or [] if row.get("best") is not None}
         return cli
 
     @property
