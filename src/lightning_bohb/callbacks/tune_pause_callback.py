@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from lightning.pytorch.callbacks import Checkpoint
+from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
 
 from lightning_bohb._logging import logger
 
 
-class TunePauseCallback(Checkpoint):
+class TunePauseCallback(ValidatedEpochEnd):
     """Checks for a pause request at the end of each validated epoch (never in the sanity check).
 
-    It is a Lightning `Checkpoint` callback so that Lightning runs it last: after the model's
-    epoch-end hooks and after the checkpoint report, so the pause falls on a clean epoch boundary.
+    Placed after `TuneReportCallback`, it runs after the model's epoch-end hooks and after the
+    checkpoint report, so the pause falls on a clean epoch boundary.
 
     Args:
         pause_signal_file: A file whose existence requests a pause (single-machine use).
@@ -48,9 +48,9 @@ class TunePauseCallback(Checkpoint):
         self.check_interval = check_interval
         self.cli_instance = cli_instance
         self.verbose = verbose
+        super().__init__()
         self.control = control
         self.pauses = 0
-        self._validated = False
 
     def pause_requested(self) -> bool:
         if self.pause_signal_file is not None and self.pause_signal_file.exists():
@@ -77,14 +77,7 @@ class TunePauseCallback(Checkpoint):
         if self._agreed(trainer):
             self._hold(trainer, global_step=None)
 
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:
-            self._validated = True
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if not self._validated:
-            return
-        self._validated = False
+    def on_validated_epoch_end(self, trainer, pl_module) -> None:
         if self._agreed(trainer):
             self._hold(trainer, global_step=trainer.global_step)
 

@@ -1,10 +1,4 @@
-"""`TuneReportCallback`: after each validated epoch, report every logged metric and a checkpoint to Tune.
-
-It reports at the end of the epoch (after validation and after every epoch-end hook), and is a
-Lightning `Checkpoint` so that it runs after the LightningModule's own ``on_train_epoch_end``. A
-checkpoint taken there resumes at the next epoch with no hook run twice; one taken in
-``on_validation_end`` would re-run that epoch's ``on_train_epoch_end`` on resume.
-"""
+"""`TuneReportCallback`: after each validated epoch, report every logged metric and a checkpoint to Tune."""
 
 from __future__ import annotations
 
@@ -12,7 +6,7 @@ import os
 import tempfile
 from typing import Any, Dict
 
-from lightning.pytorch.callbacks import Checkpoint
+from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
 
 from lightning_bohb.exceptions import LightningTuneError
 
@@ -23,7 +17,7 @@ class MetricNotLoggedError(LightningTuneError):
     """The metric the search optimizes was never logged by the model."""
 
 
-class TuneReportCallback(Checkpoint):
+class TuneReportCallback(ValidatedEpochEnd):
     """Reports ``trainer.callback_metrics`` plus ``epoch`` and ``global_step`` with a Lightning checkpoint.
 
     Args:
@@ -31,17 +25,10 @@ class TuneReportCallback(Checkpoint):
     """
 
     def __init__(self, metric: str) -> None:
+        super().__init__()
         self.metric = metric
-        self._validated = False
 
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if not trainer.sanity_checking:
-            self._validated = True
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if not self._validated:
-            return
-        self._validated = False
+    def on_validated_epoch_end(self, trainer, pl_module) -> None:
         from ray import tune
 
         metrics = self.collect_metrics(trainer)

@@ -1,0 +1,29 @@
+"""`ValidatedEpochEnd`: a callback hook for the end of each epoch in which validation ran.
+
+It is a Lightning `Checkpoint` callback, so Lightning runs it after the LightningModule's own
+``on_train_epoch_end``: a checkpoint taken there resumes at the next epoch with no hook run twice
+(one taken in ``on_validation_end`` re-runs that epoch's ``on_train_epoch_end`` on resume).
+"""
+
+from __future__ import annotations
+
+from lightning.pytorch.callbacks import Checkpoint
+
+
+class ValidatedEpochEnd(Checkpoint):
+    """Calls `on_validated_epoch_end` once per epoch that validated (never for the sanity check)."""
+
+    def __init__(self) -> None:
+        self._validated = False
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._validated:
+            self._validated = False
+            self.on_validated_epoch_end(trainer, pl_module)
+
+    def on_validated_epoch_end(self, trainer, pl_module) -> None:
+        """Override: the epoch's training, validation and epoch-end hooks are all done."""

@@ -1,0 +1,50 @@
+"""TunePauseCallback in a real Lightning Trainer (no Ray): holds at the end of a validated epoch."""
+
+import sys
+import threading
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+from lightning_bohb.callbacks import TunePauseCallback
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from digits_model import DigitsClassifier, DigitsDataModule  # noqa: E402
+
+
+class Recorder(DigitsClassifier):
+    def __init__(self, signal_file, **kwargs):
+        super().__init__(**kwargs)
+        self.signal_file = signal_file
+        self.events = []
+
+    def on_train_epoch_end(self):
+        self.events.append(("epoch_end", self.current_epoch))
+        if self.current_epoch == 1:
+            Path(self.signal_file).touch()  # request a pause during epoch 1's end
+
+
+class HoldProbe(TunePauseCallback):
+    def _hold(self, trainer, global_step):
+        trainer.lightning_module.events.append(("hold", trainer.current_epoch))
+        super()._hold(trainer, global_step)
+
+
+def test_holds_after_the_epoch_end_hooks_and_continues_when_cancelled(tmp_path):
+    signal_file = tmp_path / "pause.signal"
+    callback = HoldProbe(pause_signal_file=signal_file, check_interval=0.05)
+    model = Recorder(str(signal_file))
+
+    def cancel_when_held():
+        while ("hold", 1) not in model.events:
+            threading.Event().wait(0.05)
+        signal_file.unlink()
+
+    threading.Thread(target=cancel_when_held, daemon=True).start()
+    trainer = pl.Trainer(
+        max_epochs=3, callbacks=[callback], logger=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=2, limit_train_batches=3,
+    )
+    trainer.fit(model, DigitsDataModule())
+    assert model.events == [("epoch_end", 0), ("epoch_end", 1), ("hold", 1), ("epoch_end", 2)]
+    assert callback.pauses == 1 and callback.state_dict() == {"pauses": 1}
