@@ -26,7 +26,8 @@ class TunePauseCallback(ValidatedEpochEnd):
     checkpoint report, so the pause falls on a clean epoch boundary.
 
     Args:
-        pause_signal_file: A file whose existence requests a pause (single-machine use).
+        pause_signal_file: A file whose existence requests a pause (single-machine use, for a
+            Trainer run outside a session; inside a session the control channel decides).
         check_interval: Seconds between checks while the trial waits paused (a cancelled pause
             resumes training after at most this long).
         cli_instance: An in-process `TuneReflowCLI` whose ``pause_requested`` is consulted.
@@ -64,13 +65,6 @@ class TunePauseCallback(ValidatedEpochEnd):
                 return True
         return False
 
-    def _released(self) -> bool:
-        if self.control is None:
-            return False
-        try:
-            return self.control.released()
-        except Exception:
-            return False
 
     def on_train_start(self, trainer, pl_module) -> None:
         # A trial that starts while a pause is pending has nothing to save: hold before training.
@@ -93,12 +87,25 @@ class TunePauseCallback(ValidatedEpochEnd):
             from ray import tune
 
             self.control.acknowledge(tune.get_context().get_trial_id(), global_step)
-        while self.pause_requested():
-            if self._released():
-                os._exit(0)  # the session's state is saved; nothing of this process is needed
-            time.sleep(self.check_interval)
+        while self._still_paused():
+            pass
         if self.verbose and trainer.is_global_zero:
             logger.info("Pause cancelled; training continues.")
+
+    def _still_paused(self) -> bool:
+        """Wait up to ``check_interval`` s; False once the pause is cancelled. Exits when released."""
+        if self.control is None:
+            time.sleep(self.check_interval)
+            return self.pause_requested()
+        try:
+            state = self.control.wait_while_paused(self.check_interval)
+        except Exception:  # the driver is gone: Ray ends this worker soon; hold still until then
+            time.sleep(self.check_interval)
+            return True
+        if state == "released":  # the control actor ends this process; exit ourselves if it does not
+            time.sleep(30)
+            os._exit(0)
+        return state == "paused"
 
     def state_dict(self) -> Dict[str, Any]:
         return {"pauses": self.pauses}

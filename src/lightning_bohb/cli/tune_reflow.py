@@ -211,9 +211,6 @@ class TuneReflowCLI:
     def _run(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
         import ray
 
-        from lightning_bohb.session.control import actor_name, create_control
-        from lightning_bohb.session.coordinator import QUIT, PauseCoordinator
-
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # this CLI owns the terminal output
         # Tune's own "interrupted ... resume with tune.run(...)" advice is wrong for a session.
@@ -221,6 +218,18 @@ class TuneReflowCLI:
         owns_ray = not ray.is_initialized()
         if owns_ray:
             ray.init(include_dashboard=False)
+        try:
+            return self._run_tune(optimizer, resume, signals, **kwargs)
+        finally:
+            if owns_ray:
+                ray.shutdown()  # last: the report and the saved state come first (about 1.5 s)
+
+    def _run_tune(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
+        import ray
+
+        from lightning_bohb.session.control import actor_name, create_control
+        from lightning_bohb.session.coordinator import QUIT, PauseCoordinator
+
         self._optimizer = optimizer
         control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
         control = create_control(control_id)
@@ -265,8 +274,6 @@ class TuneReflowCLI:
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
             ray.kill(control)
-            if owns_ray:
-                ray.shutdown()
         if self._coordinator.stop_reason is None:
             optimizer.write_best_config(results, self.session_dir)
             self.state.status = COMPLETED

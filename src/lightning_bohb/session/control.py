@@ -6,6 +6,7 @@ empty channel: an old pause request can never be restored (one-shot by construct
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Dict, Optional
 
@@ -19,33 +20,52 @@ class _ControlState:
         self._requested_at: Optional[float] = None
         self._acks: Dict[str, Optional[int]] = {}
         self._released = False
+        self._held_actors = []
+        self._changed = threading.Condition()
 
     def request_pause(self) -> None:
-        if self._requested_at is None:
-            self._requested_at = time.time()
+        with self._changed:
+            if self._requested_at is None:
+                self._requested_at = time.time()
+            self._changed.notify_all()
 
     def cancel_pause(self) -> None:
-        self._requested_at = None
-        self._acks.clear()
+        with self._changed:
+            self._requested_at = None
+            self._acks.clear()
+            self._changed.notify_all()
+
+    def wait_while_paused(self, timeout: float) -> str:
+        """Block up to ``timeout`` s while the pause stands: ``released``, ``cancelled`` or ``paused``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._released or self._requested_at is None, timeout)
+            if self._released:
+                return "released"
+            return "paused" if self._requested_at is not None else "cancelled"
 
     def pause_requested(self) -> bool:
         return self._requested_at is not None
 
-    def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
+    def acknowledge(self, trial_id: str, global_step: Optional[int], actor=None) -> bool:
         """Record that ``trial_id`` reported its last checkpoint (at ``global_step``) and now waits."""
         if self._requested_at is not None:
             self._acks[trial_id] = global_step
+            if actor is not None:
+                self._held_actors.append(actor)
         return self._requested_at is not None
 
     def acknowledgements(self) -> Dict[str, Optional[int]]:
         return dict(self._acks)
 
     def release(self) -> None:
-        """The driver saved the session: held trials may end their processes."""
-        self._released = True
+        """The driver ended the run: end the held trials' processes now (Tune would wait 5 s each)."""
+        import ray
 
-    def released(self) -> bool:
-        return self._released
+        with self._changed:
+            self._released = True
+            for actor in self._held_actors:
+                ray.kill(actor, no_restart=True)  # an intended exit: Ray reports no crash
+            self._changed.notify_all()
 
 
 def actor_name(session_id: str) -> str:
@@ -56,7 +76,8 @@ def create_control(session_id: str):
     """Start the control actor for this driver (0 CPUs, so it never takes a trial's slot)."""
     import ray
 
-    cls = ray.remote(num_cpus=0, max_concurrency=4)(_ControlState)
+    # Threaded: every held trial blocks in `wait_while_paused` while the driver still gets through.
+    cls = ray.remote(num_cpus=0, max_concurrency=64)(_ControlState)
     return cls.options(name=actor_name(session_id), namespace=NAMESPACE, get_if_exists=False).remote()
 
 
@@ -83,12 +104,13 @@ class ControlClient:
 
         return bool(ray.get(self._handle().pause_requested.remote(), timeout=self.timeout))
 
-    def released(self) -> bool:
+    def wait_while_paused(self, timeout: float) -> str:
         import ray
 
-        return bool(ray.get(self._handle().released.remote(), timeout=self.timeout))
+        return ray.get(self._handle().wait_while_paused.remote(timeout), timeout=timeout + self.timeout)
 
     def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
         import ray
 
-        return bool(ray.get(self._handle().acknowledge.remote(trial_id, global_step), timeout=self.timeout))
+        actor = ray.get_runtime_context().current_actor  # the trial's own actor, ended on release
+        return bool(ray.get(self._handle().acknowledge.remote(trial_id, global_step, actor), timeout=self.timeout))
