@@ -181,7 +181,6 @@ def _fixed_configs(spec):
 def _hand_written_search(spec, reuse: bool):
     """What a user writes by hand with Ray Tune's Tuner and the trainable in bench_models."""
     from bench_models import plain_tune_trainable
-    from ray import tune
 
     def search():
         _hand_written_fit(spec, reuse, plain_tune_trainable)
