@@ -83,7 +83,7 @@ def test_every_strategy_runs_a_search_to_completion(tmp_path, name):
     assert best["trainer"]["max_epochs"] == 3 and best["seed_everything"] == 7
 
 
-def test_seeded_runs_are_reproducible_and_best_config_loads_in_lightning_cli(tmp_path):
+def test_seeded_runs_are_reproducible_and_best_config_loads_in_lightning_cli(tmp_path, monkeypatch):
     first = _optimizer(tmp_path / "a", BOHBStrategy(), max_concurrent_trials=1).run(verbose=0)
     second = _optimizer(tmp_path / "b", BOHBStrategy(), max_concurrent_trials=1).run(verbose=0)
     assert _histories(first) == _histories(second)
@@ -91,6 +91,7 @@ def test_seeded_runs_are_reproducible_and_best_config_loads_in_lightning_cli(tmp
 
     from lightning.pytorch.cli import LightningCLI
 
+    monkeypatch.setattr(sys, "argv", ["fit"])  # LightningCLI reads sys.argv too; pytest's flags are not for it
     cli = LightningCLI(run=False, args=["--config", str(tmp_path / "a" / "t" / "best_config.yaml")], save_config_callback=None)
     assert type(cli.model).__name__ == "DigitsClassifier" and cli.trainer.max_epochs == 3
 
