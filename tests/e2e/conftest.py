@@ -37,10 +37,10 @@ def script_env():
     return env
 
 
-def write_config(directory: Path, record_dir: Path, min_epoch_seconds: float = 0.5) -> Path:
+def write_config(directory: Path, record_dir: Path, min_epoch_seconds: float = 0.5, **init_args) -> Path:
     config = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
     config["model"]["class_path"] = "e2e_models.RecordingClassifier"
-    config["model"]["init_args"].update(record_dir=str(record_dir), min_epoch_seconds=min_epoch_seconds)
+    config["model"]["init_args"].update(record_dir=str(record_dir), min_epoch_seconds=min_epoch_seconds, **init_args)
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

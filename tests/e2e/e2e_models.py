@@ -10,12 +10,16 @@ from digits_model import DigitsClassifier
 class RecordingClassifier(DigitsClassifier):
     """Appends each epoch hook to ``<record_dir>/<trial_id>.jsonl``; each epoch takes >= ``min_epoch_seconds``.
 
+    With ``crash_once_file``, the first trial to end an epoch >= 1 while that file exists removes it
+    and crashes.
+
     The floor on epoch time stands in for a bigger model, so that a pause can land mid-search.
     """
 
-    def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, **kwargs):
+    def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, crash_once_file: str = "", **kwargs):
         super().__init__(**kwargs)
         self.record_dir = record_dir
+        self.crash_once_file = crash_once_file
         self.min_epoch_seconds = min_epoch_seconds
         self._epoch_started = 0.0
 
@@ -42,3 +46,9 @@ class RecordingClassifier(DigitsClassifier):
         if remaining > 0:
             time.sleep(remaining)
         self._record("train_epoch_end")
+        if self.crash_once_file and self.current_epoch >= 1:
+            try:
+                os.remove(self.crash_once_file)  # the first trial to get here crashes, once
+            except FileNotFoundError:
+                return
+            raise RuntimeError("injected crash")

@@ -1,5 +1,6 @@
 """Faults: the driver killed with SIGKILL mid-search, and trials that never reach validation."""
 
+import json
 import signal
 import sys
 import threading
@@ -102,8 +103,45 @@ def test_pause_after_pauses_the_session_by_itself(tmp_path, local_ray):
         RandomStrategy(),
         OptimizationConfig(max_epochs=30, num_samples=2, max_concurrent_trials=2, seed=1, pause_after="4s"),
     )
-    cli = TuneReflowCLI("timed", experiment_dir=tmp_path / "experiments", enable_pause=False, verbose=False)
+    paused = []
+    cli = TuneReflowCLI(
+        "timed", experiment_dir=tmp_path / "experiments", enable_pause=False, verbose=False,
+        on_pause=lambda session_dir, command: paused.append((session_dir, command)),
+    )
     with pytest.raises(SessionPaused):
         cli.run(optimizer)
     summary = (cli.session_dir / "session_state.summary.yaml").read_text()
     assert "status: PAUSED" in summary and "status: TERMINATED" not in summary  # paused, not ended
+    assert paused == [(cli.session_dir, cli.resume_command)]
+
+
+class PauseAfterCrash(TuneReflowCLI):
+    crash_file = None
+
+    def should_auto_pause(self, metrics):
+        return not self.crash_file.exists()  # the first result after the injected crash
+
+
+def test_session_pauses_around_a_crashed_trial_which_resumes_from_its_checkpoint(tmp_path, local_ray):
+    record_dir, crash_file = tmp_path / "records", tmp_path / "crash-once"
+    record_dir.mkdir()
+    crash_file.touch()
+    optimizer = ConfigDrivenOptimizer(
+        write_config(tmp_path, record_dir, min_epoch_seconds=0.5, crash_once_file=str(crash_file)),
+        Space(),
+        RandomStrategy(),
+        OptimizationConfig(max_epochs=4, num_samples=2, max_concurrent_trials=2, seed=1, errored_trial_policy="resume"),
+    )
+    cli = PauseAfterCrash("crash", experiment_dir=tmp_path / "experiments", enable_pause=False, verbose=False)
+    cli.crash_file = crash_file
+    with pytest.raises(SessionPaused):
+        cli.run(optimizer)
+    summary = (cli.session_dir / "session_state.summary.yaml").read_text()
+    assert "status: PAUSED" in summary and "status: ERROR" in summary
+
+    results = TuneReflowCLI.resume(cli.session_dir).run()
+    assert not results.errors  # the crashed trial resumed from its last checkpoint and finished
+    ends = {}
+    for path in record_dir.glob("*.jsonl"):
+        ends[path.stem] = sorted({json.loads(line)["epoch"] for line in path.open() if '"train_epoch_end"' in line})
+    assert list(ends.values()) == [[0, 1, 2, 3], [0, 1, 2, 3]]
