@@ -116,36 +116,37 @@ class TreeMemory:
         return self.peak / 2**20
 
 
+def read_jsonl(path) -> List[dict]:
+    """The complete JSON lines of ``path`` (a line still being written is skipped)."""
+    rows = []
+    for line in open(path):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # blank, or being written right now
+            pass
+    return rows
+
+
 def read_records(record_dir: Path) -> Dict[str, List[dict]]:
     """``{trial: [event, ...]}`` written by `bench_models.TimedDigitsClassifier`, in time order."""
-    records = {}
-    for path in glob.glob(str(Path(record_dir) / "*.jsonl")):
-        rows = []
-        for line in open(path):
-            line = line.strip()
-            if line:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:  # a line being written right now
-                    pass
-        records[Path(path).stem] = sorted(rows, key=lambda r: r["t"])
-    return records
+    return {
+        Path(path).stem: sorted(read_jsonl(path), key=lambda r: r["t"])
+        for path in glob.glob(str(Path(record_dir) / "*.jsonl"))
+    }
 
 
 def read_results(tune_dir: Path) -> Dict[str, List[dict]]:
     """``{trial dir name: [result row, ...]}`` from every result.json under ``tune_dir``."""
-    results = {}
-    for path in glob.glob(str(Path(tune_dir) / "*" / "result.json")):
-        rows = []
-        for line in open(path):
-            line = line.strip()
-            if line:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
-        results[Path(path).parent.name] = rows
-    return results
+    return {Path(path).parent.name: read_jsonl(path) for path in glob.glob(str(Path(tune_dir) / "*" / "result.json"))}
+
+
+def print_header(title: str, root: Path, workdir_given: bool) -> None:
+    """The first lines of a benchmark's output: what runs, the load, and where its files are."""
+    print(title)
+    print(f"# {load_average()}; files in {root}" + ("" if workdir_given else " (deleted at the end)"))
+    busy = busy_others()
+    if busy:
+        print("# other busy processes right now (absolute times are inflated):\n#   " + "\n#   ".join(busy))
 
 
 def count_result_rows(tune_dir: Path) -> int:

@@ -44,9 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     TreeMemory,
     bench_env,
-    busy_others,
+    print_header,
     fmt,
-    load_average,
     median,
     print_table,
     read_records,
@@ -364,12 +363,8 @@ def main(argv=None) -> int:
     configs = sample_configs(args.trials, args.config_seed)
     root = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="lt_overhead_"))
     root.mkdir(parents=True, exist_ok=True)
-    print(f"# overhead: {args.trials} trials x {args.epochs} epochs, {args.concurrency} at a time, "
-          f"ray.init(num_cpus={args.num_cpus}), {args.repeats} repeat(s) of {args.variant_list}")
-    print(f"# {load_average()}; files in {root}" + ("" if args.workdir else " (deleted at the end)"))
-    busy = busy_others()
-    if busy:
-        print("# other busy processes right now (absolute times are inflated):\n#   " + "\n#   ".join(busy))
+    print_header(f"# overhead: {args.trials} trials x {args.epochs} epochs, {args.concurrency} at a time, "
+          f"ray.init(num_cpus={args.num_cpus}), {args.repeats} repeat(s) of {args.variant_list}", root, bool(args.workdir))
     runs = []
     try:
         for repeat in range(args.repeats):

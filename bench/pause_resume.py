@@ -49,10 +49,9 @@ from _common import (  # noqa: E402
     NUM_LAYERS,
     RESUME_HEADER,
     bench_env,
-    busy_others,
+    print_header,
     count_result_rows,
     fmt,
-    load_average,
     median,
     print_table,
     read_records,
@@ -343,12 +342,8 @@ def main(argv=None) -> int:
         return plain_main(args)
     root = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="lt_pause_"))
     root.mkdir(parents=True, exist_ok=True)
-    print(f"# pause/resume: ASHA, {args.num_samples} trials x <= {args.max_epochs} epochs, {args.max_concurrent_trials} at a time, "
-          f"epochs >= {args.min_epoch_seconds} s, SIGINT {args.delay} s after the first checkpoint, {args.repeats} repeat(s)")
-    print(f"# {load_average()}; files in {root}" + ("" if args.workdir else " (deleted at the end)"))
-    busy = busy_others()
-    if busy:
-        print("# other busy processes right now (absolute times are inflated):\n#   " + "\n#   ".join(busy))
+    print_header(f"# pause/resume: ASHA, {args.num_samples} trials x <= {args.max_epochs} epochs, {args.max_concurrent_trials} at a time, "
+          f"epochs >= {args.min_epoch_seconds} s, SIGINT {args.delay} s after the first checkpoint, {args.repeats} repeat(s)", root, bool(args.workdir))
     runs = []
     try:
         for repeat in range(args.repeats):
