@@ -72,6 +72,7 @@ def _quiet_trial_output() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message=".*weights_only.*")
+    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning 2.6 on torch 2.13, once per worker
 
 
 def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
