@@ -68,7 +68,8 @@ def main():
         results = cli.run(optimizer)
 
     best = results.get_best_result(metric="val_loss", mode="min")
-    print(f"Best result: val_loss={best.metrics['val_loss']:.4f} config={best.config}")
+    config = {name: getattr(value, "item", lambda v=value: v)() for name, value in best.config.items()}  # numpy -> Python
+    print(f"Best result: val_loss={best.metrics['val_loss']:.4f} config={config}")
 
 
 if __name__ == "__main__":
