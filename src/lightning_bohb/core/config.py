@@ -21,7 +21,10 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
 
+
 @dataclass
+
+
 class OptimizationConfig:
     """How the search runs: budget, concurrency, resources, where results go.
 
@@ -105,6 +108,7 @@ class OptimizationConfig:
             deadlines.append(at.timestamp())
         return min(deadlines) if deadlines else None
 
+
 def parse_duration(text: Union[str, float, int]) -> float:
     """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"``, ``"2w"`` (or plain seconds) as seconds."""
     match = _DURATION.match(str(text))
@@ -118,11 +122,13 @@ def _require(config: OptimizationConfig, field: str, ok: bool, constraint: str) 
         value = getattr(config, field)
         raise ConfigError(f"The value of `{field}` is {value!r}, but must be `{constraint}`.")
 
+
 def _numbers(config: OptimizationConfig, *fields: str) -> None:
     for field in fields:
         value = getattr(config, field)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"The value of `{field}` is {value!r}, but must be a number.")
+
 
 def load_base_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, Any]:
     """Read a LightningCLI-style YAML file (or take the equivalent dict) and validate its shape."""
@@ -160,13 +166,14 @@ def load_base_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, A
     config["trainer"] = trainer
     return config
 
+
 def _check_class_section(section: Any, name: str, origin: str) -> None:
     if not isinstance(section, dict) or "class_path" not in section:
         raise ConfigError(f"`{name}:` in {origin} must have `class_path` (and optionally `init_args`).")
-    import_class(section["class_path"], where=f"{name}.class_path")
-    init_args = section.setdefault("init_args", {}) or {}
+    cls = import_class(section["class_path"], where=f"{name}.class_path")
+    init_args = section.get("init_args") or {}
     section["init_args"] = init_args
-    accepted = init_parameters(import_class(section["class_path"]))
+    accepted = init_parameters(cls)
     if accepted is not None:
         unknown = sorted(set(init_args) - set(accepted))
         if unknown:
@@ -174,6 +181,7 @@ def _check_class_section(section: Any, name: str, origin: str) -> None:
                 f"`{name}.init_args` has {unknown}, which {section['class_path']} does not accept; "
                 f"it accepts {sorted(accepted)}."
             )
+
 
 def import_class(class_path: str, where: str = "class_path") -> type:
     """Import ``package.module.Class``; a clear `ConfigError` if it does not import."""
@@ -192,12 +200,14 @@ def import_class(class_path: str, where: str = "class_path") -> type:
     except AttributeError:
         raise ConfigError(f"`{where}` is {class_path!r}, but {module_name!r} has no attribute {attr!r}.") from None
 
+
 def init_parameters(cls: type) -> Optional[list]:
     """Names ``cls.__init__`` accepts, or ``None`` when it takes ``**kwargs``."""
     params = inspect.signature(cls.__init__).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return [p.name for p in params if p.name != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
 
 def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict[str, str]:
     """Map each search-space name to the dotted path in the base config that it sets.
@@ -232,6 +242,7 @@ def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict
             )
     return paths
 
+
 def _check_dotted(name: str, base_config: Mapping[str, Any], owners: Mapping[str, list], trainer_args: list) -> None:
     parts = name.split(".")
     if parts[0] == "trainer" and len(parts) == 2:
@@ -253,10 +264,12 @@ def _check_dotted(name: str, base_config: Mapping[str, Any], owners: Mapping[str
         "`data.init_args.<arg>`, `trainer.<arg>`, or a bare init-argument name."
     )
 
+
 def _trainer_arguments() -> list:
     from lightning.pytorch import Trainer
 
     return init_parameters(Trainer) or []
+
 
 def apply_overrides(base_config: Mapping[str, Any], values: Mapping[str, Any], paths: Mapping[str, str]) -> Dict[str, Any]:
     """Return a copy of ``base_config`` with each sampled value set at its dotted path."""
@@ -270,6 +283,7 @@ def apply_overrides(base_config: Mapping[str, Any], values: Mapping[str, Any], p
             node = node.setdefault(key, {})
         node[leaf] = to_plain(value)
     return merged
+
 
 def to_plain(value: Any) -> Any:
     """Turn numpy scalars (TuneBOHB samples them) into Python types, so checkpoints load with weights_only."""
