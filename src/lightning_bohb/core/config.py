@@ -23,8 +23,6 @@ _TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
 
 
 @dataclass
-
-
 class OptimizationConfig:
     """How the search runs: budget, concurrency, resources, where results go.
 
