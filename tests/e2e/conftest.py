@@ -104,9 +104,10 @@ class ScriptRun:
         return code
 
 
-def start_search(tmp_path: Path, extra_args=(), use_pty=False, experiment_dir=None) -> ScriptRun:
+def start_search(tmp_path: Path, extra_args=(), use_pty=False, experiment_dir=None, driver=(str(EXAMPLE),)) -> ScriptRun:
+    """Run the example search; ``driver`` is the script and its own arguments before the example's."""
     experiment_dir = experiment_dir or tmp_path / "experiments"
-    argv = [sys.executable, str(EXAMPLE), "--experiment-dir", str(experiment_dir), *SEARCH_ARGS, *extra_args]
+    argv = [sys.executable, *driver, "--experiment-dir", str(experiment_dir), *SEARCH_ARGS, *extra_args]
     return ScriptRun(argv, cwd=tmp_path, use_pty=use_pty)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 import time
 
 from digits_model import DigitsClassifier
@@ -11,15 +12,24 @@ class RecordingClassifier(DigitsClassifier):
     """Appends each epoch hook to ``<record_dir>/<trial_id>.jsonl``; each epoch takes >= ``min_epoch_seconds``.
 
     With ``crash_once_file``, the first trial to end an epoch >= 1 while that file exists removes it
-    and crashes.
+    and crashes. With ``hold_checkpoint_marker``, the first trial to save a checkpoint of an epoch
+    >= 1 creates that file and blocks in the middle of the save (a kill -9 test ends it).
 
     The floor on epoch time stands in for a bigger model, so that a pause can land mid-search.
     """
 
-    def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, crash_once_file: str = "", **kwargs):
+    def __init__(
+        self,
+        record_dir: str = "",
+        min_epoch_seconds: float = 0.0,
+        crash_once_file: str = "",
+        hold_checkpoint_marker: str = "",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.record_dir = record_dir
         self.crash_once_file = crash_once_file
+        self.hold_checkpoint_marker = hold_checkpoint_marker
         self.min_epoch_seconds = min_epoch_seconds
         self._epoch_started = 0.0
 
@@ -52,3 +62,12 @@ class RecordingClassifier(DigitsClassifier):
             except FileNotFoundError:
                 return
             raise RuntimeError("injected crash")
+
+    def on_save_checkpoint(self, checkpoint):
+        if not self.hold_checkpoint_marker or self.current_epoch < 1:
+            return
+        try:
+            os.close(os.open(self.hold_checkpoint_marker, os.O_CREAT | os.O_EXCL))  # the first trial only
+        except FileExistsError:
+            return
+        threading.Event().wait()  # mid-checkpoint until the test kills the session

@@ -24,15 +24,14 @@ from conftest import (
 from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SearchSpace, SessionPaused, TuneReflowCLI
 
 
+HELD_WRITE_DRIVER = REPO / "tests" / "e2e" / "held_write_driver.py"
+
+
 def _second_checkpoint_exists(experiment_dir):
     return list(experiment_dir.glob("*/session_*/tune/*/checkpoint_000001"))
 
 
-def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninterrupted):
-    record_dir = tmp_path / "records"
-    record_dir.mkdir()
-    run = start_search(tmp_path, ["--base-config", str(write_config(tmp_path, record_dir))])
-    wait_until(lambda: _second_checkpoint_exists(tmp_path / "experiments"), 180, "a second checkpoint")
+def _kill_9_with_its_ray(run: ScriptRun) -> None:
     ray_processes = psutil.Process(run.proc.pid).children(recursive=True)  # the Ray this driver started
     run.proc.send_signal(signal.SIGKILL)
     run.wait()
@@ -41,18 +40,45 @@ def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninte
             process.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+def _epoch_starts(record_dir):
+    """``{trial_id: [epoch, ...]}``: each ``on_train_epoch_start`` the recording model has run, in order."""
+    starts = {}
+    for path in record_dir.glob("*.jsonl"):
+        events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        starts[path.stem] = [e["epoch"] for e in events if e["hook"] == "train_epoch_start"]
+    return starts
+
+
+@pytest.mark.parametrize("moment", ["between-checkpoints", "trial-checkpoint", "session-state", "tune-snapshot"])
+def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninterrupted, moment):
+    record_dir = tmp_path / "records"
+    record_dir.mkdir()
+    marker = tmp_path / "held"
+    extra = {"hold_checkpoint_marker": str(marker)} if moment == "trial-checkpoint" else {}
+    arguments = ["--base-config", str(write_config(tmp_path, record_dir, **extra))]
+    if moment in ("session-state", "tune-snapshot"):  # the driver holds that write half-done
+        run = start_search(tmp_path, arguments, driver=[str(HELD_WRITE_DRIVER), moment, str(marker)])
+    else:
+        run = start_search(tmp_path, arguments)
+    if moment == "between-checkpoints":
+        wait_until(lambda: _second_checkpoint_exists(tmp_path / "experiments"), 180, "a second checkpoint")
+    else:
+        wait_until(marker.exists, 180, f"the driver in the middle of a {moment} write:\n{run.output[-3000:]}")
+    _kill_9_with_its_ray(run)
+    before_kill = _epoch_starts(record_dir)
     session = session_dir_of(tmp_path / "experiments")
     assert "status: RUNNING" in (session / "session_state.summary.yaml").read_text()  # as the crash left it
 
     resumed = ScriptRun([sys.executable, str(REPO / "examples" / "optimize.py"), "--resume-session", str(session)], cwd=tmp_path)
     assert resumed.wait() == 0, resumed.output[-3000:]  # the dead driver's lock was taken over
-    latest = {}
-    for config, rows in trial_histories(session / "tune").items():
-        epochs = [row[0] for row in rows]
-        # At most one epoch trained again per trial: the one in flight, or the one reported in the
-        # milliseconds before Tune recorded its checkpoint.
-        assert len(epochs) - len(set(epochs)) <= 1, epochs
-        latest[config] = sorted({row[0]: row for row in rows}.values())
+    for trial, starts in _epoch_starts(record_dir).items():
+        earlier = before_kill.get(trial, [])
+        if earlier and len(starts) > len(earlier):
+            # The resumed trial starts at the epoch it had in flight (or had just ended, unregistered), no earlier.
+            assert starts[len(earlier)] >= earlier[-1], (trial, earlier, starts[len(earlier):])
+    latest = {config: sorted({row[0]: row for row in rows}.values()) for config, rows in trial_histories(session / "tune").items()}
     assert latest == uninterrupted  # and the metrics of the resumed trials are bitwise those of the reference
     repeated = [trial for (trial, _), count in epoch_end_counts(record_dir).items() if count > 1]
     assert len(repeated) == len(set(repeated))  # at most one epoch per trial

@@ -121,6 +121,7 @@ class ConfigDrivenOptimizer:
             from ray.tune.schedulers import FIFOScheduler
 
             scheduler = FIFOScheduler()
+        from lightning_bohb.session.atomic_fs import atomic_storage_filesystem
         from lightning_bohb.session.scheduler_state import SchedulerStateCallback
 
         callbacks = [SchedulerStateCallback(scheduler), *callbacks]
@@ -136,6 +137,7 @@ class ConfigDrivenOptimizer:
             trainable,
             name=experiment_folder,
             storage_path=str(output_dir),
+            storage_filesystem=atomic_storage_filesystem(),
             config=self.space,
             num_samples=config.num_samples,
             search_alg=search_alg,

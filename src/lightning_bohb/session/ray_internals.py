@@ -50,14 +50,15 @@ def capture_controller(scheduler) -> None:
 
 
 def snapshot_experiment(scheduler) -> None:
-    """Write Tune's experiment snapshot now (a trial just registered a checkpoint).
+    """Write Tune's experiment snapshot into the session now, and wait until it is there.
 
-    Tune throttles snapshots (10 s and more); after a ``kill -9`` the trials would then restart
-    from older checkpoints and train the epochs since again.
+    Called when a trial has registered a checkpoint, before Tune lets that trial train on. Tune
+    throttles snapshots (10 s and more) and copies them into storage in the background; after a
+    ``kill -9`` the trials would then restart from older checkpoints and train the epochs since again.
     """
     controller = getattr(scheduler, _OWN_PREFIX + "controller", None)
     if controller is not None:
-        controller.checkpoint(force=True)
+        controller.checkpoint(force=True, wait=True)
 
 
 def dump_scheduler(scheduler) -> bytes:

@@ -1,0 +1,68 @@
+"""The filesystem Ray Tune writes sessions through: whole files or the previous ones, never half."""
+
+import errno
+import os
+
+import cloudpickle
+import pyarrow.fs
+import pytest
+
+from lightning_bohb.session import atomic_fs
+from lightning_bohb.session.atomic_fs import atomic_storage_filesystem
+
+
+def _upload(fs, source_dir, target_dir):
+    pyarrow.fs.copy_files(str(source_dir), str(target_dir), destination_filesystem=fs)
+
+
+def test_copy_replaces_files_and_survives_pickling(tmp_path):
+    staging, target = tmp_path / "staging", tmp_path / "session"
+    (staging / "trial").mkdir(parents=True)
+    (staging / "experiment_state.json").write_text('{"step": 1}')
+    (staging / "trial" / "result.json").write_text("{}\n")
+    fs = cloudpickle.loads(cloudpickle.dumps(atomic_storage_filesystem()))  # as Ray ships it to trials
+    _upload(fs, staging, target)
+    (staging / "experiment_state.json").write_text('{"step": 2}')
+    _upload(fs, staging, target)
+    assert (target / "experiment_state.json").read_text() == '{"step": 2}'
+    assert sorted(os.listdir(target)) == ["experiment_state.json", "trial"]  # no temporary file left
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    staging, target = tmp_path / "staging", tmp_path / "session"
+    staging.mkdir()
+    (staging / "experiment_state.json").write_bytes(b"previous")
+    fs = atomic_storage_filesystem()
+    _upload(fs, staging, target)
+    (staging / "experiment_state.json").write_bytes(b"new" * 100_000)
+
+    real_fdopen = atomic_fs.os.fdopen
+
+    class FillingDisk:
+        def __init__(self, *args, **kwargs):
+            self.file = real_fdopen(*args, **kwargs)
+            self.close, self.fileno = self.file.close, self.file.fileno
+
+        @property
+        def closed(self):
+            return self.file.closed
+
+        def write(self, data):
+            self.file.write(data[:10])  # part of the file is written, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic_fs.os, "fdopen", FillingDisk)
+    with pytest.raises(OSError, match="No space left"):
+        _upload(fs, staging, target)
+    assert (target / "experiment_state.json").read_bytes() == b"previous"
+    assert os.listdir(target) == ["experiment_state.json"]
+
+
+def test_a_file_left_open_by_a_crash_never_appears(tmp_path):
+    handle = atomic_fs.AtomicFile(str(tmp_path / "state.json"))
+    handle.write(b'{"half": ')
+    assert not (tmp_path / "state.json").exists()  # until close, only the temporary file exists
+    with pytest.raises(RuntimeError):
+        with handle:
+            raise RuntimeError("crash mid-write")
+    assert os.listdir(tmp_path) == []
