@@ -102,7 +102,7 @@ class TunePauseCallback(ValidatedEpochEnd):
         except Exception:  # the driver is gone: Ray ends this worker soon; hold still until then
             time.sleep(self.check_interval)
             return True
-        if state == "released":  # the control actor ends this process; exit ourselves if it does not
+        if state == "released":  # the driver ends this process; exit ourselves if it does not
             time.sleep(30)
             os._exit(0)
         return state == "paused"

@@ -20,7 +20,6 @@ class _ControlState:
         self._requested_at: Optional[float] = None
         self._acks: Dict[str, Optional[int]] = {}
         self._released = False
-        self._held_actors = []
         self._changed = threading.Condition()
 
     def request_pause(self) -> None:
@@ -46,25 +45,19 @@ class _ControlState:
     def pause_requested(self) -> bool:
         return self._requested_at is not None
 
-    def acknowledge(self, trial_id: str, global_step: Optional[int], actor=None) -> bool:
+    def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
         """Record that ``trial_id`` reported its last checkpoint (at ``global_step``) and now waits."""
         if self._requested_at is not None:
             self._acks[trial_id] = global_step
-            if actor is not None:
-                self._held_actors.append(actor)
         return self._requested_at is not None
 
     def acknowledgements(self) -> Dict[str, Optional[int]]:
         return dict(self._acks)
 
     def release(self) -> None:
-        """The driver ended the run: end the held trials' processes now (Tune would wait 5 s each)."""
-        import ray
-
+        """The driver ended the run: held trials stop waiting (the driver also ends their processes)."""
         with self._changed:
             self._released = True
-            for actor in self._held_actors:
-                ray.kill(actor, no_restart=True)  # an intended exit: Ray reports no crash
             self._changed.notify_all()
 
 
@@ -112,5 +105,4 @@ class ControlClient:
     def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
         import ray
 
-        actor = ray.get_runtime_context().current_actor  # the trial's own actor, ended on release
-        return bool(ray.get(self._handle().acknowledge.remote(trial_id, global_step, actor), timeout=self.timeout))
+        return bool(ray.get(self._handle().acknowledge.remote(trial_id, global_step), timeout=self.timeout))

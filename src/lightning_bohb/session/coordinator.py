@@ -16,7 +16,7 @@ import ray
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from lightning_bohb.session.ray_internals import tune_interrupt_event
+from lightning_bohb.session.ray_internals import end_trial_actors, tune_interrupt_event
 
 PAUSED, QUIT = "paused", "quit"
 
@@ -116,14 +116,16 @@ class PauseCoordinator(Callback):
             self._stop(PAUSED)
 
     def _stop(self, reason: str) -> None:
-        # Tune's loop ends before it processes another event, so releasing the held trials now
-        # cannot change what the final experiment snapshot records.
+        # Tune's loop ends before it processes another event and snapshots the trials as they are
+        # in memory, so ending the trials' processes now cannot change what the snapshot records;
+        # what a trial has not reported by now is lost either way.
         if self.stop_reason is None:
             self.stop_reason = reason
             # Tune's cleanup marks every live trial TERMINATED in memory; the snapshot keeps them live.
             self.statuses_at_stop = {t.trial_id: ("PAUSED" if t.status == Trial.RUNNING else t.status) for t in self.trials}
         self._interrupt.set()
         self.control.release.remote()
+        end_trial_actors(self.trials)
 
 
 def _checkpointed(trial: Trial, acks: Dict[str, Optional[int]]) -> bool:

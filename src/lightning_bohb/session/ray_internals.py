@@ -33,6 +33,25 @@ def tune_interrupt_event() -> threading.Event:
     )
 
 
+def end_local_autoscaler_monitor() -> bool:
+    """Kill the autoscaler monitor of the local Ray this process started; True if there was one.
+
+    It ignores SIGTERM, so `ray.shutdown` waits a full second for it before killing it anyway:
+    most of the time between a saved pause and the end of the process. The monitor keeps no
+    state a session needs.
+    """
+    from ray._private import ray_constants, worker
+
+    node = getattr(worker, "_global_node", None)
+    if node is None:
+        return False
+    infos = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, [])
+    for info in infos:
+        info.process.kill()
+        info.process.wait(timeout=5)
+    return bool(infos)
+
+
 _OWN_PREFIX = "_lightning_bohb_"
 
 
@@ -105,6 +124,20 @@ def load_scheduler(scheduler, blob: bytes, trials) -> None:
             return by_id[trial_id]
 
     scheduler.__dict__.update(_TrialIdUnpickler(io.BytesIO(blob)).load())
+
+
+def end_trial_actors(trials) -> None:
+    """Kill the Ray actor of every trial that has one, at once.
+
+    For when the run is over and its snapshot is decided: a trial held at a pause never returns
+    from its step, and Tune's cleanup waits 5 s for each such actor before killing it anyway.
+    """
+    import ray
+
+    for trial in trials:
+        actor = trial.temporary_state.ray_actor
+        if actor is not None:
+            ray.kill(actor, no_restart=True)  # an intended exit: Ray reports no crash
 
 
 def set_trial_status(tune_controller, trial, status: str) -> None:
