@@ -24,7 +24,9 @@ def _hold(marker: str) -> None:
 
 
 def _second_checkpoint_under(folder) -> bool:
-    return bool(glob.glob(os.path.join(folder, "**", "checkpoint_000001"), recursive=True))
+    """A trial has saved more than one checkpoint (older ones may have been deleted since)."""
+    found = glob.glob(os.path.join(folder, "**", "checkpoint_*"), recursive=True)
+    return any(not path.endswith("checkpoint_000000") for path in found)
 
 
 def hold_session_state_write(marker: str) -> None:

@@ -65,7 +65,8 @@ def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninte
     if moment == "between-checkpoints":
         wait_until(lambda: _second_checkpoint_exists(tmp_path / "experiments"), 180, "a second checkpoint")
     else:
-        wait_until(marker.exists, 180, f"the driver in the middle of a {moment} write:\n{run.output[-3000:]}")
+        wait_until(lambda: marker.exists() or run.proc.poll() is not None, 180, f"a {moment} write")
+        assert marker.exists(), f"the search ended before a {moment} write was held:\n{run.output[-3000:]}"
     _kill_9_with_its_ray(run)
     before_kill = _epoch_starts(record_dir)
     session = session_dir_of(tmp_path / "experiments")
