@@ -36,6 +36,15 @@ def test_controller_methods_used_exist():
     assert "_tune_controller" in TrialRunnerWrapper.__init__.__code__.co_names
 
 
+def test_trial_actor_handles_and_local_ray_processes_are_where_expected():
+    from ray._private import ray_constants, worker
+
+    assert _trial("a").temporary_state.ray_actor is None  # end_trial_actors reads it
+    ray_internals.end_trial_actors([_trial("a")])  # no actor: nothing to end
+    assert hasattr(worker, "_global_node") and ray_constants.PROCESS_TYPE_MONITOR == "monitor"
+    assert ray_internals.end_local_autoscaler_monitor() is False  # no local Ray started here
+
+
 def _trial(trial_id):
     return Trial("fn", config={}, trial_id=trial_id, stub=True)
 
