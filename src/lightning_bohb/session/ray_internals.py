@@ -36,9 +36,9 @@ def tune_interrupt_event() -> threading.Event:
 def end_local_autoscaler_monitor() -> bool:
     """Kill the autoscaler monitor of the local Ray this process started; True if there was one.
 
-    It ignores SIGTERM, so `ray.shutdown` waits a full second for it before killing it anyway:
-    most of the time between a saved pause and the end of the process. The monitor keeps no
-    state a session needs.
+    It does not exit within the second `ray.shutdown` gives it after SIGTERM, so shutdown waits
+    that full second before killing it anyway: most of the time between a saved pause and the
+    end of the process. The monitor keeps no state a session needs.
     """
     from ray._private import ray_constants, worker
 
