@@ -218,7 +218,9 @@ class TuneReflowCLI:
         logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
         owns_ray = not ray.is_initialized()
         if owns_ray:
-            ray.init(include_dashboard=False)
+            # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
+            quiet = "lightning_bohb.core.trainable.quiet_trial_output"
+            ray.init(include_dashboard=False, runtime_env={"worker_process_setup_hook": quiet})
         try:
             return self._run_tune(optimizer, resume, signals, **kwargs)
         finally:

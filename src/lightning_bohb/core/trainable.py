@@ -64,7 +64,8 @@ def build_trainer_kwargs(trainer_config: Mapping[str, Any], callbacks: list) -> 
     return kwargs
 
 
-def _quiet_trial_output() -> None:
+def quiet_trial_output() -> None:
+    """Keep Lightning's and Tune's routine messages out of the trial logs (also a Ray worker setup hook)."""
     import logging
     import warnings
 
@@ -84,7 +85,7 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
     from lightning_bohb.callbacks.tune_report_callback import CHECKPOINT_FILE
     from lightning_bohb.session.control import ControlClient
 
-    _quiet_trial_output()
+    quiet_trial_output()
     sys.path.extend(p for p in spec.sys_path if p not in sys.path and os.path.isdir(p))
     merged = spec.merged_config(to_plain(config))
     if merged.get("seed_everything") is not None:
