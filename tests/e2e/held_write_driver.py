@@ -11,7 +11,6 @@ import glob
 import os
 import runpy
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -29,31 +28,20 @@ def _second_checkpoint_under(folder) -> bool:
     return any(not path.endswith("checkpoint_000000") for path in found)
 
 
-def hold_session_state_write(marker: str) -> None:
-    from lightning_bohb.session import state
-
-    real_write = state.atomic_write
-
-    def atomic_write(path, data):
-        if not _second_checkpoint_under(Path(path).parent / "tune"):
-            return real_write(path, data)
-        payload = data.encode() if isinstance(data, str) else data
-        fd, _ = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent)
-        os.write(fd, payload[: len(payload) // 2])  # what atomic_write has done when the kill lands
-        _hold(marker)
-
-    state.atomic_write = atomic_write
+# The files each kind of write goes to, and where the trials' checkpoints are, from that file's folder.
+HELD_FILES = {"session-state": ("session_state", "tune"), "tune-snapshot": ("experiment_state", ".")}
 
 
-def hold_tune_snapshot_write(marker: str) -> None:
-    from lightning_bohb.session.atomic_fs import AtomicFile
+def hold_writes(kind: str, marker: str) -> None:
+    from lightning_bohb.session.store import AtomicFile
 
+    prefix, trials_folder = HELD_FILES[kind]
     real_write = AtomicFile.write
 
     def write(self, data):
-        name = os.path.basename(self.path)
-        if name.startswith("experiment_state") and _second_checkpoint_under(os.path.dirname(self.path)):
-            real_write(self, data[: len(data) // 2])
+        folder, name = os.path.split(self.path)
+        if name.startswith(prefix) and _second_checkpoint_under(os.path.join(folder, trials_folder)):
+            real_write(self, bytes(data)[: len(data) // 2])  # what the write has done when the kill lands
             _hold(marker)
         return real_write(self, data)
 
@@ -62,6 +50,6 @@ def hold_tune_snapshot_write(marker: str) -> None:
 
 if __name__ == "__main__":
     kind, marker, *arguments = sys.argv[1:]
-    {"session-state": hold_session_state_write, "tune-snapshot": hold_tune_snapshot_write}[kind](marker)
+    hold_writes(kind, marker)
     sys.argv = [str(EXAMPLE), *arguments]
     runpy.run_path(str(EXAMPLE), run_name="__main__")

@@ -7,7 +7,7 @@ import cloudpickle
 import pyarrow.fs
 import pytest
 
-from lightning_bohb.session import atomic_fs
+from lightning_bohb.session import store
 from lightning_bohb.session.atomic_fs import atomic_storage_filesystem
 
 
@@ -36,7 +36,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     _upload(fs, staging, target)
     (staging / "experiment_state.json").write_bytes(b"new" * 100_000)
 
-    real_fdopen = atomic_fs.os.fdopen
+    real_fdopen = store.os.fdopen
 
     class FillingDisk:
         def __init__(self, *args, **kwargs):
@@ -51,7 +51,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
             self.file.write(data[:10])  # part of the file is written, then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(atomic_fs.os, "fdopen", FillingDisk)
+    monkeypatch.setattr(store.os, "fdopen", FillingDisk)
     with pytest.raises(OSError, match="No space left"):
         _upload(fs, staging, target)
     assert (target / "experiment_state.json").read_bytes() == b"previous"
@@ -59,10 +59,30 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_a_file_left_open_by_a_crash_never_appears(tmp_path):
-    handle = atomic_fs.AtomicFile(str(tmp_path / "state.json"))
+    handle = store.AtomicFile(str(tmp_path / "state.json"))
     handle.write(b'{"half": ')
     assert not (tmp_path / "state.json").exists()  # until close, only the temporary file exists
     with pytest.raises(RuntimeError):
         with handle:
             raise RuntimeError("crash mid-write")
     assert os.listdir(tmp_path) == []
+
+
+def test_short_writes_are_completed(tmp_path, monkeypatch):
+    real_fdopen = store.os.fdopen
+
+    class ShortWrites:  # what an unbuffered file may do: take only part of each write
+        def __init__(self, *args, **kwargs):
+            self.file = real_fdopen(*args, **kwargs)
+            self.close, self.fileno, self.tell = self.file.close, self.file.fileno, self.file.tell
+
+        @property
+        def closed(self):
+            return self.file.closed
+
+        def write(self, data):
+            return self.file.write(data[:7])
+
+    monkeypatch.setattr(store.os, "fdopen", ShortWrites)
+    store.atomic_write(tmp_path / "state.bin", b"0123456789" * 10)
+    assert (tmp_path / "state.bin").read_bytes() == b"0123456789" * 10

@@ -23,27 +23,84 @@ def make_private_dir(path: Union[str, Path]) -> Path:
     return path
 
 
-def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> None:
-    """Write to a temporary file in the same folder, fsync it, then `os.replace` it into place.
+class AtomicFile:
+    """A binary file that appears at ``path`` only when closed after every write succeeded.
 
-    A crash at any moment leaves either the previous file or the new one, never half of one.
+    Writes go to a temporary file beside ``path`` (owner-only), unbuffered so that a full disk
+    fails the write itself; `close` fsyncs it and moves it into place with `os.replace`. A crash
+    at any moment leaves the previous file or the new one, never part of one; a failed write
+    removes the temporary file and leaves the previous file as it was.
     """
-    path = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
+
+    def __init__(self, path: Union[str, Path]) -> None:
+        self.path = str(path)
+        directory, name = os.path.split(self.path)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
+        self._file = os.fdopen(fd, "wb", buffering=0)
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        written = 0
         try:
-            os.unlink(tmp)
+            while written < len(view):  # an unbuffered write may take only part of what it is given
+                written += self._file.write(view[written:])
+            return written
+        except BaseException:
+            self._discard()
+            raise
+
+    def flush(self) -> None:
+        pass  # unbuffered: every write is already in the file
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            os.fsync(self._file.fileno())
+        except BaseException:
+            self._discard()
+            raise
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def _discard(self) -> None:
+        self._file.close()
+        try:
+            os.unlink(self._tmp)
         except FileNotFoundError:
             pass
-        raise
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        elif not self._file.closed:
+            self._discard()
+
+
+def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> None:
+    """Write ``data`` to ``path`` through an `AtomicFile`, then fsync the folder (the rename is durable)."""
+    path = Path(path)
+    with AtomicFile(path) as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
