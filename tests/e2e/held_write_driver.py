@@ -1,10 +1,11 @@
 """Runs examples/optimize.py with one of the driver's state writes held half-done, for kill -9 tests.
 
-    python held_write_driver.py {session-state|tune-snapshot} MARKER <optimize.py arguments>
+    python held_write_driver.py {session-state|tune-snapshot|trial-log} MARKER <optimize.py arguments>
 
 Once a trial has saved its second checkpoint, the next write of the chosen kind (LightningTune's
-session files, or Ray Tune's experiment snapshot) writes part of its bytes, creates MARKER and
-blocks: the test kills the driver while that write is in progress.
+session files, Ray Tune's experiment snapshot, or that trial's result log as Tune copies its
+snapshot into the session) writes part of its bytes, creates MARKER and blocks: the test kills
+the driver while that write is in progress.
 """
 
 import glob
@@ -29,7 +30,11 @@ def _second_checkpoint_under(folder) -> bool:
 
 
 # The files each kind of write goes to, and where the trials' checkpoints are, from that file's folder.
-HELD_FILES = {"session-state": ("session_state", "tune"), "tune-snapshot": ("experiment_state", ".")}
+HELD_FILES = {
+    "session-state": ("session_state", "tune"),
+    "tune-snapshot": ("experiment_state", "."),
+    "trial-log": ("result.json", "."),
+}
 
 
 def hold_writes(kind: str, marker: str) -> None:

@@ -51,14 +51,14 @@ def _epoch_starts(record_dir):
     return starts
 
 
-@pytest.mark.parametrize("moment", ["between-checkpoints", "trial-checkpoint", "session-state", "tune-snapshot"])
+@pytest.mark.parametrize("moment", ["between-checkpoints", "trial-checkpoint", "session-state", "tune-snapshot", "trial-log"])
 def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninterrupted, moment):
     record_dir = tmp_path / "records"
     record_dir.mkdir()
     marker = tmp_path / "held"
     extra = {"hold_checkpoint_marker": str(marker)} if moment == "trial-checkpoint" else {}
     arguments = ["--base-config", str(write_config(tmp_path, record_dir, **extra))]
-    if moment in ("session-state", "tune-snapshot"):  # the driver holds that write half-done
+    if moment in ("session-state", "tune-snapshot", "trial-log"):  # the driver holds that write half-done
         run = start_search(tmp_path, arguments, driver=[str(HELD_WRITE_DRIVER), moment, str(marker)])
     else:
         run = start_search(tmp_path, arguments)

@@ -1,15 +1,19 @@
 """The Ray Tune internals LightningTune touches still look the way it expects (fails loudly on upgrade)."""
 
+import os
 import signal
 import threading
+from types import SimpleNamespace
 
 import pytest
 import ray
 from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
 from ray.tune.experiment import Trial
+from ray.train._internal.storage import _FilesystemSyncer
 from ray.tune.schedulers import ASHAScheduler
 
 from lightning_bohb.session import ray_internals
+from lightning_bohb.session.atomic_fs import atomic_storage_filesystem
 from lightning_bohb.session.bohb_scheduler import ResumableHyperBandForBOHB
 
 
@@ -75,10 +79,39 @@ def test_scheduler_state_naming_an_unknown_trial_is_refused():
         ray_internals.load_scheduler(ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9), ray_internals.dump_scheduler(original), [])
 
 
+class _Controller:
+    """What `publish_snapshots_last` touches of a TuneController: its storage's (real) syncer."""
+
+    def __init__(self):
+        self._storage = SimpleNamespace(syncer=_FilesystemSyncer(storage_filesystem=atomic_storage_filesystem()))
+
+
 def test_capture_controller_keeps_the_controller_out_of_the_saved_state():
     scheduler = ASHAScheduler(metric="m", mode="min", max_t=9)
     ray_internals.capture_controller(scheduler)
-    sentinel = object()
-    scheduler.on_trial_add(sentinel, _trial("a"))
-    assert getattr(scheduler, "_lightning_bohb_controller") is sentinel
+    controller = _Controller()
+    scheduler.on_trial_add(controller, _trial("a"))
+    assert getattr(scheduler, "_lightning_bohb_controller") is controller
     assert b"_lightning_bohb_" not in ray_internals.dump_scheduler(scheduler)
+
+
+def test_experiment_snapshot_index_is_published_after_everything_it_indexes(tmp_path, monkeypatch):
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    (staging / "trial_a").mkdir(parents=True)
+    (staging / "trial_a" / "result.json").write_text('{"epoch": 1}\n')
+    (staging / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")
+    (staging / "searcher-state-2026-01-01_00-00-00.pkl").write_bytes(b"s")
+    (staging / "callback-states-2026-01-01_00-00-00.pkl").write_bytes(b"c")
+    published = []
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (published.append(os.path.relpath(dst, session)), replace(src, dst)))
+    controller = _Controller()
+    ray_internals.publish_snapshots_last(controller)
+
+    controller._storage.syncer.sync_up(str(staging), str(session))
+    controller._storage.syncer.wait()
+
+    assert sorted(published) == sorted(str(path.relative_to(staging)) for path in staging.rglob("*") if path.is_file())
+    assert published[0] == os.path.join("trial_a", "result.json")
+    assert published[-1] == "experiment_state-2026-01-01_00-00-00.json"
+    assert (session / "trial_a" / "result.json").read_text() == '{"epoch": 1}\n'

@@ -62,10 +62,47 @@ def capture_controller(scheduler) -> None:
         return
 
     def on_trial_add(self, tune_controller, trial):
-        setattr(self, _OWN_PREFIX + "controller", getattr(tune_controller, "_tune_controller", tune_controller))
+        controller = getattr(tune_controller, "_tune_controller", tune_controller)
+        if getattr(self, _OWN_PREFIX + "controller", None) is not controller:
+            setattr(self, _OWN_PREFIX + "controller", controller)
+            publish_snapshots_last(controller)
         return cls.on_trial_add(self, tune_controller, trial)
 
     scheduler.__class__ = type(cls.__name__, (cls,), {"on_trial_add": on_trial_add, _OWN_PREFIX + "captures": True})
+
+
+_SNAPSHOT_INDEX_PREFIX = "experiment_state-"
+
+
+def publish_snapshots_last(controller) -> None:
+    """Have Tune copy each experiment snapshot into the session with its index written last.
+
+    Tune copies its staging directory into the session file by file, ``experiment_state-*.json``
+    (which checkpoint each trial resumes from) before the trials' ``result.json``. A ``kill -9``
+    between the two resumed a trial from its newest checkpoint with that epoch missing from its
+    history. Copied in this order instead (trial directories, then the searcher's and the
+    callbacks' state, then the experiment state), a crash mid-copy leaves the previous snapshot
+    in force: the trials resume from their previous checkpoints and log those epochs again.
+    """
+    syncer = controller._storage.syncer
+
+    def sync_up_command(local_path, uri, exclude=None):
+        return _upload_snapshot_last, {"local_path": local_path, "fs": syncer.storage_filesystem, "fs_path": uri, "exclude": exclude}
+
+    syncer._sync_up_command = sync_up_command
+
+
+def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None) -> None:
+    import glob
+    import os
+    import posixpath
+
+    from ray.train._internal.storage import _upload_to_fs_path
+
+    top_files = [entry.name for entry in os.scandir(local_path) if entry.is_file()]
+    _upload_to_fs_path(local_path, fs, fs_path, exclude=list(exclude or []) + [glob.escape(name) for name in top_files])
+    for name in sorted(top_files, key=lambda name: name.startswith(_SNAPSHOT_INDEX_PREFIX)):
+        _upload_to_fs_path(os.path.join(local_path, name), fs, posixpath.join(fs_path, name))
 
 
 def snapshot_experiment(scheduler) -> None:
