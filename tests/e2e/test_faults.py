@@ -83,6 +83,7 @@ def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninte
     assert latest == uninterrupted  # and the metrics of the resumed trials are bitwise those of the reference
     repeated = [trial for (trial, _), count in epoch_end_counts(record_dir).items() if count > 1]
     assert len(repeated) == len(set(repeated))  # at most one epoch per trial
+    assert not list(session.rglob(".*.tmp"))  # the writes the kill cut short were cleared away
 
 
 class Space(SearchSpace):

@@ -50,6 +50,19 @@ def test_lock_refuses_live_owner_and_takes_over_dead_one(tmp_path):
     assert taken.held
 
 
+def test_taking_over_a_dead_owners_lock_removes_its_half_written_files(tmp_path):
+    (tmp_path / "trial").mkdir()
+    abandoned = store.AtomicFile(tmp_path / "trial" / "result.json")  # its writer was killed before close
+    abandoned.write(b'{"epoch"')
+    (tmp_path / ".notes.tmp").write_text("the user's")
+    (tmp_path / store.LOCK_FILE).write_text('{"pid": 999999999, "host": "%s", "since": 0}' % os.uname().nodename)
+
+    store.SessionLock(tmp_path).acquire()
+
+    assert os.listdir(tmp_path / "trial") == []
+    assert (tmp_path / ".notes.tmp").exists()
+
+
 def _session(tmp_path, pkl: bytes = None, summary=None):
     session = tmp_path / "exp" / "session_20260101_000000_abcdef"
     session.mkdir(parents=True)

@@ -16,6 +16,7 @@ from lightning_bohb.core.search_space import SearchSpace
 from lightning_bohb.core.strategies import RandomStrategy, Strategy
 from lightning_bohb.core.trainable import TrialSpec, train_trial
 from lightning_bohb.exceptions import ConfigError
+from lightning_bohb.session.store import atomic_write
 
 BEST_CONFIG_FILE = "best_config.yaml"
 RAY_EXPERIMENT_FOLDER = "tune"
@@ -172,7 +173,5 @@ class ConfigDrivenOptimizer:
             logger.warning("No trial reported %r; %s was not written.", self.metric, BEST_CONFIG_FILE)
             return None
         path = Path(output_dir) / BEST_CONFIG_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump(best, sort_keys=False))
-        os.replace(tmp, path)
+        atomic_write(path, yaml.safe_dump(best, sort_keys=False))
         return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import tempfile
 import time
@@ -13,6 +14,7 @@ from typing import Any, Dict, Optional, Union
 from lightning_bohb.exceptions import SessionError
 
 LOCK_FILE = "session.lock"
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # AtomicFile's: tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")
 
 
 def make_private_dir(path: Union[str, Path]) -> Path:
@@ -108,6 +110,17 @@ def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> None:
         os.close(dir_fd)
 
 
+def remove_abandoned_temp_files(folder: Union[str, Path]) -> int:
+    """Delete the temporary files of `AtomicFile` writes a killed process left under ``folder``; how many."""
+    removed = 0
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            if _TEMP_NAME.fullmatch(name):
+                Path(directory, name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -155,7 +168,8 @@ class SessionLock:
                         f"Session {self.path.parent} is already running (pid {owner.get('pid')} on "
                         f"{owner.get('host')}). Pause it first: lightning-bohb pause {self.path.parent}"
                     ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                remove_abandoned_temp_files(self.path.parent)  # its process is gone, mid-write or not
+                self.path.unlink(missing_ok=True)
                 continue
             with os.fdopen(fd, "w") as handle:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, handle)
