@@ -38,6 +38,7 @@ def test_controller_methods_used_exist():
     for name in ("_set_trial_status", "_mark_trial_to_checkpoint", "checkpoint"):
         assert callable(getattr(TuneController, name))
     assert "_tune_controller" in TrialRunnerWrapper.__init__.__code__.co_names
+    assert "_storage" in TuneController.__init__.__code__.co_names  # publish_snapshots_last wraps its syncer
 
 
 def test_trial_actor_handles_and_local_ray_processes_are_where_expected():
@@ -115,3 +116,20 @@ def test_experiment_snapshot_index_is_published_after_everything_it_indexes(tmp_
     assert published[0] == os.path.join("trial_a", "result.json")
     assert published[-1] == "experiment_state-2026-01-01_00-00-00.json"
     assert (session / "trial_a" / "result.json").read_text() == '{"epoch": 1}\n'
+
+
+def test_snapshot_copy_still_leaves_out_what_it_is_told_to(tmp_path):
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    (staging / "trial_a").mkdir(parents=True)
+    for name in ("trial_a/result.json", "trial_a/scratch.pkl", "experiment_state-x.json", "searcher-state-x.pkl"):
+        (staging / name).write_text(name)
+    controller = _Controller()
+    ray_internals.publish_snapshots_last(controller)
+
+    controller._storage.syncer.sync_up(str(staging), str(session), exclude=["*.pkl"])
+    controller._storage.syncer.wait()
+
+    assert sorted(str(path.relative_to(session)) for path in session.rglob("*") if path.is_file()) == [
+        "experiment_state-x.json",
+        os.path.join("trial_a", "result.json"),
+    ]

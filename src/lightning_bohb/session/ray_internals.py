@@ -93,14 +93,17 @@ def publish_snapshots_last(controller) -> None:
 
 
 def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None) -> None:
+    import fnmatch
     import glob
     import os
     import posixpath
 
     from ray.train._internal.storage import _upload_to_fs_path
 
+    exclude = list(exclude or [])
     top_files = [entry.name for entry in os.scandir(local_path) if entry.is_file()]
-    _upload_to_fs_path(local_path, fs, fs_path, exclude=list(exclude or []) + [glob.escape(name) for name in top_files])
+    _upload_to_fs_path(local_path, fs, fs_path, exclude=exclude + [glob.escape(name) for name in top_files])
+    top_files = [name for name in top_files if not any(fnmatch.fnmatch(name, pattern) for pattern in exclude)]
     for name in sorted(top_files, key=lambda name: name.startswith(_SNAPSHOT_INDEX_PREFIX)):
         _upload_to_fs_path(os.path.join(local_path, name), fs, posixpath.join(fs_path, name))
 
