@@ -58,6 +58,24 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert os.listdir(target) == ["experiment_state.json"]
 
 
+def test_an_io_error_as_data_reaches_the_disk_is_reported_by_the_copy(tmp_path, monkeypatch):
+    staging, target = tmp_path / "staging", tmp_path / "session"
+    staging.mkdir()
+    (staging / "checkpoint.ckpt").write_bytes(b"previous")
+    fs = atomic_storage_filesystem()
+    _upload(fs, staging, target)
+    (staging / "checkpoint.ckpt").write_bytes(b"new")
+
+    def failing_disk(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(store.os, "fsync", failing_disk)
+    with pytest.raises(OSError, match="Input/output error"):  # pyarrow's copy drops errors raised by close()
+        _upload(fs, staging, target)
+    assert (target / "checkpoint.ckpt").read_bytes() == b"previous"
+    assert os.listdir(target) == ["checkpoint.ckpt"]
+
+
 def test_a_file_left_open_by_a_crash_never_appears(tmp_path):
     handle = store.AtomicFile(str(tmp_path / "state.json"))
     handle.write(b'{"half": ')

@@ -28,10 +28,11 @@ def make_private_dir(path: Union[str, Path]) -> Path:
 class AtomicFile:
     """A binary file that appears at ``path`` only when closed after every write succeeded.
 
-    Writes go to a temporary file beside ``path`` (owner-only), unbuffered so that a full disk
-    fails the write itself; `close` fsyncs it and moves it into place with `os.replace`. A crash
-    at any moment leaves the previous file or the new one, never part of one; a failed write
-    removes the temporary file and leaves the previous file as it was.
+    Writes go to a temporary file beside ``path`` (owner-only) and are on disk (fsynced) when
+    `write` returns, so a full disk or an I/O error fails the write itself (pyarrow's copy reports
+    errors from writes, not from ``close``); `close` moves the file into place with `os.replace`.
+    A crash at any moment leaves the previous file or the new one, never part of one; a failed
+    write removes the temporary file and leaves the previous file as it was.
     """
 
     def __init__(self, path: Union[str, Path]) -> None:
@@ -62,27 +63,28 @@ class AtomicFile:
         try:
             while written < len(view):  # an unbuffered write may take only part of what it is given
                 written += self._file.write(view[written:])
+            os.fsync(self._file.fileno())
             return written
         except BaseException:
             self._discard()
             raise
 
     def flush(self) -> None:
-        pass  # unbuffered: every write is already in the file
+        pass  # every write is on disk when it returns
 
     def close(self) -> None:
         if self._file.closed:
             return
+        self._file.close()
         try:
-            os.fsync(self._file.fileno())
+            os.replace(self._tmp, self.path)
         except BaseException:
             self._discard()
             raise
-        self._file.close()
-        os.replace(self._tmp, self.path)
 
     def _discard(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            self._file.close()
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:
