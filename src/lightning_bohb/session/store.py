@@ -112,15 +112,12 @@ def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> None:
         os.close(dir_fd)
 
 
-def remove_abandoned_temp_files(folder: Union[str, Path]) -> int:
-    """Delete the temporary files of `AtomicFile` writes a killed process left under ``folder``; how many."""
-    removed = 0
+def remove_abandoned_temp_files(folder: Union[str, Path]) -> None:
+    """Delete the temporary files of `AtomicFile` writes a killed process left under ``folder``."""
     for directory, _, names in os.walk(folder):
         for name in names:
             if _TEMP_NAME.fullmatch(name):
                 Path(directory, name).unlink(missing_ok=True)
-                removed += 1
-    return removed
 
 
 def pid_alive(pid: int) -> bool:
