@@ -28,13 +28,19 @@ def test_copy_replaces_files_and_survives_pickling(tmp_path):
     assert sorted(os.listdir(target)) == ["experiment_state.json", "trial"]  # no temporary file left
 
 
-def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+def _uploaded_then_changed(tmp_path, name, new):
+    """A session holding ``name`` as b"previous", and a staging copy of it changed to ``new``."""
     staging, target = tmp_path / "staging", tmp_path / "session"
     staging.mkdir()
-    (staging / "experiment_state.json").write_bytes(b"previous")
+    (staging / name).write_bytes(b"previous")
     fs = atomic_storage_filesystem()
     _upload(fs, staging, target)
-    (staging / "experiment_state.json").write_bytes(b"new" * 100_000)
+    (staging / name).write_bytes(new)
+    return fs, staging, target
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    fs, staging, target = _uploaded_then_changed(tmp_path, "experiment_state.json", b"new" * 100_000)
 
     real_fdopen = store.os.fdopen
 
@@ -59,12 +65,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_an_io_error_as_data_reaches_the_disk_is_reported_by_the_copy(tmp_path, monkeypatch):
-    staging, target = tmp_path / "staging", tmp_path / "session"
-    staging.mkdir()
-    (staging / "checkpoint.ckpt").write_bytes(b"previous")
-    fs = atomic_storage_filesystem()
-    _upload(fs, staging, target)
-    (staging / "checkpoint.ckpt").write_bytes(b"new")
+    fs, staging, target = _uploaded_then_changed(tmp_path, "checkpoint.ckpt", b"new")
 
     def failing_disk(fd):
         raise OSError(errno.EIO, "Input/output error")
