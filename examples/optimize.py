@@ -64,7 +64,7 @@ def main():
                 seed=args.seed,
             ),
         )
-        cli = TuneReflowCLI(experiment_name=args.experiment_name, experiment_dir=args.experiment_dir)
+        cli = TuneReflowCLI()  # the experiment location comes from the OptimizationConfig
         results = cli.run(optimizer)
 
     best = results.get_best_result(metric="val_loss", mode="min")

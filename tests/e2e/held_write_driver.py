@@ -38,7 +38,7 @@ HELD_FILES = {
 
 
 def hold_writes(kind: str, marker: str) -> None:
-    from lightning_bohb.session.store import AtomicFile
+    from lightning_bohb.utils.files import AtomicFile
 
     prefix, trials_folder = HELD_FILES[kind]
     real_write = AtomicFile.write

@@ -7,8 +7,8 @@ import cloudpickle
 import pyarrow.fs
 import pytest
 
-from lightning_bohb.session import store
-from lightning_bohb.session.atomic_fs import atomic_storage_filesystem
+from lightning_bohb.utils import files
+from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
 
 
 def _upload(fs, source_dir, target_dir):
@@ -42,7 +42,7 @@ def _uploaded_then_changed(tmp_path, name, new):
 def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     fs, staging, target = _uploaded_then_changed(tmp_path, "experiment_state.json", b"new" * 100_000)
 
-    real_fdopen = store.os.fdopen
+    real_fdopen = files.os.fdopen
 
     class FillingDisk:
         def __init__(self, *args, **kwargs):
@@ -57,7 +57,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
             self.file.write(data[:10])  # part of the file is written, then the disk is full
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store.os, "fdopen", FillingDisk)
+    monkeypatch.setattr(files.os, "fdopen", FillingDisk)
     with pytest.raises(OSError, match="No space left"):
         _upload(fs, staging, target)
     assert (target / "experiment_state.json").read_bytes() == b"previous"
@@ -70,7 +70,7 @@ def test_an_io_error_as_data_reaches_the_disk_is_reported_by_the_copy(tmp_path, 
     def failing_disk(fd):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(store.os, "fsync", failing_disk)
+    monkeypatch.setattr(files.os, "fsync", failing_disk)
     with pytest.raises(OSError, match="Input/output error"):  # pyarrow's copy drops errors raised by close()
         _upload(fs, staging, target)
     assert (target / "checkpoint.ckpt").read_bytes() == b"previous"
@@ -78,7 +78,7 @@ def test_an_io_error_as_data_reaches_the_disk_is_reported_by_the_copy(tmp_path, 
 
 
 def test_a_file_left_open_by_a_crash_never_appears(tmp_path):
-    handle = store.AtomicFile(str(tmp_path / "state.json"))
+    handle = files.AtomicFile(str(tmp_path / "state.json"))
     handle.write(b'{"half": ')
     assert not (tmp_path / "state.json").exists()  # until close, only the temporary file exists
     with pytest.raises(RuntimeError):
@@ -88,7 +88,7 @@ def test_a_file_left_open_by_a_crash_never_appears(tmp_path):
 
 
 def test_short_writes_are_completed(tmp_path, monkeypatch):
-    real_fdopen = store.os.fdopen
+    real_fdopen = files.os.fdopen
 
     class ShortWrites:  # what an unbuffered file may do: take only part of each write
         def __init__(self, *args, **kwargs):
@@ -102,6 +102,6 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
         def write(self, data):
             return self.file.write(data[:7])
 
-    monkeypatch.setattr(store.os, "fdopen", ShortWrites)
-    store.atomic_write(tmp_path / "state.bin", b"0123456789" * 10)
+    monkeypatch.setattr(files.os, "fdopen", ShortWrites)
+    files.atomic_write(tmp_path / "state.bin", b"0123456789" * 10)
     assert (tmp_path / "state.bin").read_bytes() == b"0123456789" * 10

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lightning_bohb.core.config import import_class, load_base_config
+from lightning_bohb.core.config import load_base_config
+from lightning_bohb.utils.imports import import_class
 from lightning_bohb.exceptions import ConfigError
 
 MODEL = "digits_model.DigitsClassifier"

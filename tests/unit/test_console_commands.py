@@ -15,7 +15,7 @@ import yaml
 from lightning_bohb.core.config import parse_duration
 from lightning_bohb.cli.main import main
 from lightning_bohb.session.state import SUMMARY_FILE
-from lightning_bohb.session.store import LOCK_FILE
+from lightning_bohb.session.lock import LOCK_FILE
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
 
@@ -280,7 +280,7 @@ def test_export_best_without_best_config_is_an_error(tmp_path, capsys):
 FAKE_DRIVER = """
 import json, os, signal, socket, sys, time
 import yaml
-from lightning_bohb.session.store import SessionLock
+from lightning_bohb.session.lock import SessionLock
 session, mode = sys.argv[1], sys.argv[2]
 summary_path = os.path.join(session, "session_state.summary.yaml")
 lock = SessionLock(session)
@@ -400,7 +400,7 @@ def test_resume_of_corrupt_state_is_an_error(tmp_path, capsys):
 def test_signal_handlers_route_pause_and_quit_and_restore_previous():
     import signal
 
-    from lightning_bohb.session.signals import SignalHandlers
+    from lightning_bohb.pause.signals import SignalHandlers
 
     seen = []
     before = signal.getsignal(signal.SIGUSR1)

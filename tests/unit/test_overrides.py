@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import yaml
 
-from lightning_bohb.core.config import apply_overrides, load_base_config, resolve_parameter_paths, to_plain
+from lightning_bohb.core.config import apply_overrides, load_base_config, resolve_parameter_paths
+from lightning_bohb.utils.plain import to_plain
 from lightning_bohb.core.trainable import TrialSpec, build_trainer_kwargs, instantiate
 
 H = "lbohb_test_helpers"

@@ -12,9 +12,9 @@ from ray.tune.experiment import Trial
 from ray.train._internal.storage import _FilesystemSyncer
 from ray.tune.schedulers import ASHAScheduler
 
-from lightning_bohb.session import ray_internals
-from lightning_bohb.session.atomic_fs import atomic_storage_filesystem
-from lightning_bohb.session.bohb_scheduler import ResumableHyperBandForBOHB
+from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
+from lightning_bohb._ray.bohb_scheduler import ResumableHyperBandForBOHB
 
 
 def test_ray_version_is_the_one_these_internals_were_checked_against():

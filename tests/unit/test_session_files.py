@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session import fingerprint, store
+from lightning_bohb.session import fingerprint, lock
+from lightning_bohb.utils import files
 from lightning_bohb.session.state import SCHEMA_VERSION, STATE_FILE, SUMMARY_FILE, TuneSessionState
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,45 +20,45 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_atomic_write_keeps_previous_file_when_disk_fills(tmp_path, monkeypatch):
     target = tmp_path / "state.bin"
-    store.atomic_write(target, b"previous")
+    files.atomic_write(target, b"previous")
 
     def full_disk(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store.os, "fsync", full_disk)
+    monkeypatch.setattr(files.os, "fsync", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        store.atomic_write(target, b"new" * 1000)
+        files.atomic_write(target, b"new" * 1000)
     assert target.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["state.bin"]  # no temporary file left behind
 
 
 def test_private_dirs_and_files_are_owner_only(tmp_path):
-    session = store.make_private_dir(tmp_path / "exp" / "session_x")
-    store.atomic_write(session / "f", "x")
+    session = files.make_private_dir(tmp_path / "exp" / "session_x")
+    files.atomic_write(session / "f", "x")
     assert (session.stat().st_mode & 0o777) == 0o700
     assert ((session / "f").stat().st_mode & 0o777) == 0o600
 
 
 def test_lock_refuses_live_owner_and_takes_over_dead_one(tmp_path):
-    first = store.SessionLock(tmp_path)
+    first = lock.SessionLock(tmp_path)
     first.acquire()
     with pytest.raises(SessionError, match="already running"):
-        store.SessionLock(tmp_path).acquire()
+        lock.SessionLock(tmp_path).acquire()
     first.release()
-    (tmp_path / store.LOCK_FILE).write_text('{"pid": 999999999, "host": "%s", "since": 0}' % os.uname().nodename)
-    taken = store.SessionLock(tmp_path)
+    (tmp_path / lock.LOCK_FILE).write_text('{"pid": 999999999, "host": "%s", "since": 0}' % os.uname().nodename)
+    taken = lock.SessionLock(tmp_path)
     taken.acquire()
     assert taken.held
 
 
 def test_taking_over_a_dead_owners_lock_removes_its_half_written_files(tmp_path):
     (tmp_path / "trial").mkdir()
-    abandoned = store.AtomicFile(tmp_path / "trial" / "result.json")  # its writer was killed before close
+    abandoned = files.AtomicFile(tmp_path / "trial" / "result.json")  # its writer was killed before close
     abandoned.write(b'{"epoch"')
     (tmp_path / ".notes.tmp").write_text("the user's")
-    (tmp_path / store.LOCK_FILE).write_text('{"pid": 999999999, "host": "%s", "since": 0}' % os.uname().nodename)
+    (tmp_path / lock.LOCK_FILE).write_text('{"pid": 999999999, "host": "%s", "since": 0}' % os.uname().nodename)
 
-    store.SessionLock(tmp_path).acquire()
+    lock.SessionLock(tmp_path).acquire()
 
     assert os.listdir(tmp_path / "trial") == []
     assert (tmp_path / ".notes.tmp").exists()

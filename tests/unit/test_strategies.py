@@ -5,6 +5,7 @@ import types
 import numpy as np
 import pytest
 
+from lightning_bohb._ray.bohb_scheduler import ResumableHyperBandForBOHB
 from lightning_bohb.core import strategies
 from lightning_bohb.core.strategies import (
     TIME_ATTR,
@@ -71,7 +72,7 @@ def test_bohb_build():
     # TuneBOHB's own limit (paused trials do not count), not a ConcurrencyLimiter
     assert type(searcher) is TuneBOHB and searcher._max_concurrent == 2
     assert searcher._seed == 1  # the strategy's seed wins
-    assert scheduler._max_t_attr == 4 and scheduler.repause == set()
+    assert scheduler._max_t_attr == 4 and isinstance(scheduler, ResumableHyperBandForBOHB)
 
 
 def _same_stream(rng, seed):

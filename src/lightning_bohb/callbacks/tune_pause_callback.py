@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
-
-from lightning_bohb._logging import logger
+from lightning_bohb.log import logger
+from lightning_bohb.pause.channel import HoldState
 
 
 class TunePauseCallback(ValidatedEpochEnd):
@@ -102,10 +102,10 @@ class TunePauseCallback(ValidatedEpochEnd):
         except Exception:  # the driver is gone: Ray ends this worker soon; hold still until then
             time.sleep(self.check_interval)
             return True
-        if state == "released":  # the driver ends this process; exit ourselves if it does not
+        if state == HoldState.RELEASED:  # the driver ends this process; exit ourselves if it does not
             time.sleep(30)
             os._exit(0)
-        return state == "paused"
+        return state == HoldState.PAUSED
 
     def state_dict(self) -> Dict[str, Any]:
         return {"pauses": self.pauses}

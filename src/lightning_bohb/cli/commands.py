@@ -15,21 +15,14 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
-from lightning_bohb.session.state import (
-    COMPLETED,
-    FAILED,
-    PAUSED,
-    RUNNING,
-    SESSION_PREFIX,
-    SUMMARY_FILE,
-    read_summary,
-)
-from lightning_bohb.session.store import lock_is_live, read_lock
+from lightning_bohb.utils.imports import extend_import_path
+from lightning_bohb.session.state import SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_summary
+from lightning_bohb.session.lock import lock_is_live, read_lock
 
 STALE = "RUNNING (stale: driver gone)"
 FINISHED_TRIAL = "TERMINATED"
@@ -46,8 +39,7 @@ def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: 
     import_paths = [str(study.folder), os.getcwd()]
     extend_import_path(import_paths)
     optimizer = study.build_optimizer(experiment_dir, experiment_name)
-    config = optimizer.optimization_config
-    cli = TuneReflowCLI(config.experiment_name, experiment_dir=config.experiment_dir, import_paths=import_paths)
+    cli = TuneReflowCLI(import_paths=import_paths)
     try:
         cli.run(optimizer)
     except SessionPaused:
@@ -61,7 +53,7 @@ def resume(session_dir: str, allow_code_changes: bool = False) -> int:
     from lightning_bohb.exceptions import SessionPaused
 
     summary = read_summary(session_dir, required=False)
-    if summary.get("status") == COMPLETED:
+    if summary.get("status") == SessionStatus.COMPLETED:
         best = Path(session_dir) / BEST_CONFIG_FILE
         print(f"Session {session_dir} already completed; nothing to resume.")
         if best.is_file():
@@ -73,13 +65,6 @@ def resume(session_dir: str, allow_code_changes: bool = False) -> int:
     except SessionPaused:
         return EXIT_PAUSED
     return 0
-
-
-def extend_import_path(paths: Iterable[str]) -> None:
-    """Put ``paths`` first on ``sys.path``; the optimizer hands the driver's path on to every trial."""
-    for path in reversed([str(p) for p in paths if p and os.path.isdir(p)]):
-        if path not in sys.path:
-            sys.path.insert(0, path)
 
 
 # -- pause -------------------------------------------------------------------------------------
@@ -133,7 +118,7 @@ def _running_lock(session: Path) -> Dict[str, Any]:
         return lock
     summary = read_summary(session)
     status = summary.get("status", "?")
-    if status == RUNNING:
+    if status == SessionStatus.RUNNING:
         pid = (lock or {}).get("pid")
         raise SessionError(
             f"Session {session} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
@@ -148,7 +133,7 @@ def _driver_ready(session: Path, lock: Dict[str, Any]) -> bool:
         summary = read_summary(session)
     except SessionError:
         return False  # a new session writes its first summary once it runs
-    if summary.get("status") != RUNNING:
+    if summary.get("status") != SessionStatus.RUNNING:
         return False
     updated = _timestamp(summary.get("updated_at"))
     return updated is None or updated >= int(float(lock.get("since", 0)))
@@ -157,10 +142,10 @@ def _driver_ready(session: Path, lock: Dict[str, Any]) -> bool:
 def _after_driver_exit(session: Path) -> int:
     summary = read_summary(session)
     status = summary.get("status")
-    if status == PAUSED:
+    if status == SessionStatus.PAUSED:
         print(f"Session paused. Resume with:\n   {_resume_command(summary, session)}")
         return 0
-    if status == COMPLETED:
+    if status == SessionStatus.COMPLETED:
         print(f"Session {session} completed before it could pause; nothing to resume.")
         return 0
     raise SessionError(
@@ -215,7 +200,7 @@ def status(session_dir: str, as_json: bool = False) -> int:
     best_file = session / BEST_CONFIG_FILE
     if best_file.is_file():
         print(f"Best config: {best_file}")
-    if summary.get("status") in (PAUSED, FAILED) or state == STALE:
+    if summary.get("status") in (SessionStatus.PAUSED, SessionStatus.FAILED) or state == STALE:
         print(f"Resume with: {_resume_command(summary, session)}")
     return 0
 
@@ -223,7 +208,7 @@ def status(session_dir: str, as_json: bool = False) -> int:
 def state_label(session: Path, summary: Dict[str, Any]) -> str:
     """The summary's status; a RUNNING session whose driver is gone is marked stale."""
     status = str(summary.get("status", "?"))
-    if status == RUNNING and not lock_is_live(read_lock(session)):
+    if status == SessionStatus.RUNNING and not lock_is_live(read_lock(session)):
         return STALE
     return status
 
@@ -288,7 +273,7 @@ def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
     removed = kept = 0
     for session, summary, problem in find_sessions(root):
         status = summary.get("status")
-        if problem or status not in (COMPLETED, PAUSED, FAILED) or lock_is_live(read_lock(session)):
+        if problem or status not in (SessionStatus.COMPLETED, SessionStatus.PAUSED, SessionStatus.FAILED) or lock_is_live(read_lock(session)):
             kept += 1
             continue
         last = last_activity(session, summary)
@@ -334,7 +319,7 @@ def export_best(session_dir: str, output: Optional[str]) -> int:
         state = state_label(session, summary)
         hint = (
             f" Resume it to finish the search: {_resume_command(summary, session)}"
-            if summary.get("status") != COMPLETED
+            if summary.get("status") != SessionStatus.COMPLETED
             else " No trial reported the metric."
         )
         raise SessionError(
@@ -343,7 +328,7 @@ def export_best(session_dir: str, output: Optional[str]) -> int:
         )
     text = best.read_text()
     summary = read_summary(session, required=False)
-    if summary.get("status", COMPLETED) != COMPLETED:
+    if summary.get("status", SessionStatus.COMPLETED) != SessionStatus.COMPLETED:
         print(
             f"note: session {session} is {state_label(session, summary)}; this is the best config so far.",
             file=sys.stderr,

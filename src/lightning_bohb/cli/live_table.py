@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, Dict, Optional
 
-from lightning_bohb.core.config import to_plain
+from lightning_bohb.utils.plain import to_plain
 
 
 class LiveTrialTable:

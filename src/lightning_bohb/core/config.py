@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import copy
 import datetime
-import importlib
-import inspect
 import re
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
@@ -14,8 +13,12 @@ from typing import Any, Dict, Mapping, Optional, Union
 import yaml
 
 from lightning_bohb.exceptions import ConfigError
+from lightning_bohb.utils.imports import import_class, init_parameters
+from lightning_bohb.utils.plain import to_plain
 
 ERRORED_TRIAL_POLICIES = ("resume", "restart", "fail")
+DEFAULT_EXPERIMENT_NAME = "lightning_bohb"
+DEFAULT_EXPERIMENT_DIR = "./experiments"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
@@ -30,8 +33,9 @@ class OptimizationConfig:
         max_epochs: Epochs per trial (the trainer's ``max_epochs``; also the default ``max_t``).
         num_samples: Number of trials.
         max_concurrent_trials: Trials running at once (``None``: as many as resources allow).
-        experiment_name: Name of the experiment folder.
-        experiment_dir: Folder that holds experiments.
+        experiment_name: Name of the experiment folder (default ``lightning_bohb``; a `TuneReflowCLI`
+            given a name supplies it).
+        experiment_dir: Folder that holds experiments (default ``./experiments``).
         seed: Seed for the searcher and every trial (``seed_everything``); ``None`` = not seeded.
         cpus_per_trial: CPUs reserved per trial.
         gpus_per_trial: GPUs reserved per trial.
@@ -48,8 +52,8 @@ class OptimizationConfig:
     max_epochs: int = 10
     num_samples: int = 10
     max_concurrent_trials: Optional[int] = None
-    experiment_name: str = "lightning_bohb"
-    experiment_dir: str = "./experiments"
+    experiment_name: Optional[str] = None
+    experiment_dir: Optional[str] = None
     seed: Optional[int] = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -67,7 +71,8 @@ class OptimizationConfig:
         _require(self, "num_samples", self.num_samples >= 1, "num_samples >= 1")
         if self.max_concurrent_trials is not None:
             _require(self, "max_concurrent_trials", self.max_concurrent_trials >= 1, "max_concurrent_trials >= 1")
-        _require(self, "experiment_name", bool(str(self.experiment_name).strip()), "a non-empty name")
+        if self.experiment_name is not None:
+            _require(self, "experiment_name", bool(str(self.experiment_name).strip()), "a non-empty name")
         _require(self, "cpus_per_trial", self.cpus_per_trial > 0, "cpus_per_trial > 0")
         _require(self, "gpus_per_trial", self.gpus_per_trial >= 0, "gpus_per_trial >= 0")
         _require(self, "checkpoints_to_keep", self.checkpoints_to_keep >= 1, "checkpoints_to_keep >= 1")
@@ -90,6 +95,35 @@ class OptimizationConfig:
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+    @property
+    def experiment_path(self) -> Path:
+        """``<experiment_dir>/<experiment_name>``, absolute: where this search's sessions live."""
+        directory = Path(self.experiment_dir or DEFAULT_EXPERIMENT_DIR).expanduser().resolve()
+        return directory / (self.experiment_name or DEFAULT_EXPERIMENT_NAME)
+
+    def with_location(self, experiment_name: Optional[str], experiment_dir: Optional[str]) -> "OptimizationConfig":
+        """This config with the experiment location another owner (`TuneReflowCLI`) was given.
+
+        Each value fills a field left unset here; a value that differs from one set here is a `ConfigError`.
+        """
+        values = {}
+        for field_name, given in (("experiment_name", experiment_name), ("experiment_dir", experiment_dir)):
+            if given is None:
+                continue
+            mine = getattr(self, field_name)
+            same = mine is not None and (
+                Path(str(mine)).expanduser().resolve() == Path(str(given)).expanduser().resolve()
+                if field_name == "experiment_dir"
+                else str(mine) == str(given)
+            )
+            if mine is not None and not same:
+                raise ConfigError(
+                    f"`{field_name}` is {given!r} in TuneReflowCLI but {mine!r} in OptimizationConfig; "
+                    "set it in one place (OptimizationConfig), or give both the same value."
+                )
+            values[field_name] = str(given)
+        return dataclasses.replace(self, **values) if values else self
 
     def auto_pause_deadline(self, now: Optional[float] = None) -> Optional[float]:
         """When ``pause_after``/``pause_at`` pause a run starting ``now`` (epoch seconds), if at all."""
@@ -181,32 +215,6 @@ def _check_class_section(section: Any, name: str, origin: str) -> None:
             )
 
 
-def import_class(class_path: str, where: str = "class_path") -> type:
-    """Import ``package.module.Class``; a clear `ConfigError` if it does not import."""
-    module_name, _, attr = str(class_path).rpartition(".")
-    if not module_name:
-        raise ConfigError(f"`{where}` is {class_path!r}; use the full import path, e.g. `my_pkg.models.MyModel`.")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(
-            f"`{where}` is {class_path!r}, but module {module_name!r} does not import: {err}. "
-            "Install the package or run from the folder that holds it."
-        ) from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"`{where}` is {class_path!r}, but {module_name!r} has no attribute {attr!r}.") from None
-
-
-def init_parameters(cls: type) -> Optional[list]:
-    """Names ``cls.__init__`` accepts, or ``None`` when it takes ``**kwargs``."""
-    params = inspect.signature(cls.__init__).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return [p.name for p in params if p.name != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
-
-
 def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict[str, str]:
     """Map each search-space name to the dotted path in the base config that it sets.
 
@@ -281,19 +289,3 @@ def apply_overrides(base_config: Mapping[str, Any], values: Mapping[str, Any], p
             node = node.setdefault(key, {})
         node[leaf] = to_plain(value)
     return merged
-
-
-def to_plain(value: Any) -> Any:
-    """Turn numpy scalars (TuneBOHB samples them) into Python types, so checkpoints load with weights_only."""
-    if isinstance(value, str):
-        return str(value)  # np.str_ (TuneBOHB samples choices as numpy strings) is a str subclass
-    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, dict)):
-        try:
-            return value.item()
-        except (TypeError, ValueError):
-            return value
-    if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_plain(v) for v in value)
-    return value

@@ -6,17 +6,17 @@ import datetime
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from lightning_bohb._logging import logger
+from lightning_bohb.log import logger
 from lightning_bohb.core.config import OptimizationConfig, load_base_config, resolve_parameter_paths
 from lightning_bohb.core.search_space import SearchSpace
 from lightning_bohb.core.strategies import RandomStrategy, Strategy
 from lightning_bohb.core.trainable import TrialSpec, train_trial
 from lightning_bohb.exceptions import ConfigError
-from lightning_bohb.session.store import atomic_write
+from lightning_bohb.utils.files import atomic_write
 
 BEST_CONFIG_FILE = "best_config.yaml"
 RAY_EXPERIMENT_FOLDER = "tune"
@@ -64,8 +64,7 @@ class ConfigDrivenOptimizer:
         return self.metric_config["mode"]
 
     def default_output_dir(self) -> Path:
-        config = self.optimization_config
-        return Path(config.experiment_dir).expanduser().resolve() / config.experiment_name
+        return self.optimization_config.experiment_path
 
     def trial_spec(self, control_name: Optional[str] = None, check_interval: float = 1.0) -> TrialSpec:
         return TrialSpec(
@@ -79,6 +78,18 @@ class ConfigDrivenOptimizer:
             sys_path=[os.path.abspath(p) for p in sys.path if p],
         )
 
+    def build_search(self):
+        """A fresh ``(search_alg, scheduler)`` for this search (a FIFO scheduler when the strategy has none)."""
+        config = self.optimization_config
+        search_alg, scheduler = self.strategy.build(
+            max_t=config.max_epochs, max_concurrent=config.max_concurrent_trials or 0, seed=config.seed
+        )
+        if scheduler is None:
+            from ray.tune.schedulers import FIFOScheduler
+
+            scheduler = FIFOScheduler()
+        return search_alg, scheduler
+
     def run(
         self,
         output_dir: Optional[Union[str, Path]] = None,
@@ -88,6 +99,8 @@ class ConfigDrivenOptimizer:
         control_name: Optional[str] = None,
         verbose: int = 1,
         write_best: bool = True,
+        search: Optional[Tuple[Any, Any]] = None,
+        storage_filesystem: Any = None,
     ):
         """Run (or, with ``resume=True``, continue) the search; returns Ray's `ResultGrid`.
 
@@ -101,6 +114,9 @@ class ConfigDrivenOptimizer:
             control_name: Name of the session's pause-control actor, given to every trial.
             verbose: Ray Tune's verbosity (0 silent, 1 status table).
             write_best: Write ``best_config.yaml`` to ``output_dir`` when the run ends.
+            search: ``(search_alg, scheduler)`` from `build_search`, when the caller needs them
+                (a session keeps the scheduler's state); default: built here.
+            storage_filesystem: The ``pyarrow.fs.FileSystem`` Tune writes the experiment through.
         """
         from ray import tune
         from ray.tune import CheckpointConfig, ResultGrid
@@ -111,21 +127,11 @@ class ConfigDrivenOptimizer:
         if experiment_folder is None:
             experiment_folder = datetime.datetime.now().strftime("tune_%Y%m%d_%H%M%S")
         config = self.optimization_config
-        search_alg, scheduler = self.strategy.build(
-            max_t=config.max_epochs, max_concurrent=config.max_concurrent_trials or 0, seed=config.seed
-        )
+        search_alg, scheduler = search if search is not None else self.build_search()
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, spec=self.trial_spec(control_name)),
             {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
         )
-        if scheduler is None:
-            from ray.tune.schedulers import FIFOScheduler
-
-            scheduler = FIFOScheduler()
-        from lightning_bohb.session.atomic_fs import atomic_storage_filesystem
-        from lightning_bohb.session.scheduler_state import SchedulerStateCallback
-
-        callbacks = [SchedulerStateCallback(scheduler), *callbacks]
         resume_config = None
         if resume:
             errored = {
@@ -138,7 +144,7 @@ class ConfigDrivenOptimizer:
             trainable,
             name=experiment_folder,
             storage_path=str(output_dir),
-            storage_filesystem=atomic_storage_filesystem(),
+            storage_filesystem=storage_filesystem,
             config=self.space,
             num_samples=config.num_samples,
             search_alg=search_alg,

@@ -101,7 +101,7 @@ class BOHBStrategy(Strategy):
         _require_backend("bohb")
         from ray.tune.search.bohb import TuneBOHB
 
-        from lightning_bohb.session.bohb_scheduler import ResumableHyperBandForBOHB
+        from lightning_bohb._ray.bohb_scheduler import ResumableHyperBandForBOHB
 
         # TuneBOHB's own limit leaves out trials HyperBand paused; a ConcurrencyLimiter counts them
         # and can starve a bracket that waits for them.

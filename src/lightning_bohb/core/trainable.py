@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
-from lightning_bohb.core.config import apply_overrides, import_class, to_plain
+from lightning_bohb.core.config import apply_overrides
+from lightning_bohb.utils.imports import extend_import_path, import_class
+from lightning_bohb.utils.plain import to_plain
 
 # Trainer settings that cost time or disk in every trial; applied only where the YAML is silent.
 _QUIET_TRAINER_DEFAULTS = {
@@ -83,10 +84,10 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
 
     from lightning_bohb.callbacks import RNGStateCallback, TunePauseCallback, TuneReportCallback
     from lightning_bohb.callbacks.tune_report_callback import CHECKPOINT_FILE
-    from lightning_bohb.session.control import ControlClient
+    from lightning_bohb.pause.channel import ControlClient
 
     quiet_trial_output()
-    sys.path.extend(p for p in spec.sys_path if p not in sys.path and os.path.isdir(p))
+    extend_import_path(spec.sys_path, first=False)
     merged = spec.merged_config(to_plain(config))
     if merged.get("seed_everything") is not None:
         seed_everything(merged["seed_everything"], workers=True, verbose=False)

@@ -14,7 +14,7 @@ import os
 import sys
 from typing import Any, Dict, List, Mapping, Optional
 
-from lightning_bohb.core.config import import_class
+from lightning_bohb.utils.imports import import_class
 from lightning_bohb.exceptions import SessionError
 
 ALLOW_ENV = "LIGHTNING_BOHB_ALLOW_CODE_CHANGES"

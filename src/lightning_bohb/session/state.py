@@ -8,6 +8,7 @@ YAML, read by `status`, `list` and the resume pre-checks without unpickling anyt
 from __future__ import annotations
 
 import datetime
+import enum
 import platform
 import secrets
 import sys
@@ -18,14 +19,23 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.store import atomic_write
+from lightning_bohb.utils.files import atomic_write
 
 SCHEMA_VERSION = 1
 STATE_FILE = "session_state.pkl"
 SUMMARY_FILE = "session_state.summary.yaml"
 SESSION_PREFIX = "session_"
 
-RUNNING, PAUSED, COMPLETED, FAILED = "RUNNING", "PAUSED", "COMPLETED", "FAILED"
+
+
+class SessionStatus(str, enum.Enum):
+    """A session's state as its summary records it."""
+
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    """Every trial finished: only a search loop that ran to its end sets it."""
+    FAILED = "FAILED"
 
 
 def new_session_id() -> str:
@@ -64,7 +74,7 @@ class TuneSessionState:
     base_config_source: Optional[str] = None
     script: Optional[str] = None
     sys_path: List[str] = field(default_factory=list)
-    status: str = RUNNING
+    status: str = SessionStatus.RUNNING
     started_at: str = field(default_factory=now_iso)
     paused_at: List[str] = field(default_factory=list)
     resumed_at: List[str] = field(default_factory=list)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from lightning_bohb.core.config import to_plain
+from lightning_bohb.utils.plain import to_plain
 from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState, now_iso
 
 
@@ -24,6 +24,21 @@ def describe_domain(domain: Any) -> Any:
             kind = "randint" if kind == "uniform" else "lograndint"
         return f"{kind}({lower}, {upper})"
     return repr(domain)
+
+
+def better(value: float, previous: Optional[float], mode: str) -> bool:
+    """Whether ``value`` beats ``previous`` (``None``: nothing yet) for ``mode`` ``min``/``max``."""
+    return previous is None or (value < previous if mode == "min" else value > previous)
+
+
+def best_row(rows: List[Dict[str, Any]], mode: str) -> Optional[Dict[str, Any]]:
+    """The trial row with the best ``best`` value, or ``None`` when no trial has one."""
+    top = None
+    for row in rows:
+        value = row.get("best")
+        if isinstance(value, (int, float)) and (top is None or better(value, top["best"], mode)):
+            top = row
+    return top
 
 
 def build_summary(
@@ -50,11 +65,9 @@ def build_summary(
                 "best": trial_best.get(trial.trial_id),
             }
         )
-    scored = [row for row in rows if row["best"] is not None]
     best = None
-    if scored:
-        pick = min if mode == "min" else max
-        top = pick(scored, key=lambda row: row["best"])
+    top = best_row(rows, mode)
+    if top is not None:
         best = {"trial": top["id"], metric: top["best"], "config": top["config"]}
     try:
         space = {name: describe_domain(domain) for name, domain in state.search_space.get_search_space().items()}
@@ -64,7 +77,7 @@ def build_summary(
         "schema_version": SCHEMA_VERSION,
         "session_id": state.session_id,
         "experiment_name": state.experiment_name,
-        "status": state.status,
+        "status": getattr(state.status, "value", state.status),
         "started_at": state.started_at,
         "updated_at": now_iso(),
         "paused_at": state.paused_at[-1] if state.paused_at else None,

@@ -3,28 +3,35 @@
 `SchedulerStateCallback` stores the scheduler's rungs and brackets with every experiment snapshot
 Tune writes, and puts them back on resume before the first trial is started or any result is
 processed. It also has Tune snapshot the experiment each time a trial checkpoints, so a ``kill -9``
-of the driver loses at most the epoch each trial has in flight.
+of the driver loses at most the epoch each trial has in flight; for that the runner first calls
+`lightning_bohb._ray.internals.capture_controller` on the scheduler.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Protocol, runtime_checkable
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from lightning_bohb._logging import logger
+from lightning_bohb._ray import internals as ray_internals
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session import ray_internals
+from lightning_bohb.log import logger
 
 STATE_VERSION = 1
+
+
+@runtime_checkable
+class RepausingScheduler(Protocol):
+    """A scheduler that can put back to PAUSED the trials it had paused when the session paused."""
+
+    def repause(self, trial_ids: Iterable[str]) -> None: ...
 
 
 class SchedulerStateCallback(Callback):
     """Saves and restores ``scheduler`` through Tune's callback state (``get_state``/``set_state``)."""
 
     def __init__(self, scheduler: Any) -> None:
-        ray_internals.capture_controller(scheduler)
         self.scheduler = scheduler
         self._trials: List[Trial] = []
         self._pending: Optional[Dict[str, Any]] = None
@@ -41,6 +48,8 @@ class SchedulerStateCallback(Callback):
         }
 
     def set_state(self, state: Dict[str, Any]) -> None:
+        import ray
+
         if state.get("version", 0) > STATE_VERSION:
             raise SessionError(
                 f"The scheduler state was saved by a newer lightning_bohb (state version {state.get('version')}, "
@@ -53,21 +62,27 @@ class SchedulerStateCallback(Callback):
                 type(self.scheduler).__qualname__,
             )
             return
+        if state.get("ray") != ray.__version__:
+            logger.warning(
+                "The scheduler state was saved with Ray %s and is restored with Ray %s; if its format "
+                "changed, the rungs and brackets may not come back as they were.",
+                state.get("ray"),
+                ray.__version__,
+            )
         self._pending = state
 
-    def on_step_begin(self, iteration: int, trials: List[Trial], **info) -> None:
+    def on_step_begin(self, iteration: int, trials: List[Trial], **info: Any) -> None:
         self._trials = trials
         if self._pending is None:
             return
         state, self._pending = self._pending, None
         ray_internals.load_scheduler(self.scheduler, state["blob"], trials)
-        repause = getattr(self.scheduler, "repause", None)
-        if repause is not None:
-            repause.update(state.get("paused", []))
+        if isinstance(self.scheduler, RepausingScheduler):
+            self.scheduler.repause(state.get("paused", []))
 
-    def on_step_end(self, iteration: int, trials: List[Trial], **info) -> None:
+    def on_step_end(self, iteration: int, trials: List[Trial], **info: Any) -> None:
         self._trials = trials
 
-    def on_trial_save(self, iteration: int, trials: List[Trial], trial: Trial, **info) -> None:
+    def on_trial_save(self, iteration: int, trials: List[Trial], trial: Trial, **info: Any) -> None:
         self._trials = trials
         ray_internals.snapshot_experiment(self.scheduler)

@@ -55,8 +55,13 @@ def end_local_autoscaler_monitor() -> bool:
 _OWN_PREFIX = "_lightning_bohb_"
 
 
-def capture_controller(scheduler) -> None:
-    """Make ``scheduler`` remember the TuneController that drives it (``on_trial_add`` comes first)."""
+def capture_controller(scheduler, on_capture=None) -> None:
+    """Make ``scheduler`` remember the TuneController that drives it (``on_trial_add`` comes first).
+
+    ``on_capture(controller)`` runs once, when the controller is first seen (before any trial runs).
+    The scheduler's class is replaced by a subclass that records the controller: Tune hands a
+    scheduler its controller in every call but keeps no reference a callback could read.
+    """
     cls = type(scheduler)
     if getattr(cls, _OWN_PREFIX + "captures", False):
         return
@@ -65,7 +70,8 @@ def capture_controller(scheduler) -> None:
         controller = getattr(tune_controller, "_tune_controller", tune_controller)
         if getattr(self, _OWN_PREFIX + "controller", None) is not controller:
             setattr(self, _OWN_PREFIX + "controller", controller)
-            publish_snapshots_last(controller)
+            if on_capture is not None:
+                on_capture(controller)
         return cls.on_trial_add(self, tune_controller, trial)
 
     scheduler.__class__ = type(cls.__name__, (cls,), {"on_trial_add": on_trial_add, _OWN_PREFIX + "captures": True})

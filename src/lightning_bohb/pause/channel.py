@@ -6,6 +6,7 @@ empty channel: an old pause request can never be restored (one-shot by construct
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from typing import Dict, Optional
@@ -13,7 +14,18 @@ from typing import Dict, Optional
 NAMESPACE = "lightning_bohb"
 
 
-class _ControlState:
+class HoldState(str, enum.Enum):
+    """What a trial holding at a pause learns from `PauseChannel.wait_while_paused`."""
+
+    PAUSED = "paused"
+    """The pause stands: keep holding."""
+    CANCELLED = "cancelled"
+    """The pause was withdrawn: train on."""
+    RELEASED = "released"
+    """The driver ended the run: this worker is about to be ended."""
+
+
+class PauseChannel:
     """Actor body: the pending pause request and the trials that acknowledged it."""
 
     def __init__(self) -> None:
@@ -34,13 +46,13 @@ class _ControlState:
             self._acks.clear()
             self._changed.notify_all()
 
-    def wait_while_paused(self, timeout: float) -> str:
-        """Block up to ``timeout`` s while the pause stands: ``released``, ``cancelled`` or ``paused``."""
+    def wait_while_paused(self, timeout: float) -> HoldState:
+        """Block up to ``timeout`` s while the pause stands."""
         with self._changed:
             self._changed.wait_for(lambda: self._released or self._requested_at is None, timeout)
             if self._released:
-                return "released"
-            return "paused" if self._requested_at is not None else "cancelled"
+                return HoldState.RELEASED
+            return HoldState.PAUSED if self._requested_at is not None else HoldState.CANCELLED
 
     def pause_requested(self) -> bool:
         return self._requested_at is not None
@@ -61,6 +73,27 @@ class _ControlState:
             self._changed.notify_all()
 
 
+class ChannelHandle:
+    """The driver's calls on its pause channel actor (what `PauseState` and the coordinator use)."""
+
+    def __init__(self, actor) -> None:
+        self.actor = actor
+
+    def request_pause(self) -> None:
+        self.actor.request_pause.remote()
+
+    def cancel_pause(self) -> None:
+        self.actor.cancel_pause.remote()
+
+    def release(self) -> None:
+        self.actor.release.remote()
+
+    def acknowledgements(self) -> Dict[str, Optional[int]]:
+        import ray
+
+        return ray.get(self.actor.acknowledgements.remote())
+
+
 def actor_name(session_id: str) -> str:
     return f"lightning_bohb_control_{session_id}"
 
@@ -70,7 +103,7 @@ def create_control(session_id: str):
     import ray
 
     # Threaded: every held trial blocks in `wait_while_paused` while the driver still gets through.
-    cls = ray.remote(num_cpus=0, max_concurrency=64)(_ControlState)
+    cls = ray.remote(num_cpus=0, max_concurrency=64)(PauseChannel)
     return cls.options(name=actor_name(session_id), namespace=NAMESPACE, get_if_exists=False).remote()
 
 
@@ -97,7 +130,7 @@ class ControlClient:
 
         return bool(ray.get(self._handle().pause_requested.remote(), timeout=self.timeout))
 
-    def wait_while_paused(self, timeout: float) -> str:
+    def wait_while_paused(self, timeout: float) -> HoldState:
         import ray
 
         return ray.get(self._handle().wait_while_paused.remote(timeout), timeout=timeout + self.timeout)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from fsspec.implementations.local import LocalFileSystem
 
-from lightning_bohb.session.store import AtomicFile
+from lightning_bohb.utils.files import AtomicFile
 
 
 class AtomicLocalFileSystem(LocalFileSystem):

@@ -1,0 +1,1 @@
+"""Pause control: the channel trials listen to, the driver-side coordinator, signals, and the pause state."""

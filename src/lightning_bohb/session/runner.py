@@ -1,0 +1,378 @@
+"""`TuneSession`: create, resume and run a search as a session that pauses and resumes exactly.
+
+The runner owns everything a session needs besides a terminal: its folder and saved state, the
+lock, the one `PauseState`, the signal handlers, ``ray.init``/shutdown, the pause channel, the
+coordinator and the Ray patches that make a session resumable. It reports through a
+`SessionListener` and never prints; `lightning_bohb.cli.tune_reflow.TuneReflowCLI` is the terminal
+front end over it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from lightning_bohb.core.config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME
+from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
+from lightning_bohb.exceptions import ConfigError, SessionError, SessionPaused
+from lightning_bohb.pause.signals import SignalHandlers
+from lightning_bohb.pause.state import PauseState, StopReason
+from lightning_bohb.session.events import PauseReport, SessionListener
+from lightning_bohb.session.fingerprint import check_unchanged, code_fingerprint
+from lightning_bohb.session.lock import SessionLock
+from lightning_bohb.session.state import (
+    SESSION_PREFIX,
+    SessionStatus,
+    TuneSessionState,
+    new_session_id,
+    now_iso,
+    read_summary,
+    write_summary,
+)
+from lightning_bohb.session.summary import better, build_summary
+from lightning_bohb.utils.files import make_private_dir
+from lightning_bohb.utils.imports import extend_import_path
+
+_SUMMARY_EVERY_S = 2.0
+_TUNE_ADVICE_LOGGER = "ray.tune.tune"
+
+
+class TuneSession:
+    """One session: ``<experiment_dir>/<experiment_name>/session_<id>/``.
+
+    Args:
+        experiment_name: Folder name under ``experiment_dir``; ``None`` takes the optimizer's.
+        experiment_dir: Where experiments live; ``None`` takes the optimizer's.
+        session_id: Reuse a given id (default: ``YYYYmmdd_HHMMSS_<6 hex>``).
+        grace_period: Seconds after SIGTERM/SIGUSR1 before a pause that is still waiting quits now.
+        import_paths: Folders saved with the session and put on the import path when it resumes
+            (the script's folder and the working directory are always saved).
+        listener: Receives the session's events.
+        auto_pause: Called with every reported result; True pauses the session.
+    """
+
+    def __init__(
+        self,
+        experiment_name: Optional[str] = None,
+        experiment_dir: Optional[Union[str, Path]] = None,
+        session_id: Optional[str] = None,
+        grace_period: float = 25.0,
+        import_paths: Sequence[str] = (),
+        listener: Optional[SessionListener] = None,
+        auto_pause: Callable[[Dict[str, Any]], bool] = lambda metrics: False,
+    ) -> None:
+        if experiment_name is not None and not str(experiment_name).strip():
+            raise ConfigError("The value of `experiment_name` is '', but must be a non-empty name.")
+        self.experiment_name = None if experiment_name is None else str(experiment_name)
+        self.experiment_dir = None if experiment_dir is None else str(experiment_dir)
+        self.session_id = session_id or new_session_id()
+        self.import_paths = [os.path.abspath(p) for p in import_paths]
+        self.listener = listener or SessionListener()
+        self.auto_pause = auto_pause
+        self.pause = PauseState(grace_period)
+        self.state: Optional[TuneSessionState] = None
+        self.optimizer: Optional[ConfigDrivenOptimizer] = None
+        self.coordinator: Any = None
+        self.trial_best: Dict[str, float] = {}
+        self._session_dir: Optional[Path] = None
+        self._last_summary = 0.0
+
+    # -- where it lives ----------------------------------------------------------------------
+    @property
+    def session_dir(self) -> Path:
+        if self._session_dir is not None:
+            return self._session_dir
+        directory = Path(self.experiment_dir or DEFAULT_EXPERIMENT_DIR).expanduser().resolve()
+        return directory / (self.experiment_name or DEFAULT_EXPERIMENT_NAME) / f"{SESSION_PREFIX}{self.session_id}"
+
+    @property
+    def resume_command(self) -> str:
+        script = self.state.script if self.state else None
+        session = shlex.quote(str(self.session_dir))
+        if script:
+            return f"{python_command()} {shlex.quote(script)} --resume-session {session}"
+        return f"{console_command()} resume {session}"
+
+    @property
+    def pause_command(self) -> str:
+        return f"{console_command()} pause {shlex.quote(str(self.session_dir))}"
+
+    # -- create / resume ---------------------------------------------------------------------
+    @classmethod
+    def resume(cls, session_dir: Union[str, Path], allow_code_changes: bool = False, **kwargs: Any) -> "TuneSession":
+        """Load a paused (or interrupted) session; its directory may have moved since.
+
+        Refuses when the search space, strategy, model or datamodule code changed since the
+        session started, unless ``allow_code_changes`` (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1).
+        """
+        session_dir = Path(session_dir).expanduser().resolve()
+        summary = read_summary(session_dir, required=False) if session_dir.is_dir() else {}
+        changes = check_unchanged(summary.get("code"), session_dir, allow_code_changes)
+        state = TuneSessionState.load(session_dir)
+        session = cls(state.experiment_name, experiment_dir=session_dir.parent.parent, session_id=state.session_id, **kwargs)
+        session._session_dir = session_dir
+        session.state = state
+        session.code_changes = changes
+        session.trial_best = {
+            row["id"]: row["best"] for row in summary.get("trials") or [] if isinstance(row, dict) and row.get("best") is not None
+        }
+        return session
+
+    code_changes: List[str] = []
+    """Code changes a resume was allowed to proceed despite (``allow_code_changes``)."""
+
+    def _create(self, optimizer: ConfigDrivenOptimizer) -> ConfigDrivenOptimizer:
+        config = optimizer.optimization_config.with_location(self.experiment_name, self.experiment_dir)
+        optimizer.optimization_config = config
+        self.experiment_name, self.experiment_dir = config.experiment_path.name, str(config.experiment_path.parent)
+        make_private_dir(self.session_dir)
+        script = user_script()
+        self.state = TuneSessionState(
+            session_id=self.session_id,
+            experiment_name=self.experiment_name,
+            search_space=optimizer.search_space,
+            strategy=optimizer.strategy,
+            optimization_config=config,
+            base_config=optimizer.base_config,
+            base_config_source=optimizer.base_config_source,
+            script=script,
+            sys_path=[*self.import_paths, *(p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p)],
+        )
+        return optimizer
+
+    def _restored_optimizer(self) -> ConfigDrivenOptimizer:
+        state = self._require_state()
+        extend_import_path(state.sys_path)
+        optimizer = ConfigDrivenOptimizer(state.base_config, state.search_space, state.strategy, state.optimization_config)
+        optimizer.base_config_source = state.base_config_source
+        self.listener.on_resume(self)
+        return optimizer
+
+    def _require_state(self) -> TuneSessionState:
+        if self.state is None:
+            self.state = TuneSessionState.load(self.session_dir)
+        return self.state
+
+    # -- controls (any thread, also from a signal handler) -----------------------------------
+    def request_pause(self) -> None:
+        if self.pause.request_pause():
+            self.listener.on_pause_requested(self)
+
+    def cancel_pause(self) -> None:
+        if self.pause.cancel_pause():
+            self.listener.on_pause_cancelled(self)
+
+    def toggle_pause(self) -> None:
+        if self.pause.pause_pending:
+            self.cancel_pause()
+        else:
+            self.request_pause()
+
+    def quit_now(self) -> None:
+        if self.pause.quit():
+            self.listener.on_quit_requested(self)
+
+    def on_pause_signal(self, signum: int) -> None:
+        """SIGINT pauses (a second one quits); SIGTERM/SIGUSR1 pause and start the grace timer."""
+        if signum == signal.SIGINT and self.pause.pause_pending:
+            self.quit_now()  # a second Ctrl+C
+            return
+        self.request_pause()
+        if signum != signal.SIGINT:
+            self.pause.start_grace(self.quit_now)  # a scheduler's SIGTERM: the node goes away after its grace period
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(self, optimizer: Optional[ConfigDrivenOptimizer] = None, resume: bool = False, **kwargs: Any):
+        """Run the session; returns Ray's `ResultGrid` when the search finishes.
+
+        Raises:
+            SessionPaused: The session paused (a `KeyboardInterrupt`); its message has the resume command.
+        """
+        if resume or (optimizer is None and self.state is not None):
+            self._require_state()
+            optimizer, resume = self._restored_optimizer(), True
+        elif optimizer is None:
+            raise ConfigError(
+                "TuneReflowCLI.run() needs an optimizer for a new session; to continue one use "
+                "TuneReflowCLI.resume(session_dir).run()."
+            )
+        else:
+            optimizer = self._create(optimizer)
+        lock = SessionLock(self.session_dir)
+        lock.acquire()
+        signals = SignalHandlers(on_pause=self.on_pause_signal, on_quit=lambda _signum: self.quit_now())
+        signals.install()  # from the lock to its release: a signal never kills the driver mid-save
+        try:
+            return self._run_with_ray(optimizer, resume, signals, **kwargs)
+        finally:
+            signals.restore()
+            self.pause.detach()
+            lock.release()
+
+    def _run_with_ray(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
+        import ray
+
+        from lightning_bohb._ray.internals import end_local_autoscaler_monitor
+
+        # This session reports progress itself: no experiment-sync warnings, no Tune status tables.
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        owns_ray = not ray.is_initialized()
+        if owns_ray:
+            # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
+            quiet = "lightning_bohb.core.trainable.quiet_trial_output"
+            ray.init(include_dashboard=False, runtime_env={"worker_process_setup_hook": quiet})
+        # Tune's "interrupted ... resume with tune.run(...)" advice is wrong for a session; hidden
+        # for this run only, by a filter on that one logger, removed afterwards.
+        advice = logging.getLogger(_TUNE_ADVICE_LOGGER)
+        advice_filter = _BelowError()
+        advice.addFilter(advice_filter)
+        try:
+            return self._run_tune(optimizer, resume, signals, **kwargs)
+        finally:
+            advice.removeFilter(advice_filter)
+            if owns_ray:
+                end_local_autoscaler_monitor()  # saves ray.shutdown a 1 s wait
+                ray.shutdown()  # last: the report and the saved state come first
+
+    def _run_tune(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
+        import ray
+
+        from lightning_bohb._ray import internals as ray_internals
+        from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
+        from lightning_bohb._ray.scheduler_state import SchedulerStateCallback
+        from lightning_bohb.pause.channel import ChannelHandle, actor_name, create_control
+        from lightning_bohb.pause.coordinator import PauseCoordinator
+
+        state = self._require_state()
+        self.optimizer = optimizer
+        control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
+        control = create_control(control_id)
+        channel = ChannelHandle(control)
+        self.pause.attach(channel)
+        self.coordinator = coordinator = PauseCoordinator(
+            self.pause,
+            channel,
+            pause_timeout=optimizer.optimization_config.pause_timeout,
+            on_setup=signals.install,  # Tune installed its own SIGINT/SIGUSR1 handlers: take them back
+            on_result=self._on_result,
+            auto_pause=self.auto_pause,
+            pause_deadline=optimizer.optimization_config.auto_pause_deadline(),
+        )
+        search_alg, scheduler = optimizer.build_search()
+        ray_internals.capture_controller(scheduler, on_capture=ray_internals.publish_snapshots_last)
+        state.status = SessionStatus.RUNNING
+        state.fingerprint = code_fingerprint(optimizer.search_space, optimizer.strategy, optimizer.base_config)
+        if resume:
+            state.resumed_at.append(now_iso())
+        self._save()
+        self.listener.on_start(self)
+        try:
+            results = optimizer.run(
+                output_dir=self.session_dir,
+                experiment_folder=RAY_EXPERIMENT_FOLDER,
+                resume=resume,
+                callbacks=[SchedulerStateCallback(scheduler), coordinator, *kwargs.pop("callbacks", [])],
+                control_name=actor_name(control_id),
+                verbose=kwargs.pop("tune_verbose", 0),
+                write_best=False,
+                search=(search_alg, scheduler),
+                storage_filesystem=atomic_storage_filesystem(),
+            )
+        except BaseException as err:
+            state.status = SessionStatus.FAILED
+            self._save()
+            self.listener.on_stop(self)
+            self.listener.on_failed(self, err)
+            raise
+        finally:
+            ray.kill(control)
+        self.listener.on_stop(self)
+        if coordinator.stop_reason is None and not coordinator.interrupted:
+            best = optimizer.write_best_config(results, self.session_dir)
+            state.status = SessionStatus.COMPLETED
+            self._save()
+            self.listener.on_completed(self, best)
+            return results
+        # Ended early: by a pause, a quit, or an interrupt that reached Tune's own handler before
+        # ours were back (then nothing has started, and nothing is lost).
+        state.status = SessionStatus.PAUSED
+        state.paused_at.append(now_iso())
+        self._save()
+        self.listener.on_paused(self, PauseReport(quit=coordinator.stop_reason != StopReason.PAUSED, timed_out=dict(coordinator.timed_out)))
+        raise SessionPaused(self.session_dir, self.resume_command)
+
+    # -- progress ----------------------------------------------------------------------------
+    def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
+        optimizer = self.optimizer
+        value = result.get(optimizer.metric) if optimizer else None
+        if isinstance(value, (int, float)) and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
+            self.trial_best[trial.trial_id] = value
+        self.listener.on_result(self, trial, result)
+        if time.time() - self._last_summary > _SUMMARY_EVERY_S:
+            self._write_summary()
+
+    def _save(self) -> None:
+        state = self._require_state()
+        try:
+            state.save(self.session_dir)
+            self._write_summary()
+        except OSError as err:
+            raise SessionError(
+                f"Could not save the session state in {self.session_dir}: {err.strerror or err}. "
+                "The previous state file is intact (writes are atomic). Free disk space, then resume "
+                f"with: {self.resume_command}"
+            ) from err
+
+    def _write_summary(self) -> None:
+        self._last_summary = time.time()
+        coordinator = self.coordinator
+        write_summary(
+            self.session_dir,
+            build_summary(
+                self._require_state(),
+                resume_command=self.resume_command,
+                trials=coordinator.trials if coordinator else [],
+                statuses_at_stop=coordinator.statuses_at_stop if coordinator else {},
+                trial_best=self.trial_best,
+                metric_config=self.optimizer.metric_config if self.optimizer else None,
+                pause_info=coordinator.describe() if coordinator else {},
+            ),
+        )
+
+
+class _BelowError(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
+def user_script() -> Optional[str]:
+    """The user's script when the session was started as ``python script.py``, else ``None``."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if not argv0.endswith(".py") or not os.path.isfile(argv0):
+        return None
+    script = os.path.abspath(argv0)
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return None if script.startswith(package_dir + os.sep) else script
+
+
+def python_command() -> str:
+    found = shutil.which("python")
+    if found and os.path.realpath(found) == os.path.realpath(sys.executable):
+        return "python"
+    return shlex.quote(sys.executable)
+
+
+def console_command() -> str:
+    found = shutil.which("lightning-bohb")
+    sibling = Path(sys.executable).parent / "lightning-bohb"
+    if found and sibling.exists() and os.path.realpath(found) == os.path.realpath(sibling):
+        return "lightning-bohb"
+    return f"{python_command()} -m lightning_bohb"

@@ -1,0 +1,104 @@
+"""`PauseCoordinator`'s pause and stop decisions, on stand-in trials and a stand-in channel (no Ray)."""
+
+import threading
+from types import SimpleNamespace
+
+from ray.tune.experiment import Trial
+
+from lightning_bohb.pause.coordinator import PauseCoordinator
+from lightning_bohb.pause.state import PauseState, StopReason
+
+
+class Channel:
+    def __init__(self):
+        self.acks = {}
+        self.released = False
+
+    def request_pause(self):
+        pass
+
+    def cancel_pause(self):
+        pass
+
+    def acknowledgements(self):
+        return dict(self.acks)
+
+    def release(self):
+        self.released = True
+
+
+def trial(trial_id, status=Trial.RUNNING, checkpoint_step=None, epoch=None):
+    latest = None if checkpoint_step is None else SimpleNamespace(metrics={"global_step": checkpoint_step, "epoch": epoch})
+    return SimpleNamespace(
+        trial_id=trial_id, status=status, latest_checkpoint_result=latest, temporary_state=SimpleNamespace(ray_actor=None)
+    )
+
+
+def coordinator(pause_timeout=600.0, **kwargs):
+    pause, channel = PauseState(), Channel()
+    pause.attach(channel)
+    coord = PauseCoordinator(pause, channel, pause_timeout=pause_timeout, **kwargs)
+    interrupt = threading.Event()
+    coord.attach_interrupt(interrupt)
+    return coord, pause, channel, interrupt
+
+
+def test_no_pause_requested_runs_on():
+    coord, _, channel, interrupt = coordinator()
+    coord.on_step_end(0, [trial("a")])
+    assert coord.stop_reason is None and not interrupt.is_set() and not channel.released
+
+
+def test_waits_for_every_running_trial_to_ack_with_its_checkpoint_registered():
+    coord, pause, channel, interrupt = coordinator()
+    pause.request_pause()
+    a, b, done = trial("a", checkpoint_step=10), trial("b", checkpoint_step=4), trial("c", status=Trial.TERMINATED)
+    channel.acks = {"a": 10}
+    coord.on_step_end(1, [a, b, done])
+    assert coord.waiting == ["b"] and coord.stop_reason is None
+    channel.acks["b"] = 8  # acked at step 8, but Tune still holds the checkpoint of step 4
+    coord.on_step_end(2, [a, b, done])
+    assert coord.waiting == ["b"] and not interrupt.is_set()
+    b.latest_checkpoint_result.metrics["global_step"] = 8
+    coord.on_step_end(3, [a, b, done])
+    assert coord.stop_reason == StopReason.PAUSED and interrupt.is_set() and channel.released
+    assert coord.statuses_at_stop == {"a": Trial.PAUSED, "b": Trial.PAUSED, "c": Trial.TERMINATED}
+
+
+def test_a_trial_held_before_its_first_epoch_needs_no_checkpoint():
+    coord, pause, channel, _ = coordinator()
+    pause.request_pause()
+    channel.acks = {"a": None}
+    coord.on_step_end(0, [trial("a")])
+    assert coord.stop_reason == StopReason.PAUSED
+
+
+def test_pause_timeout_stops_the_trials_that_did_not_reach_validation():
+    coord, pause, channel, _ = coordinator(pause_timeout=5)
+    pause.request_pause()
+    pause.requested_at -= 10
+    coord.on_step_end(0, [trial("slow", checkpoint_step=3, epoch=1), trial("new")])
+    assert coord.stop_reason == StopReason.PAUSED
+    assert coord.timed_out == {"slow": 1, "new": None}
+
+
+def test_quit_ends_the_loop_at_once_even_asked_before_setup():
+    pause = PauseState()
+    pause.quit()
+    coord = PauseCoordinator(pause, Channel(), pause_timeout=600)
+    interrupt = threading.Event()
+    coord.attach_interrupt(interrupt)
+    assert interrupt.is_set() and coord.interrupted
+    coord.on_step_end(0, [trial("a")])
+    assert coord.stop_reason == StopReason.QUIT
+
+
+def test_auto_pause_and_deadline_request_a_pause():
+    coord, pause, _, _ = coordinator(auto_pause=lambda metrics: metrics["val_loss"] < 0.1)
+    coord.on_trial_result(0, [], trial("a"), {"val_loss": 0.5})
+    assert not pause.pause_pending
+    coord.on_trial_result(0, [], trial("a"), {"val_loss": 0.05})
+    assert pause.pause_pending
+    coord2, pause2, _, _ = coordinator(pause_deadline=0.0)
+    coord2.on_step_end(0, [])
+    assert pause2.pause_pending and coord2.pause_deadline is None

@@ -1,0 +1,26 @@
+"""The pause channel's actor body, called directly (Ray runs the same object as a threaded actor)."""
+
+import threading
+
+from lightning_bohb.pause.channel import HoldState, PauseChannel
+
+
+def test_acks_count_only_while_a_pause_stands():
+    channel = PauseChannel()
+    assert not channel.acknowledge("a", 5) and channel.acknowledgements() == {}
+    channel.request_pause()
+    assert channel.pause_requested() and channel.acknowledge("a", 5)
+    assert channel.acknowledgements() == {"a": 5}
+    channel.cancel_pause()
+    assert channel.acknowledgements() == {} and not channel.pause_requested()
+
+
+def test_a_held_trial_learns_cancel_and_release():
+    channel = PauseChannel()
+    channel.request_pause()
+    assert channel.wait_while_paused(0.01) is HoldState.PAUSED
+    threading.Timer(0.05, channel.cancel_pause).start()
+    assert channel.wait_while_paused(30) is HoldState.CANCELLED
+    channel.request_pause()
+    threading.Timer(0.05, channel.release).start()
+    assert channel.wait_while_paused(30) is HoldState.RELEASED

@@ -1,0 +1,91 @@
+"""Keys and signals as `TuneSession` turns them into pause and quit requests (no Ray, real signals)."""
+
+import os
+import signal
+import threading
+
+import pytest
+
+from lightning_bohb.pause.signals import SignalHandlers
+from lightning_bohb.session.events import SessionListener
+from lightning_bohb.session.runner import TuneSession
+
+
+class Recorder(SessionListener):
+    def __init__(self):
+        self.events = []
+
+    def on_pause_requested(self, session):
+        self.events.append("pause")
+
+    def on_pause_cancelled(self, session):
+        self.events.append("cancel")
+
+    def on_quit_requested(self, session):
+        self.events.append("quit")
+
+
+@pytest.fixture
+def session(tmp_path):
+    recorder = Recorder()
+    session = TuneSession("t", experiment_dir=tmp_path, listener=recorder, grace_period=0.05)
+    yield session
+    session.pause.detach()
+
+
+def test_p_toggles_and_q_quits(session):
+    session.toggle_pause()
+    assert session.pause.pause_pending
+    session.toggle_pause()  # pressed again before the pause happened: cancelled
+    assert not session.pause.pause_pending and not session.pause.quit_requested
+    session.quit_now()
+    session.quit_now()
+    assert session.pause.quit_requested
+    assert session.listener.events == ["pause", "cancel", "quit"]
+
+
+def test_first_ctrl_c_pauses_second_quits(session):
+    handlers = SignalHandlers(on_pause=session.on_pause_signal, on_quit=lambda _s: session.quit_now())
+    handlers.install()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert session.pause.pause_pending and not session.pause.quit_requested
+        os.kill(os.getpid(), signal.SIGINT)
+        assert session.pause.quit_requested
+    finally:
+        handlers.restore()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_pauses_then_quits_after_the_grace_period(session):
+    handlers = SignalHandlers(on_pause=session.on_pause_signal, on_quit=lambda _s: session.quit_now())
+    handlers.install()
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert session.pause.pause_pending
+    finally:
+        handlers.restore()
+    done = threading.Event()
+    session.pause.on_quit(done.set)
+    assert done.wait(timeout=10)  # the pause did not finish in time: quit now
+    assert "quit" in session.listener.events
+
+
+def test_sigusr2_quits_at_once(session):
+    handlers = SignalHandlers(on_pause=session.on_pause_signal, on_quit=lambda _s: session.quit_now())
+    handlers.install()
+    try:
+        os.kill(os.getpid(), signal.SIGUSR2)
+    finally:
+        handlers.restore()
+    assert session.pause.quit_requested and not session.pause.pause_pending
+
+
+def test_resume_command_for_script_and_console(session):
+    class State:
+        script = "/home/me/my project/optimize.py"
+
+    session.state = State()
+    assert session.resume_command.endswith(f"'/home/me/my project/optimize.py' --resume-session {session.session_dir}")
+    State.script = None
+    assert session.resume_command.endswith(f"resume {session.session_dir}") and "lightning" in session.resume_command
