@@ -180,7 +180,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence], out=sys.stdout
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for index, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))
     print("\n".join(lines), file=out, flush=True)

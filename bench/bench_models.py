@@ -16,6 +16,7 @@ import time
 
 import lightning.pytorch as pl
 import torch
+
 from digits_model import DigitsClassifier, DigitsDataModule
 
 # The Trainer settings LightningTune applies in every trial (its _QUIET_TRAINER_DEFAULTS) plus the

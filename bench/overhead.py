@@ -44,9 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     TreeMemory,
     bench_env,
-    print_header,
     fmt,
     median,
+    print_header,
     print_table,
     read_records,
     sample_configs,

@@ -49,10 +49,10 @@ from _common import (  # noqa: E402
     NUM_LAYERS,
     RESUME_HEADER,
     bench_env,
-    print_header,
     count_result_rows,
     fmt,
     median,
+    print_header,
     print_table,
     read_records,
     read_results,
@@ -94,10 +94,11 @@ def parse_args(argv=None):
 # --------------------------------------------------------------------------------------------
 def plain_main(args) -> int:
     import ray
-    from bench_models import plain_tune_trainable
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from bench_models import plain_tune_trainable
 
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -308,7 +309,7 @@ def analyse(side, records, results, t_sig, t_exit, resumed_at, args) -> dict:
         for epoch, times in attempts.items():
             starts_per_epoch[(trial, epoch)] = len(times)
             if len(times) > 1:  # every attempt but the last was cut off by the pause and thrown away
-                lost_work.extend((earlier, min(t_exit, later)) for earlier, later in zip(times, times[1:]))
+                lost_work.extend((earlier, min(t_exit, later)) for earlier, later in zip(times, times[1:], strict=False))
     # When the worker died is not recorded: an attempt counts until the paused process exited, at most one epoch.
     epoch_s = median(epoch_times)
     lost_s = sum(min(end - start, epoch_s) for start, end in lost_work)
@@ -343,7 +344,8 @@ def main(argv=None) -> int:
     root = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="lt_pause_"))
     root.mkdir(parents=True, exist_ok=True)
     print_header(f"# pause/resume: ASHA, {args.num_samples} trials x <= {args.max_epochs} epochs, {args.max_concurrent_trials} at a time, "
-          f"epochs >= {args.min_epoch_seconds} s, SIGINT {args.delay} s after the first checkpoint, {args.repeats} repeat(s)", root, bool(args.workdir))
+          f"epochs >= {args.min_epoch_seconds} s, SIGINT {args.delay} s after the first checkpoint, {args.repeats} repeat(s)",
+          root, bool(args.workdir))
     runs = []
     try:
         for repeat in range(args.repeats):

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ConfigDrivenOptimizer": "lightning_bohb.core.optimizer",
-    "OptimizationConfig": "lightning_bohb.core.config",
+    "OptimizationConfig": "lightning_bohb.core.optimization_config",
     "SearchSpace": "lightning_bohb.core.search_space",
     "Strategy": "lightning_bohb.core.strategies",
     "BOHBStrategy": "lightning_bohb.core.strategies",

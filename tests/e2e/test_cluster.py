@@ -9,7 +9,6 @@ from ray import tune
 from ray.cluster_utils import Cluster
 
 from conftest import REPO, write_config
-
 from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SearchSpace, SessionPaused, TuneReflowCLI
 
 

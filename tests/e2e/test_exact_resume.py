@@ -13,7 +13,6 @@ import ray
 from ray import tune
 
 from conftest import REPO, write_config
-
 from lightning_bohb import (
     ASHAStrategy,
     BOHBStrategy,

@@ -20,9 +20,7 @@ from conftest import (
     wait_until,
     write_config,
 )
-
 from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SearchSpace, SessionPaused, TuneReflowCLI
-
 
 HELD_WRITE_DRIVER = REPO / "tests" / "e2e" / "held_write_driver.py"
 

@@ -8,7 +8,6 @@ import yaml
 from ray import tune
 
 from conftest import REPO
-
 from lightning_bohb import (
     ASHAStrategy,
     BOHBStrategy,

@@ -7,8 +7,8 @@ import cloudpickle
 import pyarrow.fs
 import pytest
 
-from lightning_bohb.utils import files
 from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
+from lightning_bohb.utils import files
 
 
 def _upload(fs, source_dir, target_dir):

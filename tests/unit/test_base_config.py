@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from lightning_bohb.core.config import load_base_config
-from lightning_bohb.utils.imports import import_class
+from lightning_bohb.core.base_config import load_base_config
 from lightning_bohb.exceptions import ConfigError
+from lightning_bohb.utils.imports import import_class
 
 MODEL = "digits_model.DigitsClassifier"
 

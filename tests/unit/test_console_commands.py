@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_bohb.core.config import parse_duration
 from lightning_bohb.cli.main import main
-from lightning_bohb.session.state import SUMMARY_FILE
+from lightning_bohb.core.optimization_config import parse_duration
 from lightning_bohb.session.lock import LOCK_FILE
+from lightning_bohb.session.state import SUMMARY_FILE
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
 
@@ -36,7 +36,8 @@ def make_session(
     session.mkdir(parents=True)
     if trials is None:
         trials = [
-            {"id": "t_00000", "status": "TERMINATED", "config": {"lr": 0.00123456, "hidden_size": 32}, "epochs": 3, "last": 0.51234, "best": 0.41234},
+            {"id": "t_00000", "status": "TERMINATED", "config": {"lr": 0.00123456, "hidden_size": 32},
+             "epochs": 3, "last": 0.51234, "best": 0.41234},
             {"id": "t_00001", "status": "RUNNING", "config": {"lr": 0.0421, "hidden_size": 16}, "epochs": 1, "last": 1.5, "best": 1.5},
         ]
     summary = {
@@ -151,7 +152,7 @@ def test_list_one_line_per_session_with_stale_marker(tmp_path, capsys):
     assert lines[0].split() == ["SESSION", "STATE", "STARTED", "LAST", "PAUSED", "TRIALS", "BEST"]
 
     def line(name):
-        (found,) = [l for l in lines if l.startswith(name)]
+        (found,) = [line for line in lines if line.startswith(name)]
         return found
 
     assert line("digits/session_a_paused").split()[1:] == ["PAUSED", "2024-01-01T00:00:00", "2024-01-01T00:30:00", "1/4", "val_loss=0.4123"]
@@ -164,7 +165,8 @@ def test_list_one_line_per_session_with_stale_marker(tmp_path, capsys):
 
 def test_list_100_sessions_under_a_second(tmp_path, capsys):
     for i in range(100):
-        session = make_session(tmp_path, experiment=f"exp{i % 5}", session_id=f"2024_{i:03d}", status="RUNNING" if i % 10 == 0 else "PAUSED")
+        status = "RUNNING" if i % 10 == 0 else "PAUSED"
+        session = make_session(tmp_path, experiment=f"exp{i % 5}", session_id=f"2024_{i:03d}", status=status)
         if i % 10 == 0:
             write_lock(session, DEAD_PID)
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -190,7 +192,9 @@ def test_list_defaults_to_experiments_in_working_directory(tmp_path, capsys, mon
 
 
 # -- clean -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, seconds", [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("45s", 45), ("2w", 1209600), ("1.5h", 5400), ("10", 10)])
+@pytest.mark.parametrize(
+    "text, seconds", [("30d", 30 * 86400), ("12h", 43200), ("90m", 5400), ("45s", 45), ("2w", 1209600), ("1.5h", 5400), ("10", 10)]
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 

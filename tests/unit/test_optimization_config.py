@@ -1,6 +1,6 @@
 import pytest
 
-from lightning_bohb.core.config import OptimizationConfig
+from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.exceptions import ConfigError, LightningTuneError
 
 

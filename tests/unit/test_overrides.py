@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from lightning_bohb.core.config import apply_overrides, load_base_config, resolve_parameter_paths
-from lightning_bohb.utils.plain import to_plain
+from lightning_bohb.core.base_config import apply_overrides, load_base_config, resolve_parameter_paths
 from lightning_bohb.core.trainable import TrialSpec, build_trainer_kwargs, instantiate
+from lightning_bohb.utils.plain import to_plain
 
 H = "lbohb_test_helpers"
 

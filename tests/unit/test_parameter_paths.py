@@ -2,7 +2,7 @@
 
 import pytest
 
-from lightning_bohb.core.config import load_base_config, resolve_parameter_paths
+from lightning_bohb.core.base_config import load_base_config, resolve_parameter_paths
 from lightning_bohb.exceptions import ConfigError
 
 

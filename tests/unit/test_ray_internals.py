@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 import ray
+from ray.train._internal.storage import _FilesystemSyncer
 from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
 from ray.tune.experiment import Trial
-from ray.train._internal.storage import _FilesystemSyncer
 from ray.tune.schedulers import ASHAScheduler
 
 from lightning_bohb._ray import internals as ray_internals
@@ -54,7 +54,9 @@ def _trial(trial_id):
     return Trial("fn", config={}, trial_id=trial_id, stub=True)
 
 
-@pytest.mark.parametrize("make", [lambda: ASHAScheduler(metric="m", mode="min", max_t=9), lambda: ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9)])
+@pytest.mark.parametrize(
+    "make", [lambda: ASHAScheduler(metric="m", mode="min", max_t=9), lambda: ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9)]
+)
 def test_scheduler_state_round_trips_with_trials_mapped_by_id(make):
     original, live = make(), [_trial("a"), _trial("b")]
     for trial in live:
@@ -92,7 +94,7 @@ def test_capture_controller_keeps_the_controller_out_of_the_saved_state():
     ray_internals.capture_controller(scheduler)
     controller = _Controller()
     scheduler.on_trial_add(controller, _trial("a"))
-    assert getattr(scheduler, "_lightning_bohb_controller") is controller
+    assert scheduler._lightning_bohb_controller is controller
     assert b"_lightning_bohb_" not in ray_internals.dump_scheduler(scheduler)
 
 

@@ -3,7 +3,7 @@
 import pytest
 from ray import tune
 
-from lightning_bohb.core.config import OptimizationConfig
+from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
 from lightning_bohb.core.search_space import SearchSpace
 from lightning_bohb.core.strategies import ASHAStrategy, RandomStrategy

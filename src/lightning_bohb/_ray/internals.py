@@ -131,9 +131,8 @@ def dump_scheduler(scheduler) -> bytes:
     import io
 
     import cloudpickle
-    from ray.tune.experiment import Trial
-
     from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
+    from ray.tune.experiment import Trial
 
     class _TrialIdPickler(cloudpickle.Pickler):
         def persistent_id(self, obj):

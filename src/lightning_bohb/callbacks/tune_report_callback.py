@@ -7,7 +7,6 @@ import tempfile
 from typing import Any, Dict
 
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
-
 from lightning_bohb.exceptions import LightningTuneError
 
 CHECKPOINT_FILE = "checkpoint.ckpt"

@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
-from lightning_bohb.utils.imports import extend_import_path
-from lightning_bohb.session.state import SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_summary
 from lightning_bohb.session.lock import lock_is_live, read_lock
+from lightning_bohb.session.state import SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_summary
+from lightning_bohb.utils.imports import extend_import_path
 
 STALE = "RUNNING (stale: driver gone)"
 FINISHED_TRIAL = "TERMINATED"
@@ -273,7 +272,8 @@ def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
     removed = kept = 0
     for session, summary, problem in find_sessions(root):
         status = summary.get("status")
-        if problem or status not in (SessionStatus.COMPLETED, SessionStatus.PAUSED, SessionStatus.FAILED) or lock_is_live(read_lock(session)):
+        finished = status in (SessionStatus.COMPLETED, SessionStatus.PAUSED, SessionStatus.FAILED)
+        if problem or not finished or lock_is_live(read_lock(session)):
             kept += 1
             continue
         last = last_activity(session, summary)

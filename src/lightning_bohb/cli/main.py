@@ -191,7 +191,7 @@ def _error(err: Exception) -> None:
 
 
 def _duration(text: str) -> float:
-    from lightning_bohb.core.config import parse_duration
+    from lightning_bohb.core.optimization_config import parse_duration
 
     try:
         return parse_duration(text)

@@ -119,7 +119,7 @@ class Study:
         return YamlSearchSpace(self.space, self.metric)
 
     def optimization_config(self, experiment_dir: Optional[str] = None, experiment_name: Optional[str] = None):
-        from lightning_bohb.core.config import OptimizationConfig
+        from lightning_bohb.core.optimization_config import OptimizationConfig
 
         values = {"experiment_name": self.path.stem, **self.optimization}
         if experiment_dir is not None:
@@ -137,7 +137,7 @@ class Study:
         Imports the model and datamodule classes (and Ray Tune, for the domains): put their folder on
         ``sys.path`` first.
         """
-        from lightning_bohb.core.config import load_base_config
+        from lightning_bohb.core.base_config import load_base_config
         from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
         from lightning_bohb.core.strategies import strategy_from_name
 
@@ -264,7 +264,7 @@ def _distribution(spec: Any, where: str, problems: List[str]) -> Optional[Dict[s
         problems.append(f"{where}: must be a list {usage}, got {args!r}")
         return None
     number = "an integer" if integers else "a number"
-    bad = [n for n, a in zip(names, args) if not _is_number(a, integers)]
+    bad = [n for n, a in zip(names, args, strict=False) if not _is_number(a, integers)]
     if bad:
         hint = ""
         if any(isinstance(a, str) and _is_float_text(a) for a in args):
@@ -319,7 +319,7 @@ def _strategy(value: Any, problems: List[str]) -> Dict[str, Any]:
 
 
 def _optimization(value: Any, problems: List[str]) -> Dict[str, Any]:
-    from lightning_bohb.core.config import OptimizationConfig
+    from lightning_bohb.core.optimization_config import OptimizationConfig
 
     if not isinstance(value, dict):
         problems.append(f"optimization: must be a mapping of OptimizationConfig fields, got {_kind(value)}")

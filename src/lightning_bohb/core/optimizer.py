@@ -10,12 +10,13 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from lightning_bohb.log import logger
-from lightning_bohb.core.config import OptimizationConfig, load_base_config, resolve_parameter_paths
+from lightning_bohb.core.base_config import load_base_config, resolve_parameter_paths
+from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.core.search_space import SearchSpace
 from lightning_bohb.core.strategies import RandomStrategy, Strategy
 from lightning_bohb.core.trainable import TrialSpec, train_trial
 from lightning_bohb.exceptions import ConfigError
+from lightning_bohb.log import logger
 from lightning_bohb.utils.files import atomic_write
 
 BEST_CONFIG_FILE = "best_config.yaml"
@@ -134,12 +135,12 @@ class ConfigDrivenOptimizer:
         )
         resume_config = None
         if resume:
-            errored = {
+            errored: Any = {
                 "resume": ResumeConfig.ResumeType.RESUME,
                 "restart": ResumeConfig.ResumeType.RESTART,
                 "fail": ResumeConfig.ResumeType.SKIP,
             }[config.errored_trial_policy]
-            resume_config = ResumeConfig(unfinished=ResumeConfig.ResumeType.RESUME, errored=errored)
+            resume_config = ResumeConfig(unfinished=ResumeConfig.ResumeType.RESUME, errored=errored)  # type: ignore[arg-type]
         analysis = tune.run(
             trainable,
             name=experiment_folder,

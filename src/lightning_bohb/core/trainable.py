@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
-from lightning_bohb.core.config import apply_overrides
+from lightning_bohb.core.base_config import apply_overrides
 from lightning_bohb.utils.imports import extend_import_path, import_class
 from lightning_bohb.utils.plain import to_plain
 

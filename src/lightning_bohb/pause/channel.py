@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 NAMESPACE = "lightning_bohb"
 
@@ -103,7 +103,7 @@ def create_control(session_id: str):
     import ray
 
     # Threaded: every held trial blocks in `wait_while_paused` while the driver still gets through.
-    cls = ray.remote(num_cpus=0, max_concurrency=64)(PauseChannel)
+    cls = ray.remote(num_cpus=0, max_concurrency=64)(PauseChannel)  # type: ignore[call-overload]
     return cls.options(name=actor_name(session_id), namespace=NAMESPACE, get_if_exists=False).remote()
 
 
@@ -113,7 +113,7 @@ class ControlClient:
     def __init__(self, name: str, timeout: float = 30.0) -> None:
         self.name = name
         self.timeout = timeout
-        self._actor = None
+        self._actor: Any = None
 
     def __getstate__(self):
         return {"name": self.name, "timeout": self.timeout, "_actor": None}

@@ -37,7 +37,7 @@ class PauseCoordinator(Callback):
         pause: PauseState,
         control: Any,
         pause_timeout: float,
-        on_setup: Callable[[], None] = lambda: None,
+        on_setup: Callable[[], Any] = lambda: None,
         on_result: Callable[[Trial, Dict[str, Any]], None] = lambda trial, result: None,
         auto_pause: Callable[[Dict[str, Any]], bool] = lambda metrics: False,
         pause_deadline: Optional[float] = None,
@@ -66,7 +66,7 @@ class PauseCoordinator(Callback):
         return {"pause_requested": self.pause.pause_pending, "waiting_for": list(self.waiting)}
 
     # -- Tune hooks, on the driver's main thread ----------------------------------------------
-    def setup(self, **info: Any) -> None:
+    def setup(self, stop: Any = None, num_samples: Optional[int] = None, total_num_samples: Optional[int] = None, **info: Any) -> None:
         self.attach_interrupt(tune_interrupt_event())
         self.on_setup()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable, Dict
+from typing import Any, Callable, Dict
 
 PAUSE_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGUSR1", None)) if s is not None)
 QUIT_SIGNAL = getattr(signal, "SIGUSR2", None)
@@ -17,7 +17,7 @@ class SignalHandlers:
     def __init__(self, on_pause: Callable[[int], None], on_quit: Callable[[int], None]) -> None:
         self.on_pause = on_pause
         self.on_quit = on_quit
-        self._previous: Dict[int, object] = {}
+        self._previous: Dict[int, Any] = {}
 
     def install(self) -> bool:
         """(Re)install the handlers; returns False off the main thread, where Python forbids it."""

@@ -14,8 +14,8 @@ import os
 import sys
 from typing import Any, Dict, List, Mapping, Optional
 
-from lightning_bohb.utils.imports import import_class
 from lightning_bohb.exceptions import SessionError
+from lightning_bohb.utils.imports import import_class
 
 ALLOW_ENV = "LIGHTNING_BOHB_ALLOW_CODE_CHANGES"
 
@@ -25,6 +25,8 @@ def _class_key(cls: type) -> str:
 
 
 def _source_hash(cls: Optional[type]) -> Optional[str]:
+    if cls is None:
+        return None
     try:
         return hashlib.sha256(inspect.getsource(cls).encode()).hexdigest()[:16]
     except (OSError, TypeError):

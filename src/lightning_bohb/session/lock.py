@@ -57,7 +57,7 @@ class SessionLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
             except FileExistsError:
                 owner = read_lock(self.path.parent)
-                if lock_is_live(owner):
+                if owner is not None and lock_is_live(owner):
                     raise SessionError(
                         f"Session {self.path.parent} is already running (pid {owner.get('pid')} on "
                         f"{owner.get('host')}). Pause it first: lightning-bohb pause {self.path.parent}"

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from lightning_bohb.core.config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME
+from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME
 from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionPaused
 from lightning_bohb.pause.signals import SignalHandlers
@@ -313,7 +313,7 @@ class TuneSession:
     def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
         optimizer = self.optimizer
         value = result.get(optimizer.metric) if optimizer else None
-        if isinstance(value, (int, float)) and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
+        if optimizer and isinstance(value, (int, float)) and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
             self.trial_best[trial.trial_id] = value
         self.listener.on_result(self, trial, result)
         if time.time() - self._last_summary > _SUMMARY_EVERY_S:

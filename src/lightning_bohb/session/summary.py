@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from lightning_bohb.utils.plain import to_plain
 from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState, now_iso
+from lightning_bohb.utils.plain import to_plain
 
 
 def describe_domain(domain: Any) -> Any:
