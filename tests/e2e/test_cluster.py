@@ -1,23 +1,13 @@
 """A pause on a 2-node local Ray cluster reaches the trial running on the second node."""
 
 import json
-import sys
 
 import pytest
 import ray
-from ray import tune
 from ray.cluster_utils import Cluster
 
-from conftest import REPO, write_config
-from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SearchSpace, SessionPaused, TuneReflowCLI
-
-
-class Space(SearchSpace):
-    def get_search_space(self):
-        return {"lr": tune.loguniform(1e-3, 3e-2)}
-
-    def get_metric_config(self):
-        return {"metric": "val_loss", "mode": "min"}
+from e2e_support import LrSpace, write_config
+from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SessionPaused, TuneReflowCLI
 
 
 class PauseWhenBothTrialsReported(TuneReflowCLI):
@@ -30,8 +20,6 @@ class PauseWhenBothTrialsReported(TuneReflowCLI):
 
 @pytest.fixture
 def two_node_cluster():
-    sys.path.insert(0, str(REPO / "examples"))
-    sys.path.insert(0, str(REPO / "tests" / "e2e"))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False)
@@ -49,7 +37,7 @@ def test_pause_reaches_trial_on_second_node_and_resumes(tmp_path, two_node_clust
     record_dir.mkdir()
     optimizer = ConfigDrivenOptimizer(
         write_config(tmp_path, record_dir, min_epoch_seconds=1.0),
-        Space(),
+        LrSpace(),
         RandomStrategy(),
         OptimizationConfig(max_epochs=4, num_samples=2, max_concurrent_trials=2, seed=3, pause_timeout=120),
     )

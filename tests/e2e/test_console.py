@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from conftest import (
+from e2e_support import (
     EXIT_PAUSED,
     ScriptRun,
     first_checkpoint_exists,

@@ -6,67 +6,21 @@ trial) and the same best config as the uninterrupted session; scheduler state is
 
 import json
 import os
-import sys
 
 import pytest
-import ray
-from ray import tune
 
-from conftest import REPO, write_config
-from lightning_bohb import (
-    ASHAStrategy,
-    BOHBStrategy,
-    ConfigDrivenOptimizer,
-    HyperOptStrategy,
-    OptimizationConfig,
-    OptunaStrategy,
-    RandomStrategy,
-    SearchSpace,
-    SessionPaused,
-    TuneReflowCLI,
-)
+from e2e_support import STRATEGIES, LrSpace, PauseAfter, write_config
+from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, SessionPaused, TuneReflowCLI
 
-
-class Space(SearchSpace):
-    def get_search_space(self):
-        return {"lr": tune.loguniform(1e-3, 5e-2), "hidden_size": tune.choice([16, 32, 64])}
-
-    def get_metric_config(self):
-        return {"metric": "val_loss", "mode": "min"}
-
-
-class PauseAfter(TuneReflowCLI):
-    """Pauses itself when this run has seen ``pause_at`` results (an arbitrary moment)."""
-
-    pause_at = None
-
-    def should_auto_pause(self, metrics):
-        self.seen = getattr(self, "seen", 0) + 1
-        return self.seen == self.pause_at
-
-
-STRATEGIES = {
-    "bohb": lambda: BOHBStrategy(reduction_factor=2, seed=5),
-    "asha": lambda: ASHAStrategy(grace_period=1, reduction_factor=2, seed=5),
-    "optuna": lambda: OptunaStrategy(n_startup_trials=2, seed=5),
-    "hyperopt": lambda: HyperOptStrategy(n_initial_points=2, seed=5),
-    "random": lambda: RandomStrategy(seed=5),
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    sys.path.insert(0, str(REPO / "examples"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
+SPACE = LrSpace(lr=(1e-3, 5e-2), hidden_sizes=(16, 32, 64))
 
 
 def _optimizer(tmp_path, name, max_concurrent=1):
     record_dir = tmp_path / "records"
     record_dir.mkdir(parents=True, exist_ok=True)
     config = OptimizationConfig(max_epochs=4, num_samples=5, max_concurrent_trials=max_concurrent, seed=11)
-    return ConfigDrivenOptimizer(write_config(tmp_path, record_dir, 0.0), Space(), STRATEGIES[name](), config)
+    return ConfigDrivenOptimizer(write_config(tmp_path, record_dir, 0.0), SPACE, STRATEGIES[name](seed=5), config)
 
 
 def _creation_index(result):

@@ -7,11 +7,10 @@ import threading
 
 import psutil
 import pytest
-import ray
-from ray import tune
 
-from conftest import (
+from e2e_support import (
     REPO,
+    LrSpace,
     ScriptRun,
     epoch_end_counts,
     session_dir_of,
@@ -20,7 +19,7 @@ from conftest import (
     wait_until,
     write_config,
 )
-from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SearchSpace, SessionPaused, TuneReflowCLI
+from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SessionPaused, TuneReflowCLI
 
 HELD_WRITE_DRIVER = REPO / "tests" / "e2e" / "held_write_driver.py"
 
@@ -84,29 +83,12 @@ def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninte
     assert not list(session.rglob(".*.tmp"))  # the writes the kill cut short were cleared away
 
 
-class Space(SearchSpace):
-    def get_search_space(self):
-        return {"lr": tune.loguniform(1e-3, 3e-2)}
-
-    def get_metric_config(self):
-        return {"metric": "val_loss", "mode": "min"}
-
-
-@pytest.fixture
-def local_ray():
-    sys.path.insert(0, str(REPO / "examples"))
-    sys.path.insert(0, str(REPO / "tests" / "e2e"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def test_trial_that_never_reaches_validation_is_stopped_after_pause_timeout(tmp_path, local_ray, capsys):
     record_dir = tmp_path / "records"
     record_dir.mkdir()
     optimizer = ConfigDrivenOptimizer(
         write_config(tmp_path, record_dir, min_epoch_seconds=600),  # an epoch that outlasts any pause
-        Space(),
+        LrSpace(),
         RandomStrategy(),
         OptimizationConfig(max_epochs=2, num_samples=2, max_concurrent_trials=2, seed=1, pause_timeout=3),
     )
@@ -131,7 +113,7 @@ def test_pause_after_pauses_the_session_by_itself(tmp_path, local_ray):
     record_dir.mkdir()
     optimizer = ConfigDrivenOptimizer(
         write_config(tmp_path, record_dir, min_epoch_seconds=1.0),
-        Space(),
+        LrSpace(),
         RandomStrategy(),
         OptimizationConfig(max_epochs=30, num_samples=2, max_concurrent_trials=2, seed=1, pause_after="4s"),
     )
@@ -160,7 +142,7 @@ def test_session_pauses_around_a_crashed_trial_which_resumes_from_its_checkpoint
     crash_file.touch()
     optimizer = ConfigDrivenOptimizer(
         write_config(tmp_path, record_dir, min_epoch_seconds=0.5, crash_once_file=str(crash_file)),
-        Space(),
+        LrSpace(),
         RandomStrategy(),
         OptimizationConfig(max_epochs=4, num_samples=2, max_concurrent_trials=2, seed=1, errored_trial_policy="resume"),
     )
@@ -177,3 +159,39 @@ def test_session_pauses_around_a_crashed_trial_which_resumes_from_its_checkpoint
     for path in record_dir.glob("*.jsonl"):
         ends[path.stem] = sorted({json.loads(line)["epoch"] for line in path.open() if '"train_epoch_end"' in line})
     assert list(ends.values()) == [[0, 1, 2, 3], [0, 1, 2, 3]]
+
+
+def test_a_ctrl_c_before_tunes_loop_starts_pauses_the_session_never_completes_it(tmp_path, local_ray, monkeypatch):
+    """Tune installs its own SIGINT handler before the session's come back; a Ctrl+C (or
+    ``lightning-bohb pause``) landing in that window must pause the session, not mark it COMPLETED."""
+    import os
+
+    import ray.tune.tune as tune_module
+
+    catch_signals = tune_module._setup_signal_catching
+
+    def ctrl_c_while_tune_handles_it():
+        event = catch_signals()
+        os.kill(os.getpid(), signal.SIGINT)  # delivered now, to Tune's handler
+        return event
+
+    monkeypatch.setattr(tune_module, "_setup_signal_catching", ctrl_c_while_tune_handles_it)
+    record_dir = tmp_path / "records"
+    record_dir.mkdir()
+    optimizer = ConfigDrivenOptimizer(
+        write_config(tmp_path, record_dir, min_epoch_seconds=0.0),
+        LrSpace(),
+        RandomStrategy(),
+        OptimizationConfig(max_epochs=2, num_samples=2, max_concurrent_trials=2, seed=1),
+    )
+    cli = TuneReflowCLI("early", experiment_dir=tmp_path / "experiments", enable_pause=False, verbose=False)
+    with pytest.raises(SessionPaused):
+        cli.run(optimizer)
+    assert "status: PAUSED" in (cli.session_dir / "session_state.summary.yaml").read_text()
+    assert not (cli.session_dir / "best_config.yaml").exists()
+
+    monkeypatch.undo()
+    results = TuneReflowCLI.resume(cli.session_dir).run()
+    assert len(results) == 2 and not results.errors
+    assert all(list(result.metrics_dataframe["epoch"]) == [0, 1] for result in results)
+    assert "status: COMPLETED" in (cli.session_dir / "session_state.summary.yaml").read_text()

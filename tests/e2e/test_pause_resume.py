@@ -9,7 +9,7 @@ import os
 import shutil
 import signal
 
-from conftest import (
+from e2e_support import (
     assert_resumed_exactly,
     first_checkpoint_exists,
     parse_session_id,

@@ -3,51 +3,19 @@
 import sys
 
 import pytest
-import ray
 import yaml
-from ray import tune
 
-from conftest import REPO
-from lightning_bohb import (
-    ASHAStrategy,
-    BOHBStrategy,
-    ConfigDrivenOptimizer,
-    HyperOptStrategy,
-    OptimizationConfig,
-    OptunaStrategy,
-    RandomStrategy,
-    SearchSpace,
-)
+from e2e_support import REPO, STRATEGIES, LrSpace
+from lightning_bohb import BOHBStrategy, ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy
 
+pytestmark = pytest.mark.usefixtures("local_ray")
 CONFIG = REPO / "examples" / "config.yaml"
-
-
-class TinySpace(SearchSpace):
-    def __init__(self, metric="val_loss"):
-        self.metric = metric
-
-    def get_search_space(self):
-        return {
-            "lr": tune.loguniform(1e-3, 3e-2),
-            "hidden_size": tune.choice([16, 32]),
-        }
-
-    def get_metric_config(self):
-        return {"metric": self.metric, "mode": "min"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    sys.path.insert(0, str(REPO / "examples"))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def _optimizer(tmp_path, strategy, space=None, **overrides):
     config = dict(max_epochs=3, num_samples=3, max_concurrent_trials=2, seed=7, experiment_dir=str(tmp_path), experiment_name="t")
     config.update(overrides)
-    return ConfigDrivenOptimizer(CONFIG, space or TinySpace(), strategy, OptimizationConfig(**config))
+    return ConfigDrivenOptimizer(CONFIG, space or LrSpace(hidden_sizes=(16, 32)), strategy, OptimizationConfig(**config))
 
 
 def _histories(results):
@@ -55,15 +23,6 @@ def _histories(results):
         (result.config, list(result.metrics_dataframe["epoch"]), list(result.metrics_dataframe["val_loss"]))
         for result in results  # in creation order
     ]
-
-
-STRATEGIES = {
-    "bohb": lambda: BOHBStrategy(reduction_factor=3),
-    "asha": lambda: ASHAStrategy(grace_period=1, reduction_factor=2),
-    "optuna": lambda: OptunaStrategy(n_startup_trials=2),
-    "hyperopt": lambda: HyperOptStrategy(n_initial_points=2),
-    "random": lambda: RandomStrategy(),
-}
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -96,7 +55,7 @@ def test_seeded_runs_are_reproducible_and_best_config_loads_in_lightning_cli(tmp
 
 
 def test_metric_never_logged_fails_the_trial_listing_logged_metrics(tmp_path):
-    results = _optimizer(tmp_path, RandomStrategy(), TinySpace(metric="val_f1"), num_samples=1).run(verbose=0)
+    results = _optimizer(tmp_path, RandomStrategy(), LrSpace(hidden_sizes=(16, 32), metric="val_f1"), num_samples=1).run(verbose=0)
     assert len(results.errors) == 1
     message = str(results.errors[0])
     assert "val_f1" in message and "val_loss" in message and "val_acc" in message

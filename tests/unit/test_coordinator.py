@@ -30,7 +30,11 @@ class Channel:
 def trial(trial_id, status=Trial.RUNNING, checkpoint_step=None, epoch=None):
     latest = None if checkpoint_step is None else SimpleNamespace(metrics={"global_step": checkpoint_step, "epoch": epoch})
     return SimpleNamespace(
-        trial_id=trial_id, status=status, latest_checkpoint_result=latest, temporary_state=SimpleNamespace(ray_actor=None)
+        trial_id=trial_id,
+        status=status,
+        last_result={} if latest is None else dict(latest.metrics),
+        latest_checkpoint_result=latest,
+        temporary_state=SimpleNamespace(ray_actor=None),
     )
 
 
@@ -62,7 +66,19 @@ def test_waits_for_every_running_trial_to_ack_with_its_checkpoint_registered():
     b.latest_checkpoint_result.metrics["global_step"] = 8
     coord.on_step_end(3, [a, b, done])
     assert coord.stop_reason == StopReason.PAUSED and interrupt.is_set() and channel.released
-    assert coord.statuses_at_stop == {"a": Trial.PAUSED, "b": Trial.PAUSED, "c": Trial.TERMINATED}
+    assert [coord.status_of(t) for t in (a, b, done)] == [Trial.PAUSED, Trial.PAUSED, Trial.TERMINATED]
+    a.status = b.status = Trial.TERMINATED  # what Tune's cleanup does next
+    assert coord.status_of(a) == Trial.PAUSED
+
+
+def test_a_trial_stopped_before_it_reported_shows_pending_not_terminated():
+    coord, pause, channel, _ = coordinator()
+    pause.request_pause()
+    starting = trial("new")
+    channel.acks = {"new": None}
+    coord.on_step_end(0, [starting])
+    starting.status = Trial.TERMINATED  # Tune's cleanup
+    assert coord.status_of(starting) == Trial.PENDING
 
 
 def test_a_trial_held_before_its_first_epoch_needs_no_checkpoint():

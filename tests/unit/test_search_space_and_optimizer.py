@@ -31,7 +31,7 @@ def test_metric_config_without_metric(metric):
 def test_metric_config_bad_mode():
     with pytest.raises(ConfigError) as info:
         Space(metric={"metric": "val_acc", "mode": "maximize"}).validated_metric()
-    assert "`mode` is 'maximize', but must be `'min'` or `'max'`" in str(info.value)
+    assert "mode: must be 'min' or 'max', got 'maximize'" in str(info.value)
 
 
 def test_metric_mode_defaults_to_min():
@@ -75,7 +75,7 @@ def test_optimizer_rejects_unknown_search_space_name(base_dict):
 
     with pytest.raises(ConfigError, match="'learning_rate' matches no init argument"):
         ConfigDrivenOptimizer(base_dict, Space(space={"learning_rate": tune.uniform(0, 1)}))
-    with pytest.raises(ConfigError, match="`mode` is 'up'"):
+    with pytest.raises(ConfigError, match="mode: must be 'min' or 'max', got 'up'"):
         ConfigDrivenOptimizer(base_dict, Space(metric={"metric": "val_loss", "mode": "up"}))
     with pytest.raises(ConfigError, match="not found"):
         ConfigDrivenOptimizer("/no/such/config.yaml", Space())

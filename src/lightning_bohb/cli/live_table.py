@@ -12,7 +12,7 @@ class LiveTrialTable:
     """Redraws twice a second while the search runs; only when stdout is a terminal.
 
     Args:
-        snapshot: Returns ``(trials, trial_best, metric, pause_line)`` for the current moment.
+        snapshot: Returns ``(trials, status_of, trial_best, metric, pause_line)`` for the current moment.
     """
 
     def __init__(self, snapshot: Callable[[], Any]) -> None:
@@ -36,7 +36,7 @@ class LiveTrialTable:
     def __rich__(self):
         from rich.table import Table
 
-        trials, trial_best, metric, pause_line = self.snapshot()
+        trials, status_of, trial_best, metric, pause_line = self.snapshot()
         table = Table(title="LightningTune trials", caption=pause_line, box=None, pad_edge=False)
         for column in ("trial", "status", "config", "epochs", f"last {metric}", f"best {metric}"):
             table.add_column(column, overflow="fold")
@@ -44,7 +44,7 @@ class LiveTrialTable:
             last = trial.last_result or {}
             table.add_row(
                 trial.trial_id,
-                trial.status,
+                status_of(trial),
                 _short(to_plain(dict(trial.config or {}))),
                 str(last.get("training_iteration", 0)),
                 _number(last.get(metric)),

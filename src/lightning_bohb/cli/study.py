@@ -32,24 +32,13 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 import yaml
 
-from lightning_bohb.core.search_space import SearchSpace
+from lightning_bohb.core.search_space import DISTRIBUTIONS, SearchSpace, metric_problems
 from lightning_bohb.exceptions import ConfigError
 
 STUDY_KEYS = ("base_config", "search_space", "metric", "strategy", "optimization")
 REQUIRED_KEYS = ("base_config", "search_space", "metric")
 CONSTANT = "constant"
 
-# name -> (argument names, integer arguments, bounds must be > 0)
-DISTRIBUTIONS: Dict[str, tuple] = {
-    "uniform": (("lower", "upper"), False, False),
-    "quniform": (("lower", "upper", "q"), False, False),
-    "loguniform": (("lower", "upper"), False, True),
-    "qloguniform": (("lower", "upper", "q"), False, True),
-    "randint": (("lower", "upper"), True, False),
-    "qrandint": (("lower", "upper", "q"), True, False),
-    "lograndint": (("lower", "upper"), True, True),
-    "choice": ((), False, False),
-}
 
 
 class StudyError(ConfigError):
@@ -288,18 +277,9 @@ def _metric(value: Any, problems: List[str]) -> Dict[str, str]:
         return {}
     if isinstance(value, str):
         value = {"metric": value}
-    if not isinstance(value, dict):
-        problems.append(f"metric: must be a mapping {{metric: <logged name>, mode: min|max}}, got {_kind(value)}")
-        return {}
-    for key in value:
-        if key not in ("metric", "mode"):
-            problems.append(f"metric.{key}: unknown key; use `metric` and `mode`")
-    metric, mode = value.get("metric"), value.get("mode", "min")
-    if not isinstance(metric, str) or not metric.strip():
-        problems.append(f"metric.metric: must be the name of a metric your model logs, got {metric!r}")
-    if mode not in ("min", "max"):
-        problems.append(f"metric.mode: must be 'min' or 'max', got {mode!r}")
-    return {"metric": str(metric), "mode": str(mode)}
+    checked, found = metric_problems(value)
+    problems.extend(f"metric.{problem}" if ":" in problem.split()[0] else f"metric: {problem}" for problem in found)
+    return checked if not found else {}
 
 
 def _strategy(value: Any, problems: List[str]) -> Dict[str, Any]:

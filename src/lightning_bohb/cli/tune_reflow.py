@@ -232,7 +232,7 @@ class TuneReflowCLI(SessionListener):
         else:
             pause_line = "p: pause at next validation   q: quit now   Ctrl+C: pause"
         metric = session.optimizer.metric if session.optimizer else ""
-        return coordinator.trials, dict(session.trial_best), metric, pause_line
+        return coordinator.trials, coordinator.status_of, dict(session.trial_best), metric, pause_line
 
     def _say(self, message: str) -> None:
         if self.verbose:

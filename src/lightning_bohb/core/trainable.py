@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional
 
 from lightning_bohb.core.base_config import apply_overrides
+from lightning_bohb.core.worker_setup import quiet_trial_output
 from lightning_bohb.utils.imports import extend_import_path, import_class
 from lightning_bohb.utils.plain import to_plain
 
@@ -16,7 +17,6 @@ _QUIET_TRAINER_DEFAULTS = {
     "enable_model_summary": False,
     "logger": False,
 }
-_QUIET_LOGGERS = ("lightning.pytorch", "lightning.fabric", "ray.train", "ray.tune")
 
 
 @dataclass
@@ -63,18 +63,6 @@ def build_trainer_kwargs(trainer_config: Mapping[str, Any], callbacks: list) -> 
     # The report callback is a Lightning Checkpoint; Lightning refuses one when this is False.
     kwargs["enable_checkpointing"] = True
     return kwargs
-
-
-def quiet_trial_output() -> None:
-    """Keep Lightning's and Tune's routine messages out of the trial logs (also a Ray worker setup hook)."""
-    import logging
-    import warnings
-
-    for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", message=".*weights_only.*")
-    warnings.filterwarnings("ignore", message=".*treespec.*")  # Lightning 2.6 on torch 2.13, once per worker
 
 
 def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:

@@ -61,6 +61,11 @@ class PauseCoordinator(Callback):
         """Whether Tune's loop was told to end early (by this coordinator, or by Tune's own handler)."""
         return self._interrupt is not None and self._interrupt.is_set()
 
+    def status_of(self, trial: Trial) -> str:
+        """The trial's status as the session shows it: after a stop, as it was when the run ended
+        (Tune's cleanup marks every trial it ends TERMINATED, also those that will resume)."""
+        return self.statuses_at_stop.get(trial.trial_id, trial.status) if self.stop_reason else trial.status
+
     def describe(self) -> Dict[str, Any]:
         """Pause state for the session summary."""
         return {"pause_requested": self.pause.pause_pending, "waiting_for": list(self.waiting)}
@@ -109,12 +114,19 @@ class PauseCoordinator(Callback):
         # what a trial has not reported by now is lost either way.
         if self.stop_reason is None:
             self.stop_reason = reason
-            # Tune's cleanup marks every live trial TERMINATED in memory; the snapshot keeps them live.
-            self.statuses_at_stop = {t.trial_id: (Trial.PAUSED if t.status == Trial.RUNNING else t.status) for t in self.trials}
+            # Tune's cleanup marks every live trial TERMINATED in memory; the snapshot keeps them live:
+            # a running trial shows PAUSED (PENDING if it had not reported yet: it starts over).
+            self.statuses_at_stop = {t.trial_id: _status_at_stop(t) for t in self.trials}
         if self._interrupt is not None:
             self._interrupt.set()
         self.control.release()
         end_trial_actors(self.trials)
+
+
+def _status_at_stop(trial: Trial) -> str:
+    if trial.status == Trial.RUNNING:
+        return Trial.PAUSED if trial.last_result else Trial.PENDING
+    return trial.status
 
 
 def checkpointed(trial: Trial, acks: Dict[str, Optional[int]]) -> bool:

@@ -42,6 +42,7 @@ from lightning_bohb.utils.imports import extend_import_path
 
 _SUMMARY_EVERY_S = 2.0
 _TUNE_ADVICE_LOGGER = "ray.tune.tune"
+_TUNE_ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
 
 
 class TuneSession:
@@ -227,17 +228,19 @@ class TuneSession:
         owns_ray = not ray.is_initialized()
         if owns_ray:
             # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
-            quiet = "lightning_bohb.core.trainable.quiet_trial_output"
+            quiet = "lightning_bohb.core.worker_setup.quiet_trial_output"
             ray.init(include_dashboard=False, runtime_env={"worker_process_setup_hook": quiet})
-        # Tune's "interrupted ... resume with tune.run(...)" advice is wrong for a session; hidden
-        # for this run only, by a filter on that one logger, removed afterwards.
-        advice = logging.getLogger(_TUNE_ADVICE_LOGGER)
-        advice_filter = _BelowError()
-        advice.addFilter(advice_filter)
+        # Hidden for this run only, by filters on two of Tune's loggers, removed afterwards: Tune's
+        # "interrupted ... resume with tune.run(...)" advice (wrong for a session), and, after a
+        # pause, its warning that trials stopped before their first result have no metrics file.
+        filters = [(logging.getLogger(_TUNE_ADVICE_LOGGER), _BelowError()), (logging.getLogger(_TUNE_ANALYSIS_LOGGER), _NoMetricsYet(self))]
+        for tune_logger, noise in filters:
+            tune_logger.addFilter(noise)
         try:
             return self._run_tune(optimizer, resume, signals, **kwargs)
         finally:
-            advice.removeFilter(advice_filter)
+            for tune_logger, noise in filters:
+                tune_logger.removeFilter(noise)
             if owns_ray:
                 end_local_autoscaler_monitor()  # saves ray.shutdown a 1 s wait
                 ray.shutdown()  # last: the report and the saved state come first
@@ -340,7 +343,7 @@ class TuneSession:
                 self._require_state(),
                 resume_command=self.resume_command,
                 trials=coordinator.trials if coordinator else [],
-                statuses_at_stop=coordinator.statuses_at_stop if coordinator else {},
+                status_of=coordinator.status_of if coordinator else (lambda trial: trial.status),
                 trial_best=self.trial_best,
                 metric_config=self.optimizer.metric_config if self.optimizer else None,
                 pause_info=coordinator.describe() if coordinator else {},
@@ -351,6 +354,20 @@ class TuneSession:
 class _BelowError(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR
+
+
+class _NoMetricsYet(logging.Filter):
+    """Drops Tune's "Failed to fetch metrics" for a run the session ended early (trials it held
+    before their first result have none; they start over on resume)."""
+
+    def __init__(self, session: "TuneSession") -> None:
+        super().__init__()
+        self.session = session
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        coordinator = self.session.coordinator
+        ended_early = coordinator is not None and coordinator.interrupted
+        return not (ended_early and record.getMessage().startswith("Failed to fetch metrics"))
 
 
 def user_script() -> Optional[str]:

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+from lightning_bohb.core.search_space import describe_domain
 from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState, now_iso
 from lightning_bohb.utils.plain import to_plain
-
-
-def describe_domain(domain: Any) -> Any:
-    """A Ray Tune domain as readable text (``loguniform(0.0001, 0.1)``, ``choice([16, 32])``)."""
-    plain = to_plain(domain)
-    if isinstance(plain, (int, float, str, bool, type(None), list, dict)):
-        return plain
-    categories = getattr(domain, "categories", None)
-    if categories is not None:
-        return f"choice({to_plain(list(categories))})"
-    lower, upper = getattr(domain, "lower", None), getattr(domain, "upper", None)
-    if lower is not None:
-        sampler = type(getattr(domain, "sampler", None)).__name__.lstrip("_").lower()
-        kind = "loguniform" if "log" in sampler else "uniform"
-        if type(domain).__name__ == "Integer":
-            kind = "randint" if kind == "uniform" else "lograndint"
-        return f"{kind}({lower}, {upper})"
-    return repr(domain)
 
 
 def better(value: float, previous: Optional[float], mode: str) -> bool:
@@ -45,7 +28,7 @@ def build_summary(
     state: TuneSessionState,
     resume_command: str,
     trials: List[Any],
-    statuses_at_stop: Dict[str, str],
+    status_of: Callable[[Any], str],
     trial_best: Dict[str, float],
     metric_config: Optional[Dict[str, str]],
     pause_info: Dict[str, Any],
@@ -58,7 +41,7 @@ def build_summary(
         rows.append(
             {
                 "id": trial.trial_id,
-                "status": statuses_at_stop.get(trial.trial_id, trial.status),
+                "status": status_of(trial),
                 "config": to_plain(dict(trial.config or {})),
                 "epochs": int(last.get("training_iteration", 0) or 0),
                 "last": to_plain(last.get(metric)) if metric else None,
