@@ -24,20 +24,15 @@ class Recorder(DigitsClassifier):
             Path(self.signal_file).touch()  # request a pause during epoch 1's end
 
 
-class HoldProbe(TunePauseCallback):
-    def _hold(self, trainer, global_step):
-        trainer.lightning_module.events.append(("hold", trainer.current_epoch))
-        super()._hold(trainer, global_step)
-
-
 def test_holds_after_the_epoch_end_hooks_and_continues_when_cancelled(tmp_path):
     signal_file = tmp_path / "pause.signal"
-    callback = HoldProbe(pause_signal_file=signal_file, check_interval=0.05)
+    callback = TunePauseCallback(pause_signal_file=signal_file, check_interval=0.05)
     model = Recorder(str(signal_file))
 
     def cancel_when_held():
-        while ("hold", 1) not in model.events:
+        while callback.pauses == 0:  # counted when the hold begins
             threading.Event().wait(0.05)
+        model.events.append(("hold", model.current_epoch))
         signal_file.unlink()
 
     threading.Thread(target=cancel_when_held, daemon=True).start()

@@ -7,7 +7,9 @@ It is a Lightning `Checkpoint` callback, so Lightning runs it after the Lightnin
 
 from __future__ import annotations
 
+import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint
+from typing_extensions import override
 
 
 class ValidatedEpochEnd(Checkpoint):
@@ -16,14 +18,16 @@ class ValidatedEpochEnd(Checkpoint):
     def __init__(self) -> None:
         self._validated = False
 
-    def on_validation_end(self, trainer, pl_module) -> None:
+    @override
+    def on_validation_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if not trainer.sanity_checking:
             self._validated = True
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    @override
+    def on_train_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if self._validated:
             self._validated = False
             self.on_validated_epoch_end(trainer, pl_module)
 
-    def on_validated_epoch_end(self, trainer, pl_module) -> None:
+    def on_validated_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         """Override: the epoch's training, validation and epoch-end hooks are all done."""

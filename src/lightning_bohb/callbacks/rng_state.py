@@ -13,23 +13,26 @@ from typing import Any, Dict
 import numpy as np
 import torch
 from lightning.pytorch import Callback
+from typing_extensions import override
 
 
 class RNGStateCallback(Callback):
     """Checkpoints the process's random-number-generator states."""
 
+    @override
     def state_dict(self) -> Dict[str, Any]:
         version, mt_state, gauss = random.getstate()
-        name, keys, pos, has_gauss, cached = np.random.get_state()
+        name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
         state = {
             "python": [version, list(mt_state), gauss],
-            "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            "numpy": [name, np.asarray(keys).tolist(), int(pos), int(has_gauss), float(cached)],
             "torch": torch.get_rng_state(),
         }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
+    @override
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         version, mt_state, gauss = state_dict["python"]
         random.setstate((version, tuple(mt_state), gauss))

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+import lightning.pytorch as pl
+from typing_extensions import override
+
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
 from lightning_bohb.log import logger
 from lightning_bohb.pause.channel import HoldState
@@ -66,19 +69,20 @@ class TunePauseCallback(ValidatedEpochEnd):
         return False
 
 
-    def on_train_start(self, trainer, pl_module) -> None:
+    @override
+    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         # A trial that starts while a pause is pending has nothing to save: hold before training.
         if self._agreed(trainer):
             self._hold(trainer, global_step=None)
 
-    def on_validated_epoch_end(self, trainer, pl_module) -> None:
+    def on_validated_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if self._agreed(trainer):
             self._hold(trainer, global_step=trainer.global_step)
 
-    def _agreed(self, trainer) -> bool:
+    def _agreed(self, trainer: "pl.Trainer") -> bool:
         return bool(trainer.strategy.reduce_boolean_decision(self.pause_requested(), all=False))
 
-    def _hold(self, trainer, global_step: Optional[int]) -> None:
+    def _hold(self, trainer: "pl.Trainer", global_step: Optional[int]) -> None:
         """Acknowledge the pause and wait until the driver ends the run, or the pause is cancelled."""
         self.pauses += 1
         if self.verbose and trainer.is_global_zero:
@@ -107,8 +111,10 @@ class TunePauseCallback(ValidatedEpochEnd):
             os._exit(0)
         return state == HoldState.PAUSED
 
+    @override
     def state_dict(self) -> Dict[str, Any]:
         return {"pauses": self.pauses}
 
+    @override
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self.pauses = state_dict.get("pauses", 0)

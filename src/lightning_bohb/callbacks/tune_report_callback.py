@@ -6,6 +6,8 @@ import os
 import tempfile
 from typing import Any, Dict
 
+import lightning.pytorch as pl
+
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
 from lightning_bohb.exceptions import LightningTuneError
 
@@ -27,7 +29,7 @@ class TuneReportCallback(ValidatedEpochEnd):
         super().__init__()
         self.metric = metric
 
-    def on_validated_epoch_end(self, trainer, pl_module) -> None:
+    def on_validated_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         from ray import tune
 
         metrics = self.collect_metrics(trainer)
@@ -36,7 +38,7 @@ class TuneReportCallback(ValidatedEpochEnd):
             if trainer.is_global_zero:
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    def collect_metrics(self, trainer) -> Dict[str, Any]:
+    def collect_metrics(self, trainer: "pl.Trainer") -> Dict[str, Any]:
         metrics = {name: _scalar(value) for name, value in trainer.callback_metrics.items()}
         if self.metric not in metrics:
             raise MetricNotLoggedError(

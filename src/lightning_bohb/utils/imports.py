@@ -31,7 +31,7 @@ def import_class(class_path: str, where: str = "class_path") -> type:
 
 def init_parameters(cls: type) -> Optional[list]:
     """Names ``cls.__init__`` accepts, or ``None`` when it takes ``**kwargs``."""
-    params = inspect.signature(cls.__init__).parameters.values()
+    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return [p.name for p in params if p.name != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL]
