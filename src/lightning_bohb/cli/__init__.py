@@ -1,1 +1,1 @@
-"""User-facing controls: `TuneReflowCLI`, the keyboard reader and the `lightning-bohb` console script."""
+"""The terminal: `TuneReflowCLI` over the session runner, the keyboard reader, the live table, the `lightning-bohb` console script."""

@@ -1,1 +1,1 @@
-"""The search itself: config, search space, strategies, optimizer and the per-trial trainable."""
+"""The search itself: optimization and base configs, search space, strategies, optimizer, the per-trial trainable."""

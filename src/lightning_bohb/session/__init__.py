@@ -1,1 +1,1 @@
-"""Session persistence and control: state file, atomic storage, pause channel, signals."""
+"""A session: the runner that creates, resumes and runs it, its saved state and summary, its lock."""
