@@ -5,16 +5,25 @@ lock, the one `PauseState`, the signal handlers, ``ray.init``/shutdown, the paus
 coordinator and the Ray patches that make a session resumable. It reports through a
 `SessionListener` and never prints; `lightning_bohb.cli.tune_reflow.TuneReflowCLI` is the terminal
 front end over it.
+
+Signals, in order: the runner installs its handlers when it takes the lock (a signal never kills
+the driver mid-save); ``tune.run`` then installs its own SIGINT/SIGUSR1 handler; in the
+coordinator's ``setup`` (Tune's loop not started yet) the runner takes Tune's interrupt event from
+that handler (`_ray.internals.tune_interrupt_event`) and installs its handlers again. A signal that
+reaches Tune's handler in between ends the loop before any trial starts: the session is then
+PAUSED, never COMPLETED (COMPLETED needs a loop that ran to its end).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shlex
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -57,6 +66,8 @@ class TuneSession:
             (the script's folder and the working directory are always saved).
         listener: Receives the session's events.
         auto_pause: Called with every reported result; True pauses the session.
+        force: Take the session's lock even if its record still looks live (a driver on another host
+            whose heartbeat is fresh), after logging whose it was (``lightning-bohb resume --force``).
     """
 
     def __init__(
@@ -68,6 +79,7 @@ class TuneSession:
         import_paths: Sequence[str] = (),
         listener: Optional[SessionListener] = None,
         auto_pause: Callable[[Dict[str, Any]], bool] = lambda metrics: False,
+        force: bool = False,
     ) -> None:
         if experiment_name is not None and not str(experiment_name).strip():
             raise ConfigError("The value of `experiment_name` is '', but must be a non-empty name.")
@@ -77,6 +89,7 @@ class TuneSession:
         self.import_paths = [os.path.abspath(p) for p in import_paths]
         self.listener = listener or SessionListener()
         self.auto_pause = auto_pause
+        self.force = force
         self.pause = PauseState(grace_period)
         self.state: Optional[TuneSessionState] = None
         self.optimizer: Optional[ConfigDrivenOptimizer] = None
@@ -133,7 +146,11 @@ class TuneSession:
         config = optimizer.optimization_config.with_location(self.experiment_name, self.experiment_dir)
         optimizer.optimization_config = config
         self.experiment_name, self.experiment_dir = config.experiment_path.name, str(config.experiment_path.parent)
-        make_private_dir(self.session_dir)
+        try:
+            make_private_dir(self.session_dir)  # never through a symbolic link at session_<id>
+        except OSError as err:
+            why = "it is a symbolic link" if err.errno == errno.ELOOP else err.strerror or str(err)
+            raise SessionError(f"Cannot create the session folder {self.session_dir}: {why}.") from err
         script = user_script()
         self.state = TuneSessionState(
             session_id=self.session_id,
@@ -198,7 +215,7 @@ class TuneSession:
         """
         if resume or (optimizer is None and self.state is not None):
             self._require_state()
-            optimizer, resume = self._restored_optimizer(), True
+            resume = True
         elif optimizer is None:
             raise ConfigError(
                 "TuneReflowCLI.run() needs an optimizer for a new session; to continue one use "
@@ -206,15 +223,22 @@ class TuneSession:
             )
         else:
             optimizer = self._create(optimizer)
+        # Held (with a heartbeat) until the end of the run; a second driver stops here, before it
+        # reports, restores or writes anything.
         lock = SessionLock(self.session_dir)
-        lock.acquire()
-        signals = SignalHandlers(on_pause=self.on_pause_signal, on_quit=lambda _signum: self.quit_now())
-        signals.install()  # from the lock to its release: a signal never kills the driver mid-save
+        lock.acquire(force=self.force)
         try:
-            return self._run_with_ray(optimizer, resume, signals, **kwargs)
+            if resume:
+                optimizer = self._restored_optimizer()
+            assert optimizer is not None
+            signals = SignalHandlers(on_pause=self.on_pause_signal, on_quit=lambda _signum: self.quit_now())
+            signals.install()  # from here to the lock's release: a signal never kills the driver mid-save
+            try:
+                return self._run_with_ray(optimizer, resume, signals, **kwargs)
+            finally:
+                signals.restore()
+                self.pause.detach()
         finally:
-            signals.restore()
-            self.pause.detach()
             lock.release()
 
     def _run_with_ray(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
@@ -226,10 +250,12 @@ class TuneSession:
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         owns_ray = not ray.is_initialized()
+        ray_temp = private_ray_temp_dir() if owns_ray else None
         if owns_ray:
             # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
             quiet = "lightning_bohb.core.worker_setup.quiet_trial_output"
-            ray.init(include_dashboard=False, runtime_env={"worker_process_setup_hook": quiet})
+            private: Dict[str, Any] = {"_temp_dir": str(ray_temp / "ray")} if ray_temp else {}  # Ray makes that one 0777
+            ray.init(include_dashboard=False, runtime_env={"worker_process_setup_hook": quiet}, **private)
         # Hidden for this run only, by filters on two of Tune's loggers, removed afterwards: Tune's
         # "interrupted ... resume with tune.run(...)" advice (wrong for a session), and, after a
         # pause, its warning that trials stopped before their first result have no metrics file.
@@ -244,6 +270,8 @@ class TuneSession:
             if owns_ray:
                 end_local_autoscaler_monitor()  # saves ray.shutdown a 1 s wait
                 ray.shutdown()  # last: the report and the saved state come first
+                if ray_temp:
+                    shutil.rmtree(ray_temp, ignore_errors=True)
 
     def _run_tune(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
         import ray
@@ -368,6 +396,23 @@ class _NoMetricsYet(logging.Filter):
         coordinator = self.session.coordinator
         ended_early = coordinator is not None and coordinator.interrupted
         return not (ended_early and record.getMessage().startswith("Failed to fetch metrics"))
+
+
+def private_ray_temp_dir() -> Optional[Path]:
+    """A new owner-only folder (0700) to hold the temporary folder of the local Ray this driver starts.
+
+    Ray keeps its logs, sockets and Tune's staging copies of the experiment (trial results, searcher
+    state) there, in folders it makes world-writable: inside this one only their owner reaches them.
+    None where Ray will connect to a cluster instead (``RAY_ADDRESS``), or where the path would make
+    Ray's socket paths longer than the 107 bytes a Unix socket allows: Ray's own ``<tmp>/ray`` then.
+    """
+    if os.environ.get("RAY_ADDRESS"):
+        return None
+    base = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    # <base>/lbohb_XXXXXXXX/ray/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store
+    if len(base) + len("/lbohb_XXXXXXXX/ray/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store") > 107:
+        return None
+    return Path(tempfile.mkdtemp(prefix="lbohb_", dir=base))
 
 
 def user_script() -> Optional[str]:
