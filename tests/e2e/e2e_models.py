@@ -5,6 +5,9 @@ import os
 import threading
 import time
 
+import lightning.pytorch as pl
+import torch
+
 from digits_model import DigitsClassifier
 
 
@@ -71,3 +74,94 @@ class RecordingClassifier(DigitsClassifier):
         except FileExistsError:
             return
         threading.Event().wait()  # mid-checkpoint until the test kills the session
+
+
+# -- A LightningCLI project written the usual way (issue 11): an injected encoder, optimizer and
+# scheduler from the YAML's `optimizer:`/`lr_scheduler:`, a loader with worker processes whose
+# samples are augmented with random noise drawn in the workers (so the workers' RNG matters).
+
+
+class MLPEncoder(torch.nn.Module):
+    """The injected part: ``model.init_args.encoder: {class_path: e2e_models.MLPEncoder, init_args: {hidden: 8}}``."""
+
+    def __init__(self, hidden: int = 16, depth: int = 1, in_features: int = 8):
+        super().__init__()
+        layers, width = [], in_features
+        for _ in range(depth):
+            layers += [torch.nn.Linear(width, hidden), torch.nn.Tanh()]
+            width = hidden
+        self.net = torch.nn.Sequential(*layers)
+        self.out_features = width
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class WideEncoder(MLPEncoder):
+    """An alternative encoder (a choice between classes): one wide layer, no ``depth``."""
+
+    def __init__(self, hidden: int = 32, in_features: int = 8):
+        super().__init__(hidden=hidden, depth=1, in_features=in_features)
+
+
+class EncoderRegressor(pl.LightningModule):
+    """A regression head on an injected encoder; no ``configure_optimizers``: the YAML's ``optimizer:`` decides."""
+
+    def __init__(self, encoder: torch.nn.Module, head_bias: bool = True):
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = encoder
+        self.head = torch.nn.Linear(encoder.out_features, 1, bias=head_bias)
+
+    def forward(self, x):
+        return self.head(self.encoder(x)).squeeze(-1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self(x), y)
+        self.log("train_loss", loss, on_step=True, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self(x), y))
+
+
+class NoisyDataset(torch.utils.data.Dataset):
+    """Fixed points; each read adds fresh noise from the reading process's torch RNG (a worker's, with workers)."""
+
+    def __init__(self, x, y, noise: float):
+        self.x, self.y, self.noise = x, y, noise
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, index):
+        return self.x[index] + self.noise * torch.randn(self.x.shape[1]), self.y[index]
+
+
+class NoiseData(pl.LightningDataModule):
+    """128 points of y = sum(x) + noise, a shuffled training loader with ``num_workers`` processes."""
+
+    def __init__(self, batch_size: int = 16, num_workers: int = 0, persistent_workers: bool = False, noise: float = 0.1):
+        super().__init__()
+        self.batch_size, self.num_workers, self.persistent_workers, self.noise = batch_size, num_workers, persistent_workers, noise
+
+    def setup(self, stage=None):
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(128, 8, generator=generator)
+        y = x.sum(dim=1) + 0.1 * torch.randn(128, generator=generator)
+        self.train_set = NoisyDataset(x[:96], y[:96], self.noise)
+        self.val_set = torch.utils.data.TensorDataset(x[96:], y[96:])
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            num_workers=self.num_workers,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+        )
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(self.val_set, batch_size=64)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,9 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lightning_bohb.cli import commands
 from lightning_bohb.cli.main import main
 from lightning_bohb.core.optimization_config import parse_duration
-from lightning_bohb.session.lock import LOCK_FILE
+from lightning_bohb.session.lock import LOCK_FILE, SessionLock
 from lightning_bohb.session.state import SUMMARY_FILE
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
@@ -54,7 +56,8 @@ def make_session(
         "search_space": {"lr": "loguniform(0.0001, 0.1)", "hidden_size": "choice([16, 32])"},
         "metric": {"metric": "val_loss", "mode": "min"},
         "num_samples": 4,
-        "best": {"trial": "t_00000", "val_loss": 0.41234, "config": trials[0]["config"]} if best and trials else None,
+        # a copy of the config: no YAML alias
+        "best": {"trial": "t_00000", "val_loss": 0.41234, "config": dict(trials[0]["config"])} if best and trials else None,
         "trials": trials,
         "resume_command": f"lightning-bohb resume {session}",
         **extra,
@@ -248,6 +251,62 @@ def test_clean_requires_older_than(tmp_path, capsys):
     assert code == 2 and "--older-than" in err
 
 
+def test_clean_never_follows_a_link_out_of_the_experiment_folder(tmp_path, capsys):
+    root, elsewhere = tmp_path / "experiments", tmp_path / "elsewhere"
+    behind_linked_folder = make_session(elsewhere, experiment="kept", session_id="behind_link")
+    (root / "exp").mkdir(parents=True)
+    (root / "linked").symlink_to(elsewhere / "kept")  # an experiment folder that is a link
+    linked_session = make_session(elsewhere, experiment="other", session_id="linked")
+    (root / "exp" / "session_linked").symlink_to(linked_session)  # a session that is a link
+    plain = make_session(root, experiment="exp", session_id="plain")
+    code, out, err = run_main(capsys, "clean", root, "--older-than", "1d")
+    assert code == 0, err
+    assert behind_linked_folder.is_dir() and linked_session.is_dir() and not plain.exists()
+    assert (root / "linked").is_symlink() and (root / "exp" / "session_linked").is_symlink()
+    assert f"note: skipping {root / 'linked' / 'session_behind_link'}: {root / 'linked'} is a symbolic link" in err
+    assert f"note: skipping {root / 'exp' / 'session_linked'}: {root / 'exp' / 'session_linked'} is a symbolic link" in err
+    assert "Removed 1 session; kept 2." in out and "Traceback" not in err
+
+
+def test_clean_reports_a_session_it_cannot_remove_and_goes_on(tmp_path, capsys, monkeypatch):
+    first, second = make_session(tmp_path, session_id="a_first"), make_session(tmp_path, session_id="b_second")
+    rmtree = shutil.rmtree
+
+    def failing_rmtree(path, *args, **kwargs):
+        if Path(path) == first:
+            raise PermissionError(13, "Permission denied", str(path))
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(commands.shutil, "rmtree", failing_rmtree)
+    code, out, err = run_main(capsys, "clean", tmp_path, "--older-than", "1d")
+    assert code == 1 and first.is_dir() and not second.exists()
+    assert f"warning: could not remove {first}: [Errno 13] Permission denied" in err
+    assert err.splitlines()[-1] == "error: Could not remove 1 session (see the warnings above); the others were cleaned."
+    assert "Removed 1 session; kept 0." in out and "Traceback" not in err
+    assert not (first / LOCK_FILE).exists()  # clean released the lock it took
+
+
+def test_clean_holds_the_lock_so_a_resume_starting_meanwhile_keeps_its_session(tmp_path, capsys, monkeypatch):
+    session = make_session(tmp_path, session_id="resumed_now")
+    resumed = SessionLock(session)
+    read_lock = commands.read_lock
+
+    def resume_starts_right_after_the_check(path):
+        record = read_lock(path)
+        if not resumed.held:
+            resumed.acquire()  # a `lightning-bohb resume` takes the session between clean's check and its rmtree
+        return record
+
+    monkeypatch.setattr(commands, "read_lock", resume_starts_right_after_the_check)
+    try:
+        code, out, err = run_main(capsys, "clean", tmp_path, "--older-than", "1d")
+        assert code == 0 and session.is_dir() and resumed.held
+        assert "Removed 0 sessions; kept 1." in out
+        assert f"note: skipping {session}: Session {session} is already running (pid {os.getpid()} on host" in err
+    finally:
+        resumed.release()
+
+
 # -- export-best -------------------------------------------------------------------------------
 BEST = "model:\n  class_path: digits_model.DigitsClassifier\n  init_args: {lr: 0.01}\ntrainer:\n  max_epochs: 3\n"
 
@@ -379,13 +438,49 @@ def test_pause_on_another_host_says_where_to_run_it(tmp_path, capsys):
     session = make_session(tmp_path, status="RUNNING")
     write_lock(session, 4242, host="elsewhere.example")
     code, _, err = run_main(capsys, "pause", session)
-    assert code == 1 and "runs on host 'elsewhere.example' (pid 4242)" in err and "Run this command on elsewhere.example" in err
+    assert code == 1 and "runs on host 'elsewhere.example' (pid 4242, heartbeat 0 s ago)" in err
+    assert "Run this command on elsewhere.example" in err
+    (session / LOCK_FILE).write_text(json.dumps({"pid": 4242, "host": "elsewhere.example", "since": 0, "heartbeat": time.time() - 300}))
+    code, _, err = run_main(capsys, "pause", session)  # that driver stopped renewing its lock 5 minutes ago
+    assert code == 1 and "is not running (status: RUNNING, but its driver (pid 4242) is gone)" in err
+
+
+@pytest.mark.parametrize("record", ["pid-only", "reused-pid", "another-command"])
+def test_pause_never_signals_a_process_that_is_not_the_driver(tmp_path, capsys, record):
+    session = make_session(tmp_path, status="RUNNING", updated_at=None)
+    bystander = subprocess.Popen(["sleep", "60"])  # a process of the same user whose pid the lock names
+    while not Path(f"/proc/{bystander.pid}/cmdline").read_bytes():  # exec'ed, not just forked
+        time.sleep(0.01)
+    lock = {"pid": bystander.pid, "host": socket.gethostname(), "since": time.time()}
+    if record == "reused-pid":  # the driver died and its pid went to another process
+        lock.update(start="ticks:1", cmdline=[sys.executable, "optimize.py"])
+    elif record == "another-command":  # planted with the bystander's start time
+        from lightning_bohb.session.lock import process_start
+
+        lock.update(start=process_start(bystander.pid), cmdline=[sys.executable, "optimize.py"])
+    (session / LOCK_FILE).write_text(json.dumps(lock))
+    try:
+        code, out, err = run_main(capsys, "pause", session, "--timeout", "5")
+        with pytest.raises(subprocess.TimeoutExpired):
+            bystander.wait(timeout=0.5)  # still alive: it was sent nothing
+    finally:
+        bystander.kill()
+        bystander.wait()
+    assert code == 1 and out == "" and err.startswith("error: ") and len(err.splitlines()) == 1, err
+    if record == "reused-pid":
+        assert f"is not running (status: RUNNING, but its driver (pid {bystander.pid}) is gone)" in err
+    else:
+        assert f"error: Not signalling pid {bystander.pid}: " in err and "nothing was sent" in err
+        why = "records no process start time" if record == "pid-only" else "runs 'sleep 60', not the lock's driver"
+        assert why in err
 
 
 # -- resume (errors only: a real resume starts Ray, see tests/e2e/test_console.py) ---------------
 def test_resume_of_missing_session_is_an_error(tmp_path, capsys):
     code, _, err = run_main(capsys, "resume", tmp_path / "nope")
     assert code == 1 and err.startswith("error: Session state not found") and "Traceback" not in err
+    code, _, err = run_main(capsys, "resume", "--force", tmp_path / "nope")  # --force breaks locks, nothing else
+    assert code == 1 and err.startswith("error: Session state not found")
 
 
 def test_resume_of_completed_session_has_nothing_to_do(tmp_path, capsys):

@@ -192,7 +192,7 @@ def test_build_errors_name_their_yaml_path(study_dir, section, key, value, expec
 def test_base_config_with_bad_class_path(study_dir, base_dict):
     base_dict["model"]["class_path"] = "no_such_module.Model"
     data = with_entry("base_config", None, base_dict)
-    with pytest.raises(StudyError, match="base_config: `model.class_path` is 'no_such_module.Model'"):
+    with pytest.raises(StudyError, match="base_config: .*`model.class_path` is 'no_such_module.Model'"):
         load_study(write_study(study_dir, data)).build_optimizer()
 
 

@@ -199,3 +199,66 @@ def mark_trial_for_snapshot(tune_controller, trial) -> None:
     """
     controller = getattr(tune_controller, "_tune_controller", tune_controller)
     controller._mark_trial_to_checkpoint(trial)
+
+
+def hold_trials(scheduler, hooks) -> None:
+    """Let ``hooks`` (the coordinator) amend ``scheduler``'s decisions, for per-trial pause and stop.
+
+    ``hooks.decide(trial, decision)`` may turn the decision on a result into PAUSE or STOP: Tune then
+    saves a paused trial's checkpoint and frees its slot, as when HyperBand pauses one. Before each
+    choice of a trial to run, ``hooks.before_choose(controller)`` applies holds and returns the ids of
+    held trials, which the scheduler does not see among the controller's trials (FIFO and ASHA take a
+    PAUSED trial from there to run it again). Like `capture_controller`, this replaces the class.
+    """
+    cls = type(scheduler)
+    if getattr(cls, _OWN_PREFIX + "holds", False):
+        return
+
+    def on_trial_result(self, tune_controller, trial, result):
+        return hooks.decide(trial, cls.on_trial_result(self, tune_controller, trial, result))
+
+    def choose_trial_to_run(self, tune_controller, *args, **kwargs):
+        controller = getattr(tune_controller, "_tune_controller", tune_controller)
+        held = hooks.before_choose(controller)
+        view = _WithoutHeld(tune_controller, set(held)) if held else tune_controller
+        return cls.choose_trial_to_run(self, view, *args, **kwargs)
+
+    scheduler.__class__ = type(
+        cls.__name__, (cls,), {"on_trial_result": on_trial_result, "choose_trial_to_run": choose_trial_to_run, _OWN_PREFIX + "holds": True}
+    )
+
+
+class _WithoutHeld:
+    """The controller as a scheduler sees it, less the trials held on request."""
+
+    def __init__(self, inner, held) -> None:
+        self._inner, self._held = inner, held
+
+    def get_trials(self):
+        return [trial for trial in self._inner.get_trials() if trial.trial_id not in self._held]
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def set_searcher_limit(search_alg, limit: int) -> None:
+    """Set how many unfinished trials ``search_alg`` allows at once (its ``max_concurrent``).
+
+    A held trial is unfinished to the searcher, so it would keep its slot; the coordinator raises the
+    limit by the number of held trials. `BasicVariantGenerator` keeps the limit in ``max_concurrent``,
+    a `ConcurrencyLimiter` has ``set_max_concurrency``; other searchers are left as they are.
+    """
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+    if isinstance(search_alg, ConcurrencyLimiter):
+        if search_alg.max_concurrent != limit:
+            search_alg.set_max_concurrency(limit)
+    elif isinstance(search_alg, BasicVariantGenerator) and search_alg.max_concurrent > 0:
+        search_alg.max_concurrent = limit
+
+
+def stop_trial(tune_controller, trial) -> None:
+    """End a PENDING or PAUSED trial now, as Tune ends one a scheduler stops (scheduler, searcher and
+    callbacks are told; it is TERMINATED)."""
+    controller = getattr(tune_controller, "_tune_controller", tune_controller)
+    controller.stop_trial(trial)

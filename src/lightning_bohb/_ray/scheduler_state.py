@@ -9,7 +9,7 @@ of the driver loses at most the epoch each trial has in flight; for that the run
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, runtime_checkable
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
@@ -31,8 +31,11 @@ class RepausingScheduler(Protocol):
 class SchedulerStateCallback(Callback):
     """Saves and restores ``scheduler`` through Tune's callback state (``get_state``/``set_state``)."""
 
-    def __init__(self, scheduler: Any) -> None:
+    def __init__(self, scheduler: Any, trust_check: Optional[Callable[[], None]] = None) -> None:
+        """``trust_check`` raises (`SessionError`) when the state restored on resume must not be
+        unpickled; the session runner passes its trust check (`lightning_bohb.session.trust`)."""
         self.scheduler = scheduler
+        self.trust_check = trust_check
         self._trials: List[Trial] = []
         self._pending: Optional[Dict[str, Any]] = None
 
@@ -50,6 +53,11 @@ class SchedulerStateCallback(Callback):
     def set_state(self, state: Dict[str, Any]) -> None:
         import ray
 
+        if self.trust_check is not None:
+            self.trust_check()  # before the blob is kept for unpickling
+        problem = _state_problem(state)
+        if problem:
+            raise SessionError(f"The scheduler state in the session's Tune experiment is corrupt ({problem}); it was not restored.")
         if state.get("version", 0) > STATE_VERSION:
             raise SessionError(
                 f"The scheduler state was saved by a newer lightning_bohb (state version {state.get('version')}, "
@@ -86,3 +94,16 @@ class SchedulerStateCallback(Callback):
     def on_trial_save(self, iteration: int, trials: List[Trial], trial: Trial, **info: Any) -> None:
         self._trials = trials
         ray_internals.snapshot_experiment(self.scheduler)
+
+
+def _state_problem(state: Any) -> Optional[str]:
+    """What is wrong with a saved state's shape (it comes from a file), else ``None``."""
+    if not isinstance(state, dict):
+        return f"a {type(state).__name__}, not a mapping"
+    kinds = {"version": int, "blob": bytes, "paused": list, "scheduler": str}
+    for key, kind in kinds.items():
+        if key in state and (not isinstance(state[key], kind) or isinstance(state[key], bool)):
+            return f"`{key}` is {type(state[key]).__name__}, not {kind.__name__}"
+    if "blob" not in state:
+        return "no `blob`"
+    return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -19,8 +20,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
-from lightning_bohb.session.lock import lock_is_live, read_lock
-from lightning_bohb.session.state import SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_summary
+from lightning_bohb.session.lock import LOCK_FILE, SessionLock, driver_identity_problem, heartbeat_age, lock_is_live, read_lock
+from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_bounded, read_summary
 from lightning_bohb.utils.imports import extend_import_path
 
 STALE = "RUNNING (stale: driver gone)"
@@ -46,19 +47,25 @@ def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: 
     return 0
 
 
-def resume(session_dir: str, allow_code_changes: bool = False) -> int:
-    """Continue a paused or interrupted session; 0 when it completes, `EXIT_PAUSED` when it pauses again."""
+def resume(session_dir: str, allow_code_changes: bool = False, force: bool = False, trust: bool = False) -> int:
+    """Continue a paused or interrupted session; 0 when it completes, `EXIT_PAUSED` when it pauses again.
+
+    Before Ray starts: the summary is read as data only, the folder's owner and mode are checked
+    before anything is unpickled (``trust`` skips that), then the code the trials will run is compared
+    with the code recorded at the pause.
+    """
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
 
     summary = read_summary(session_dir, required=False)
     if summary.get("status") == SessionStatus.COMPLETED:
         best = Path(session_dir) / BEST_CONFIG_FILE
-        print(f"Session {session_dir} already completed; nothing to resume.")
+        print(printable(f"Session {session_dir} already completed; nothing to resume."))
         if best.is_file():
-            print(f"Best config: {best}")
+            print(printable(f"Best config: {best}"))
         return 0
-    cli = TuneReflowCLI.resume(session_dir, allow_code_changes=allow_code_changes)  # its run() puts the session's recorded import path back
+    # Its run() puts the session's recorded import path back.
+    cli = TuneReflowCLI.resume(session_dir, allow_code_changes=allow_code_changes, force=force, trust=trust)
     try:
         cli.run(resume=True)
     except SessionPaused:
@@ -79,8 +86,8 @@ def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: flo
     host, pid = lock.get("host"), int(lock.get("pid", -1))
     if host != socket.gethostname():
         raise SessionError(
-            f"Session {session} runs on host {host!r} (pid {pid}), not on this one ({socket.gethostname()!r}). "
-            f"Run this command on {host}: lightning-bohb pause {session}"
+            f"Session {session} runs on host {host!r} (pid {pid}, heartbeat {heartbeat_age(lock):.0f} s ago), not on this "
+            f"one ({socket.gethostname()!r}). Run this command on {host}: lightning-bohb pause {session}"
         )
     if not _driver_ready(session, lock):
         print(f"Session {session} is starting; waiting for it to run before pausing it...", flush=True)
@@ -91,6 +98,12 @@ def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: flo
                 return _after_driver_exit(session)
             time.sleep(poll)
     signum = signal.SIGUSR2 if now else signal.SIGUSR1
+    problem = driver_identity_problem(lock)  # a reused pid or a planted lock must never be signalled
+    if problem:
+        raise SessionError(
+            f"Not signalling pid {pid}: {problem}. The lock {session / LOCK_FILE} does not name this session's driver; "
+            f"nothing was sent. Check the session with: lightning-bohb status {session}"
+        )
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
@@ -153,14 +166,18 @@ def _after_driver_exit(session: Path) -> int:
 
 
 def _resume_command(summary: Dict[str, Any], session: Path) -> str:
-    return summary.get("resume_command") or f"lightning-bohb resume {session}"
+    """The command that resumes ``session``, built from its path: never the summary's ``resume_command``,
+    which a planted file could make say anything (``lightning-bohb resume`` resumes script sessions too)."""
+    from lightning_bohb.session.runner import console_command  # imports neither Ray nor torch
+
+    return f"{console_command()} resume {shlex.quote(str(Path(session).expanduser().absolute()))}"
 
 
 # -- status ------------------------------------------------------------------------------------
 def status(session_dir: str, as_json: bool = False) -> int:
     session = Path(session_dir).expanduser()
     summary = read_summary(session)
-    if as_json:
+    if as_json:  # JSON escapes every control character in strings (ensure_ascii)
         print(json.dumps(summary, indent=2, default=str))
         return 0
     metric, mode = _metric(summary)
@@ -174,14 +191,14 @@ def status(session_dir: str, as_json: bool = False) -> int:
         ("Updated", summary.get("updated_at")),
         ("Last paused", summary.get("paused_at") or "never"),
         ("Pauses", summary.get("pause_count", 0)),
-        ("Resumed", ", ".join(summary.get("resumed_at") or []) or "never"),
+        ("Resumed", ", ".join(str(when) for when in summary.get("resumed_at") or []) or "never"),
         ("Strategy", _strategy(summary.get("strategy"))),
         ("Metric", f"{metric} ({mode})" if metric else "?"),
         ("Trials", _trial_count(summary)),
     ]
     width = max(len(label) for label, _ in lines) + 1
     for label, value in lines:
-        print(f"{label + ':':<{width}} {value if value is not None else '?'}")
+        print(f"{label + ':':<{width}} {printable(value) if value is not None else '?'}")
     if trials:
         print()
         headers = ["TRIAL", "STATUS", "EPOCHS", f"LAST {metric or ''}".strip(), f"BEST {metric or ''}".strip(), "CONFIG"]
@@ -193,14 +210,14 @@ def status(session_dir: str, as_json: bool = False) -> int:
     print()
     best = summary.get("best")
     if isinstance(best, dict) and metric in best:
-        print(f"Best so far: trial {best.get('trial')}  {metric}={_number(best[metric])}  {_inline(best.get('config') or {})}")
+        print(printable(f"Best so far: trial {best.get('trial')}  {metric}={_number(best[metric])}  {_inline(best.get('config') or {})}"))
     else:
         print("Best so far: no trial has reported yet")
     best_file = session / BEST_CONFIG_FILE
     if best_file.is_file():
-        print(f"Best config: {best_file}")
+        print(printable(f"Best config: {best_file}"))
     if summary.get("status") in (SessionStatus.PAUSED, SessionStatus.FAILED) or state == STALE:
-        print(f"Resume with: {_resume_command(summary, session)}")
+        print(printable(f"Resume with: {_resume_command(summary, session)}"))
     return 0
 
 
@@ -221,6 +238,7 @@ def list_sessions(experiment_dir: str) -> int:
     for session, summary, problem in find_sessions(root):
         name = os.path.relpath(session, root)
         if problem:
+            problem = problem.replace(str(session / SUMMARY_FILE), SUMMARY_FILE)  # the row names the session
             rows.append((("", name), [name, "UNREADABLE", "", "", "", _one_line(problem)]))
             continue
         metric, _ = _metric(summary)
@@ -259,35 +277,92 @@ def find_sessions(root: Path) -> List[Tuple[Path, Dict[str, Any], Optional[str]]
             sessions.append((session, read_summary(session), None))
         except SessionError as err:
             sessions.append((session, {}, str(err)))
+        except Exception as err:  # one bad session never hides the others
+            sessions.append((session, {}, f"{type(err).__name__}: {err}"))
     return sessions
 
 
 # -- clean -------------------------------------------------------------------------------------
 def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
-    """Remove finished sessions (COMPLETED, PAUSED, FAILED) idle for more than ``older_than`` seconds."""
+    """Remove finished sessions (COMPLETED, PAUSED, FAILED) idle for more than ``older_than`` seconds.
+
+    Never follows a symbolic link out of ``experiment_dir``: a linked experiment folder or session is
+    skipped with a note. A session is deleted only while holding its lock, so a resume starting at the
+    same moment either holds the lock first (the session is kept) or finds the session gone. A session
+    that cannot be removed is reported and the others are still cleaned (exit status 1).
+    """
     root = Path(experiment_dir).expanduser()
     if not root.is_dir():
         raise SessionError(f"Experiment folder not found: {root}.")
     now = time.time()
-    removed = kept = 0
+    removed = kept = failed = 0
     for session, summary, problem in find_sessions(root):
-        status = summary.get("status")
-        finished = status in (SessionStatus.COMPLETED, SessionStatus.PAUSED, SessionStatus.FAILED)
-        if problem or not finished or lock_is_live(read_lock(session)):
+        link = _link_below(root, session)
+        if link is not None:
+            print(f"note: skipping {session}: {link} is a symbolic link (clean never follows links out of {root})", file=sys.stderr)
             kept += 1
             continue
-        last = last_activity(session, summary)
-        if now - last <= older_than:
-            kept += 1
+        try:
+            gone = _clean_session(session, summary, problem, now, older_than, dry_run)
+        except Exception as err:  # one session's trouble never stops the others
+            print(f"warning: could not remove {session}: {_one_line(err)}", file=sys.stderr)
+            failed += 1
             continue
-        when = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds")
-        print(f"{'would remove' if dry_run else 'removing'} {session}  ({status}, last active {when})")
-        if not dry_run:
-            shutil.rmtree(session)
-        removed += 1
+        removed += gone
+        kept += not gone
     verb = "Would remove" if dry_run else "Removed"
     print(f"{verb} {removed} session{'s' * (removed != 1)}; kept {kept}.")
+    if failed:
+        raise SessionError(f"Could not remove {failed} session{'s' * (failed != 1)} (see the warnings above); the others were cleaned.")
     return 0
+
+
+def _clean_session(session: Path, summary: Dict[str, Any], problem: Optional[str], now: float, older_than: float, dry_run: bool) -> bool:
+    """Remove one session if it is finished, idle long enough and not running; True if it was (would be)."""
+    if problem or _idle_since(session, summary, now, older_than) is None or lock_is_live(read_lock(session)):
+        return False
+    if dry_run:
+        _say_removing(session, summary, now, older_than, "would remove")
+        return True
+    lock = SessionLock(session, heartbeat_s=None)
+    try:
+        lock.acquire(sweep=False)
+    except SessionError as err:
+        print(f"note: skipping {session}: {_one_line(err)}", file=sys.stderr)
+        return False
+    try:
+        summary = read_summary(session)  # again, under the lock: a resume may have run in between
+        if _idle_since(session, summary, now, older_than) is None:
+            return False
+        _say_removing(session, summary, now, older_than, "removing")
+        shutil.rmtree(session)  # does not follow links inside the session
+    finally:
+        lock.release()
+    return True
+
+
+def _idle_since(session: Path, summary: Dict[str, Any], now: float, older_than: float) -> Optional[float]:
+    """When a finished session was last active, if longer than ``older_than`` ago; else None."""
+    if summary.get("status") not in (SessionStatus.COMPLETED, SessionStatus.PAUSED, SessionStatus.FAILED):
+        return None
+    last = last_activity(session, summary)
+    return last if now - last > older_than else None
+
+
+def _say_removing(session: Path, summary: Dict[str, Any], now: float, older_than: float, verb: str) -> None:
+    last = _idle_since(session, summary, now, older_than) or now
+    when = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds")
+    print(f"{verb} {session}  ({summary.get('status')}, last active {when})")
+
+
+def _link_below(root: Path, session: Path) -> Optional[Path]:
+    """The first symbolic link on the way from ``root`` down to ``session``, if any."""
+    current = root
+    for part in session.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
 
 
 def last_activity(session: Path, summary: Dict[str, Any]) -> float:
@@ -298,13 +373,13 @@ def last_activity(session: Path, summary: Dict[str, Any]) -> float:
 
 def _timestamp(value: Any) -> Optional[float]:
     """An ISO time from a summary (local time, as `now_iso` writes it) as a POSIX timestamp."""
-    if isinstance(value, datetime.datetime):  # YAML reads an unquoted timestamp as a datetime
-        return value.timestamp()
     if not value:
         return None
     try:
+        if isinstance(value, datetime.datetime):  # YAML reads an unquoted timestamp as a datetime
+            return value.timestamp()
         return datetime.datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a time, or one the platform cannot convert
         return None
 
 
@@ -326,20 +401,30 @@ def export_best(session_dir: str, output: Optional[str]) -> int:
             f"Session {session} has no {BEST_CONFIG_FILE} (status: {state}); it is written when the search "
             f"completes.{hint}"
         )
-    text = best.read_text()
+    try:
+        text = read_bounded(best, MAX_SUMMARY_BYTES)
+    except (OSError, ValueError) as err:
+        raise SessionError(f"The best config {best} cannot be read ({getattr(err, 'strerror', None) or err}).") from None
     summary = read_summary(session, required=False)
     if summary.get("status", SessionStatus.COMPLETED) != SessionStatus.COMPLETED:
         print(
-            f"note: session {session} is {state_label(session, summary)}; this is the best config so far.",
+            printable(f"note: session {session} is {state_label(session, summary)}; this is the best config so far."),
             file=sys.stderr,
         )
     if output in (None, "-"):
-        sys.stdout.write(text)
+        sys.stdout.write(printable(text, keep_newlines=True))  # a terminal shows it: no escape sequences
+        sys.stdout.flush()
         return 0
     target = Path(output).expanduser()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    print(f"Wrote the best config of {session} to {target}")
+    if target.is_dir():
+        raise SessionError(f"{target} is a folder; give the file to write, e.g. -o {target / BEST_CONFIG_FILE}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "w") as handle:
+            handle.write(text)
+    except OSError as err:
+        raise SessionError(f"Cannot write {target}: {err.strerror or err}. Nothing else was changed.") from None
+    print(printable(f"Wrote the best config of {session} to {target}"))
     return 0
 
 
@@ -357,15 +442,26 @@ def print_table(headers: List[str], rows: List[List[Any]]) -> None:
         console = Console(highlight=False, width=100_000)
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for header in headers:
-        table.add_column(Text(header), no_wrap=not terminal)
+        table.add_column(Text(printable(header)), no_wrap=not terminal)
     for row in rows:
-        table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        table.add_row(*(Text("" if cell is None else printable(cell)) for cell in row))
     if terminal:
         console.print(table)
         return
     with console.capture() as captured:
         console.print(table)
     print("\n".join(line.rstrip() for line in captured.get().splitlines()))
+
+
+_CONTROLS = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ONE_LINE = {code: None for code in _CONTROLS} | {ord("\n"): " ", ord("\t"): " ", ord("\r"): " "}
+_LINES = {code: None for code in _CONTROLS if code not in (ord("\n"), ord("\t"))}
+
+
+def printable(value: Any, keep_newlines: bool = False) -> str:
+    """``value`` as text without control characters (ESC, BEL, C1 codes, bidi overrides), so that what
+    a session file holds cannot drive the terminal; line breaks become spaces unless ``keep_newlines``."""
+    return str(value).translate(_LINES if keep_newlines else _ONE_LINE)
 
 
 def _metric(summary: Dict[str, Any]) -> Tuple[Optional[str], str]:

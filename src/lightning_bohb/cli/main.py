@@ -6,6 +6,7 @@ Importing this module is cheap: Ray, torch and Lightning load only for `run` and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from typing import List, Optional
@@ -15,6 +16,7 @@ from lightning_bohb.exceptions import EXIT_PAUSED, LightningTuneError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
+DEBUG_ENV = "LIGHTNING_BOHB_DEBUG"
 
 EXIT_CODES = f"""\
 exit codes:
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lightning-bohb",
         description=textwrap.fill(
             "LightningTune: tune PyTorch Lightning models on Ray Tune, and pause and resume whole sessions. "
-            "'status', 'list', 'clean' and 'export-best' only read files and start nothing.",
+            "'status', 'list', 'clean', 'export-best', 'export', 'plot' and 'dashboard' only read files and start nothing "
+            "(the dashboard's buttons run the same commands as the console).",
             100,
         ),
         epilog=EXIT_CODES + "\nRun 'lightning-bohb <command> --help' for a command's options.",
@@ -98,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="resume even though the model, datamodule, search space or strategy code changed since the session started",
     )
+    resume.add_argument(
+        "--force",
+        action="store_true",
+        help="take over the session's lock even if it still looks live (a driver on another host whose heartbeat is "
+        "fresh); says whose it was. A lock held by a live process on this machine is never broken",
+    )
+    resume.add_argument(
+        "--trust",
+        action="store_true",
+        help="load the session even though its folder or state files belong to another user or are writable by group "
+        "or others (also LIGHTNING_BOHB_TRUST=1). Its state is a pickle: loading it runs the code it names",
+    )
 
     status = command(
         "status",
@@ -137,6 +152,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
     export.add_argument("-o", "--output", metavar="OUTPUT", help="file to write (default: stdout)")
+
+    results = command(
+        "export",
+        "write every trial's per-epoch results as CSV",
+        "Write one row per trial and validated epoch: the trial id and status, every reported metric, Tune's "
+        "fields and the trial's config as config/<name> columns (the columns of Ray's ResultGrid.get_dataframe()). "
+        "Reads the session's result files only; works while it runs.",
+    )
+    results.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
+    results.add_argument("--csv", metavar="FILE", required=True, help="CSV file to write ('-': stdout)")
+
+    plot = command(
+        "plot",
+        "write the session's charts as one HTML file",
+        "Write a self-contained HTML report (plotly inlined, nothing fetched when opened): trials table, learning "
+        "curves, epochs reached per trial with the scheduler's rungs, hyperparameters vs the metric, best config. "
+        "Needs: pip install 'lightning-bohb[dashboard]'.",
+    )
+    plot.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
+    plot.add_argument("-o", "--output", metavar="FILE", default="report.html", help="HTML file to write (default: report.html)")
+
+    dashboard = command(
+        "dashboard",
+        "serve a live web dashboard of sessions",
+        "Serve a local web page that shows the sessions under EXPERIMENT_DIR (or one SESSION_DIR) live, read from "
+        "their files, with buttons to pause, quit and resume sessions and to pause, continue and stop trials. "
+        "Every request needs the random token in the printed URL. On a remote machine: "
+        "ssh -L PORT:127.0.0.1:PORT HOST, then open the URL here. Needs: pip install 'lightning-bohb[dashboard]'.",
+    )
+    dashboard.add_argument("path", metavar="EXPERIMENT_DIR|SESSION_DIR", nargs="?", default="./experiments",
+                           help="default: ./experiments")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1; anything else is "
+                           "reachable from other machines and prints a warning)")
+    dashboard.add_argument("--port", type=int, default=8750, help="port (default: 8750; 0: any free port)")
+    dashboard.add_argument("--read-only", action="store_true", help="no controls: the page only shows")
+
+    trial = command(
+        "trial",
+        "pause, continue or stop one trial of a session",
+        "pause: the trial checkpoints at its next validated epoch end and frees its slot, until 'continue' (also "
+        "after a session pause and resume); it then continues exactly from its checkpoint. stop: it ends at its "
+        "next validated epoch end (at once if not running). The running driver takes the request within a second; "
+        "a paused session applies it when resumed. Not for BOHB (its brackets move trials together).",
+    )
+    trial.add_argument("action", choices=["pause", "continue", "stop"], help="what to do")
+    trial.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
+    trial.add_argument("trial_id", metavar="TRIAL", help="the trial id (lightning-bohb status SESSION_DIR lists them)")
     return parser
 
 
@@ -163,6 +225,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `lightning-bohb list | head`: the reader is gone, nothing to say
+        _quiet_stdout()
+        return EXIT_ERROR
+    except OSError as err:  # a file a command writes or reads: its name and the system's reason
+        where = f" ({err.filename})" if err.filename else ""
+        _error(f"{err.strerror or err}{where}")
+        return EXIT_ERROR
+    except Exception as err:  # a bug: one line all the same, the traceback on request
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        _error(f"unexpected {type(err).__name__}: {err} (a bug in lightning-bohb; {DEBUG_ENV}=1 shows the traceback)")
+        return EXIT_ERROR
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -173,7 +247,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "pause":
         return commands.pause(args.session_dir, now=args.now, timeout=args.timeout)
     if args.command == "resume":
-        return commands.resume(args.session_dir, allow_code_changes=args.allow_code_changes)
+        return commands.resume(args.session_dir, allow_code_changes=args.allow_code_changes, force=args.force, trust=args.trust)
     if args.command == "status":
         return commands.status(args.session_dir, as_json=args.json)
     if args.command == "list":
@@ -182,12 +256,44 @@ def _dispatch(args: argparse.Namespace) -> int:
         return commands.clean(args.experiment_dir, args.older_than, dry_run=args.dry_run)
     if args.command == "export-best":
         return commands.export_best(args.session_dir, args.output)
+    if args.command == "export":
+        from lightning_bohb.cli import export
+
+        return export.export_csv(args.session_dir, args.csv)
+    if args.command == "plot":
+        from lightning_bohb.cli import export
+
+        return export.plot(args.session_dir, args.output)
+    if args.command == "dashboard":
+        from lightning_bohb.cli import dashboard
+
+        return dashboard.serve(args.path, host=args.host, port=args.port, read_only=args.read_only)
+    if args.command == "trial":
+        from lightning_bohb.cli import trial
+
+        return trial.trial_command(args.session_dir, args.action, args.trial_id)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 
-def _error(err: Exception) -> None:
-    sys.stdout.flush()
-    print(f"error: {err}", file=sys.stderr, flush=True)
+def _error(err: object) -> None:
+    """One ``error:`` line (a message may go on over the next lines), control characters removed."""
+    from lightning_bohb.cli.commands import printable
+
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _quiet_stdout()
+    print(f"error: {printable(str(err), keep_newlines=True)}", file=sys.stderr, flush=True)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit cannot fail again (a closed pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _duration(text: str) -> float:

@@ -11,6 +11,9 @@ A study file::
     metric: {metric: val_loss, mode: min}
     strategy: {name: bohb, reduction_factor: 3}
     optimization: {max_epochs: 9, num_samples: 8, max_concurrent_trials: 2, seed: 0}
+    cli_class: my_project.cli.MyCLI     # optional, as your main.py calls LightningCLI: cli_class,
+    model_class: my_project.MyModel     # model_class, datamodule_class (import paths),
+    subclass_mode_model: false          # subclass_mode_model, subclass_mode_data
 
 Distributions take the arguments of the Ray Tune function of the same name, as a list:
 ``uniform``/``loguniform``/``randint``/``lograndint``: ``[lower, upper]``; ``quniform``/``qloguniform``/
@@ -34,10 +37,16 @@ import yaml
 
 from lightning_bohb.core.search_space import DISTRIBUTIONS, SearchSpace, metric_problems
 from lightning_bohb.exceptions import ConfigError
+from lightning_bohb.session.state import load_yaml_data, read_bounded
 
-STUDY_KEYS = ("base_config", "search_space", "metric", "strategy", "optimization")
+CLI_KEYS = ("cli_class", "model_class", "datamodule_class", "subclass_mode_model", "subclass_mode_data")
+"""The `LightningCLI` arguments of the project's ``main.py`` (import paths and booleans), as in `ConfigDrivenOptimizer`."""
+STUDY_KEYS = ("base_config", "search_space", "metric", "strategy", "optimization", *CLI_KEYS)
 REQUIRED_KEYS = ("base_config", "search_space", "metric")
 CONSTANT = "constant"
+MAX_STUDY_BYTES = 16 * 2**20
+MAX_STUDY_VALUES = 200_000
+"""Values of a study or base config once YAML aliases are expanded (a few KiB of aliases can make billions)."""
 
 
 
@@ -99,6 +108,8 @@ class Study:
     metric: Dict[str, str]
     strategy: Dict[str, Any] = field(default_factory=lambda: {"name": "random"})
     optimization: Dict[str, Any] = field(default_factory=dict)
+    cli: Dict[str, Any] = field(default_factory=dict)
+    """`CLI_KEYS` given in the study (class import paths as text)."""
 
     @property
     def folder(self) -> Path:
@@ -127,8 +138,10 @@ class Study:
         ``sys.path`` first.
         """
         from lightning_bohb.core.base_config import load_base_config
+        from lightning_bohb.core.lightning_cli import BaseConfigError
         from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
         from lightning_bohb.core.strategies import strategy_from_name
+        from lightning_bohb.utils.imports import import_class
 
         optimization = self.optimization_config(experiment_dir, experiment_name)
         kwargs = {k: v for k, v in self.strategy.items() if k != "name"}
@@ -140,9 +153,22 @@ class Study:
             load_base_config(self.base_config)
         except ConfigError as err:
             raise StudyError(self.path, [f"base_config: {err}"]) from None
+        except (OSError, ValueError, yaml.YAMLError, RecursionError) as err:  # binary, a 5000-digit number...
+            raise StudyError(self.path, [f"base_config: cannot be read: {_reason(err)}"]) from None
+        cli = dict(self.cli)
+        for key in ("cli_class", "model_class", "datamodule_class"):
+            if key in cli:
+                try:
+                    cli[key] = import_class(cli[key], where=key)
+                except ConfigError as err:
+                    raise StudyError(self.path, [f"{key}: {err}"]) from None
         try:
-            return ConfigDrivenOptimizer(self.base_config, self.search_space(), strategy, optimization)
+            return ConfigDrivenOptimizer(self.base_config, self.search_space(), strategy, optimization, **cli)
+        except BaseConfigError as err:
+            raise StudyError(self.path, [f"base_config: {err}"]) from None
         except ConfigError as err:
+            if not re.search(r"Search-space name '([^']+)'", str(err)) and any(f"`{key}`" in str(err) for key in CLI_KEYS):
+                raise StudyError(self.path, [str(err)]) from None
             raise StudyError(self.path, [_located("search_space", err, r"Search-space name '([^']+)'")]) from None
 
 
@@ -150,15 +176,19 @@ def load_study(path: Union[str, Path]) -> Study:
     """Read and validate a study file; a `StudyError` lists every invalid entry by its YAML path."""
     path = Path(path).expanduser()
     try:
-        text = path.read_text()
+        text = read_bounded(path, MAX_STUDY_BYTES, follow_link=True)
     except FileNotFoundError:
         raise StudyError(path, ["file not found"]) from None
     except OSError as err:
         raise StudyError(path, [f"cannot be read ({err.strerror or err})"]) from None
+    except ValueError as err:  # not UTF-8, too large, a FIFO
+        raise StudyError(path, [f"cannot be read: {err}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml_data(text, aliases=True, max_nodes=MAX_STUDY_VALUES)
     except yaml.YAMLError as err:
         raise StudyError(path, [f"not valid YAML:\n{err}"]) from None
+    except (ValueError, RecursionError) as err:  # an int too long to convert, too deep, an alias bomb
+        raise StudyError(path, [f"cannot be used: {_reason(err)}"]) from None
     return parse_study(data, path)
 
 
@@ -179,9 +209,10 @@ def parse_study(data: Any, path: Union[str, Path]) -> Study:
     metric = _metric(data.get("metric"), problems)
     strategy = _strategy(data.get("strategy") or "random", problems)
     optimization = _optimization(data.get("optimization") or {}, problems)
+    cli = _cli(data, problems)
     if problems:
         raise StudyError(path, problems)
-    return Study(path, base_config, space, metric, strategy, optimization)
+    return Study(path, base_config, space, metric, strategy, optimization, cli)
 
 
 _HINTS = {
@@ -204,6 +235,11 @@ def _base_config(value: Any, folder: Path, problems: List[str]) -> Any:
         config = folder / config
     if not config.is_file():
         problems.append(f"base_config: file not found: {str(config)!r} (relative paths are relative to the study file)")
+        return str(config)
+    try:  # what would fail later, said here with its YAML path
+        load_yaml_data(read_bounded(config, MAX_STUDY_BYTES, follow_link=True), aliases=True, max_nodes=MAX_STUDY_VALUES)
+    except (OSError, ValueError, yaml.YAMLError, RecursionError) as err:
+        problems.append(f"base_config: {str(config)!r} cannot be read: {_reason(err)}")
     return str(config)
 
 
@@ -311,6 +347,24 @@ def _optimization(value: Any, problems: List[str]) -> Dict[str, Any]:
     return {k: v for k, v in value.items() if k in fields}
 
 
+def _cli(data: Dict[str, Any], problems: List[str]) -> Dict[str, Any]:
+    """The `CLI_KEYS` present: classes as dotted import paths, subclass modes as booleans."""
+    cli = {}
+    for key in CLI_KEYS:
+        if data.get(key) is None:
+            continue
+        value = data[key]
+        if key.startswith("subclass_mode"):
+            if not isinstance(value, bool):
+                problems.append(f"{key}: must be true or false, got {_kind(value)}")
+                continue
+        elif not isinstance(value, str) or "." not in value.strip(".") or " " in value:
+            problems.append(f"{key}: must be the import path of a class, e.g. my_project.cli.MyCLI, got {_kind(value)}")
+            continue
+        cli[key] = value
+    return cli
+
+
 def _located(section: str, err: Exception, pattern: str) -> str:
     match = re.search(pattern, str(err))
     return f"{section}.{match.group(1)}: {err}" if match else f"{section}: {err}"
@@ -330,6 +384,11 @@ def _is_float_text(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _reason(err: BaseException) -> str:
+    text = " ".join(str(getattr(err, "strerror", None) or err).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _kind(value: Any) -> str:

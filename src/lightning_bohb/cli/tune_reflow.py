@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 from lightning_bohb.cli.keyboard import KeyboardMonitor
 from lightning_bohb.cli.live_table import LiveTrialTable
+from lightning_bohb.cli.progress import BatchProgress
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
 from lightning_bohb.exceptions import EXIT_PAUSED, LightningTuneError, SessionPaused
 from lightning_bohb.log import console_handler, logger
@@ -40,6 +41,10 @@ class TuneReflowCLI(SessionListener):
         grace_period: Seconds after SIGTERM/SIGUSR1 before a pause that is still waiting quits now.
         import_paths: Folders saved with the session and put on the import path when it resumes
             (the script's folder and the working directory are always saved).
+        progress_every: Without a terminal (batch jobs), seconds between progress summary lines
+            (trials running/done/total, epochs, best, elapsed, the pause command); 0 for none.
+            Default: ``LIGHTNING_BOHB_PROGRESS_EVERY`` if set (for scripts you cannot change), else 30.
+            A line for each trial that starts, finishes, stops early, pauses or fails is printed anyway.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class TuneReflowCLI(SessionListener):
         on_pause: Optional[Callable[[Path, str], None]] = None,
         grace_period: float = 25.0,
         import_paths: Sequence[str] = (),
+        progress_every: Optional[float] = None,
     ) -> None:
         self.session = TuneSession(
             experiment_name,
@@ -68,19 +74,31 @@ class TuneReflowCLI(SessionListener):
         self.start_time = time.time()
         self._keyboard: Optional[KeyboardMonitor] = None
         self._table: Optional[LiveTrialTable] = None
+        self.progress_every = _progress_every(progress_every)
+        self._progress: Optional[BatchProgress] = None
 
     # -- public API (the seed's) -------------------------------------------------------------
     @classmethod
-    def resume(cls, session_dir: Union[str, Path], allow_code_changes: bool = False) -> "TuneReflowCLI":
+    def resume(
+        cls, session_dir: Union[str, Path], allow_code_changes: bool = False, force: bool = False, trust: bool = False
+    ) -> "TuneReflowCLI":
         """Load a paused (or interrupted) session; its directory may have moved since.
 
-        Refuses when the search space, strategy, model or datamodule code changed since the
-        session started, unless ``allow_code_changes`` (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1).
+        Refuses a session folder another user owns or could have written to (its state is a pickle)
+        unless ``trust`` (or LIGHTNING_BOHB_TRUST=1); then refuses when the search space, strategy,
+        model or datamodule code changed since the session started, unless ``allow_code_changes``
+        (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1).
+        ``force`` takes over a lock that still looks live (see `TuneSession`), saying whose it was.
         """
         cli = cls()
         try:
             session = TuneSession.resume(
-                session_dir, allow_code_changes, listener=cli, auto_pause=lambda metrics: cli.should_auto_pause(metrics)
+                session_dir,
+                allow_code_changes,
+                trust=trust,
+                listener=cli,
+                auto_pause=lambda metrics: cli.should_auto_pause(metrics),
+                force=force,
             )
         except LightningTuneError:
             sys.excepthook = _exit_quietly(sys.excepthook)  # uncaught in a script: one error line
@@ -180,14 +198,23 @@ class TuneReflowCLI(SessionListener):
         self._say(f"💾 Session state saved to: {session.session_dir / STATE_FILE}")
         self._say("Running optimization...")
         self._table = LiveTrialTable(self._table_snapshot)
-        if self.verbose:
-            self._table.start()
+        if self.verbose and not self._table.start():  # no terminal: plain progress lines instead
+            self._progress = BatchProgress(session, self._say, every=self.progress_every)
+            self._progress.start()
 
     def on_stop(self, session: TuneSession) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
         if self._table is not None:
             self._table.stop()
         if self._keyboard is not None:
             self._keyboard.stop()
+
+    def on_trial_status(self, session: TuneSession, trial: Any, previous: Optional[str], status: str) -> None:
+        if self._progress is not None:
+            held = session.coordinator is not None and trial.trial_id in session.coordinator.holds.held
+            self._progress.trial_status(trial, previous, status, held=held)
 
     def on_pause_requested(self, session: TuneSession) -> None:
         self._say("⏸️ Pause requested. Waiting for trials to reach validation boundaries...")
@@ -237,6 +264,16 @@ class TuneReflowCLI(SessionListener):
     def _say(self, message: str) -> None:
         if self.verbose:
             print(message, flush=True)
+
+
+def _progress_every(value: Optional[float]) -> float:
+    if value is not None:
+        return float(value)
+    text = os.environ.get("LIGHTNING_BOHB_PROGRESS_EVERY", "")
+    try:
+        return float(text) if text.strip() else 30.0
+    except ValueError:
+        raise LightningTuneError(f"LIGHTNING_BOHB_PROGRESS_EVERY={text!r} is not a number of seconds; e.g. 30, or 0 for none.") from None
 
 
 def _exit_quietly(previous: Callable[..., Any]) -> Callable[..., Any]:

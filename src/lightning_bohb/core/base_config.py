@@ -1,144 +1,313 @@
-"""The LightningCLI-style base config: loading, validation, search-space paths and overrides."""
+"""The LightningCLI base config: reading it, search-space paths, overrides and their validation.
+
+The config is never interpreted here: the user's `LightningCLI` parser (`core.lightning_cli`) is the
+judge of what it accepts. This module reads the YAML, maps search-space names to paths the parser
+knows (``optimizer.init_args.lr``, ``model.init_args.encoder.init_args.hidden``,
+``trainer.callbacks[1].init_args.patience``, or a bare init-argument name of the model or datamodule),
+sets sampled values at those paths, and asks the parser about one sample of every domain.
+"""
 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import yaml
 
+from lightning_bohb.core.lightning_cli import FIT_ARGUMENTS, SUBCOMMANDS, BaseConfigError, parser_reason
 from lightning_bohb.exceptions import ConfigError
-from lightning_bohb.utils.imports import import_class, init_parameters
 from lightning_bohb.utils.plain import to_plain
 
-_TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
+Token = Union[str, int]
+_INDEX = re.compile(r"^([^\[\]]*)((?:\[\d+\])*)$")
+_SAMPLES_PER_CHOICE = 20
 
 
 def load_base_config(source: Union[str, Path, Mapping[str, Any]]) -> Dict[str, Any]:
-    """Read a LightningCLI-style YAML file (or take the equivalent dict) and validate its shape."""
+    """Read the YAML you give ``LightningCLI fit --config`` (or the same dict), as written.
+
+    Only its shape is checked here (a mapping); a config for the main parser with a ``fit:`` section
+    (``main.py --config c.yaml fit``) is taken from that section. The parser checks the rest.
+    """
     if isinstance(source, Mapping):
-        config = copy.deepcopy(dict(source))
+        config: Any = copy.deepcopy(dict(source))
         origin = "the base config dict"
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise ConfigError(
+            raise BaseConfigError(
                 f"Base config file not found: {str(path)!r}. Pass the path of the YAML you give "
                 "`LightningCLI fit --config`, or a dict with the same keys."
             )
         try:
             config = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
-            raise ConfigError(f"The base config {str(path)!r} is not valid YAML:\n{err}") from None
+            raise BaseConfigError(f"The base config {str(path)!r} is not valid YAML: {' '.join(str(err).split())}") from None
         origin = repr(str(path))
     if not isinstance(config, dict):
-        raise ConfigError(f"{origin} must be a mapping with `model:` (and optionally `data:`, `trainer:`).")
-    unknown = sorted(set(config) - set(_TOP_LEVEL_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"{origin} has unsupported top-level keys {unknown}; supported: {list(_TOP_LEVEL_KEYS)}. "
-            "Configure optimizers in your LightningModule's `configure_optimizers`."
-        )
-    if config.get("model") is None:
-        raise ConfigError(f"{origin} has no `model:` section with a `class_path`.")
-    for section in ("model", "data"):
-        if config.get(section) is not None:
-            _check_class_section(config[section], section, origin)
-    trainer = config.get("trainer") or {}
-    if not isinstance(trainer, dict):
-        raise ConfigError(f"`trainer:` in {origin} must be a mapping of Trainer arguments.")
-    config["trainer"] = trainer
+        kind = type(config).__name__
+        raise BaseConfigError(f"{origin} must be a mapping with `model:` (and optionally `data:`, `trainer:`), got {kind}.")
+    sections = set(config) & set(SUBCOMMANDS)
+    if sections and set(config) <= {*SUBCOMMANDS, "subcommand", "config"}:
+        if not isinstance(config.get("fit"), dict):
+            raise BaseConfigError(
+                f"{origin} has subcommand sections {sorted(sections)} but no `fit:` mapping; a search trains, so it needs `fit:`."
+            )
+        config = config["fit"]
     return config
 
 
-def _check_class_section(section: Any, name: str, origin: str) -> None:
-    if not isinstance(section, dict) or "class_path" not in section:
-        raise ConfigError(f"`{name}:` in {origin} must have `class_path` (and optionally `init_args`).")
-    cls = import_class(section["class_path"], where=f"{name}.class_path")
-    init_args = section.get("init_args") or {}
-    section["init_args"] = init_args
-    accepted = init_parameters(cls)
-    if accepted is not None:
-        unknown = sorted(set(init_args) - set(accepted))
-        if unknown:
+def split_fit_arguments(config: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``(config for LightningCLI(run=False), Trainer.fit arguments)``: ``ckpt_path``/``weights_only`` apart."""
+    cli_config = {k: v for k, v in config.items() if k not in FIT_ARGUMENTS}
+    fit_arguments = {k: config[k] for k in FIT_ARGUMENTS if config.get(k) is not None}
+    return cli_config, fit_arguments
+
+
+# -- paths --------------------------------------------------------------------------------------
+
+
+def parse_path(path: str) -> List[Token]:
+    """``"trainer.callbacks[1].init_args.patience"`` -> ``["trainer", "callbacks", 1, "init_args", "patience"]``."""
+    tokens: List[Token] = []
+    for part in str(path).split("."):
+        match = _INDEX.match(part)
+        if not match or not match.group(1):
             raise ConfigError(
-                f"`{name}.init_args` has {unknown}, which {section['class_path']} does not accept; "
-                f"it accepts {sorted(accepted)}."
+                f"{path!r} is not a config path; write keys with dots and list entries as [i], "
+                "e.g. `trainer.callbacks[0].init_args.patience`."
             )
+        key = match.group(1)
+        tokens.append(int(key) if key.isdigit() else key)  # `callbacks.0` is `callbacks[0]`
+        tokens.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
+    return tokens
 
 
-def resolve_parameter_paths(base_config: Mapping[str, Any], names: list) -> Dict[str, str]:
-    """Map each search-space name to the dotted path in the base config that it sets.
+def format_path(tokens: List[Token]) -> str:
+    text = ""
+    for token in tokens:
+        text += f"[{token}]" if isinstance(token, int) else (f".{token}" if text else str(token))
+    return text
 
-    A dotted name (``model.init_args.lr``, ``trainer.gradient_clip_val``) is used as is after
-    validation; a bare name must match exactly one init argument of the model or the datamodule.
+
+def resolve_parameter_paths(parsed: Any, names: List[str]) -> Dict[str, str]:
+    """Map each search-space name to the config path it sets, checked against the parsed base config.
+
+    ``parsed`` is the base config as the LightningCLI parser returned it (a jsonargparse ``Namespace``
+    with every default filled in). A name with a dot or ``[i]`` is a path that must exist there (into
+    a free-form ``dict`` value any key is allowed); a bare name must be exactly one init argument of
+    the model or the datamodule (or a top-level key such as ``seed_everything``).
     """
-    owners = {}
-    for section in ("model", "data"):
-        if base_config.get(section):
-            owners[section] = init_parameters(import_class(base_config[section]["class_path"]))
-    trainer_args = _trainer_arguments()
+    candidates = _init_arguments(parsed)
     paths: Dict[str, str] = {}
     for name in names:
-        if "." in name:
-            _check_dotted(name, base_config, owners, trainer_args)
-            paths[name] = name
+        if "." in name or "[" in name:
+            tokens = parse_path(name)
+            problem = _missing(parsed, tokens)
+            if problem:
+                raise ConfigError(f"Search-space name {name!r} is not a path the LightningCLI parser knows: {problem}.")
+            paths[name] = format_path(tokens)
             continue
-        candidates = {s: args if args is not None else list(base_config[s].get("init_args", {})) for s, args in owners.items()}
-        matches = [f"{section}.init_args.{name}" for section, args in candidates.items() if name in args]
+        matches = [path for path, argument in candidates if argument == name]
+        if not matches and name in _keys(parsed) and name != "config":
+            matches = [name]
         if len(matches) == 1:
             paths[name] = matches[0]
         elif not matches:
-            known = [f"{s}.init_args.{a}" for s, args in candidates.items() for a in args]
+            known = [path for path, _ in candidates]
             raise ConfigError(
-                f"Search-space name {name!r} matches no init argument of the model or datamodule. "
-                f"Use a dotted path, or one of: {known}."
+                f"Search-space name {name!r} matches no init argument of the model or datamodule. Use a config path "
+                f"(e.g. `optimizer.init_args.lr`, `trainer.gradient_clip_val`), or one of: {known}."
             )
         else:
-            raise ConfigError(
-                f"Search-space name {name!r} is ambiguous: it matches {matches}. Use one of these dotted paths."
-            )
+            raise ConfigError(f"Search-space name {name!r} is ambiguous: it matches {matches}. Use one of these paths.")
     return paths
 
 
-def _check_dotted(name: str, base_config: Mapping[str, Any], owners: Mapping[str, Optional[list]], trainer_args: list) -> None:
-    parts = name.split(".")
-    if parts[0] == "trainer" and len(parts) == 2:
-        if parts[1] not in trainer_args:
-            raise ConfigError(f"Search-space name {name!r}: Trainer has no argument {parts[1]!r}.")
-        return
-    if parts[0] in owners and len(parts) >= 3 and parts[1] == "init_args":
-        accepted = owners[parts[0]]
-        if len(parts) == 3 and accepted is not None and parts[2] not in accepted:
-            raise ConfigError(
-                f"Search-space name {name!r}: {base_config[parts[0]]['class_path']} has no init argument "
-                f"{parts[2]!r}; it accepts {sorted(accepted)}."
-            )
-        return
-    if parts[0] == "seed_everything":
-        return
-    raise ConfigError(
-        f"Search-space name {name!r} is not a path this config has. Use `model.init_args.<arg>`, "
-        "`data.init_args.<arg>`, `trainer.<arg>`, or a bare init-argument name."
-    )
+def _init_arguments(parsed: Any) -> List[Tuple[str, str]]:
+    """``(path, name)`` of every init argument of the model and datamodule (subclass or fixed-class mode)."""
+    found = []
+    for section in ("model", "data"):
+        node = _get(parsed, section)
+        if not _is_namespace(node):
+            continue
+        if "class_path" in _keys(node):
+            arguments, prefix = _get(node, "init_args"), f"{section}.init_args."
+        else:
+            arguments, prefix = node, f"{section}."
+        if _is_namespace(arguments):
+            found += [(prefix + key, key) for key in _keys(arguments) if key != "dict_kwargs"]
+    return found
 
 
-def _trainer_arguments() -> list:
-    from lightning.pytorch import Trainer
+def _missing(parsed: Any, tokens: List[Token]) -> Optional[str]:
+    """Why ``tokens`` is not a path of the parsed config, or None when it is."""
+    node = parsed
+    for depth, token in enumerate(tokens):
+        where = format_path(tokens[:depth]) or "the config"
+        if isinstance(node, list):
+            if not isinstance(token, int):
+                return f"`{where}` is a list; address its entries as `{where}[i]`"
+            if token >= len(node):
+                return f"`{where}` has {len(node)} entries, so [{token}] does not exist"
+            node = node[token]
+        elif _is_namespace(node):
+            keys = _keys(node)
+            if token not in keys:
+                return f"`{where}` has no key {token!r}; it has {sorted(k for k in keys if k != 'config')}"
+            node = _get(node, token)
+        elif isinstance(node, dict):
+            if token not in node:
+                return None  # a free-form mapping (an argument typed dict): any key
+            node = node[token]
+        elif node is None:
+            return f"`{where}` is null in the config; give it a value in the YAML (e.g. `{where}: {{class_path: ...}}`) to search inside it"
+        else:
+            return f"`{where}` is the value {node!r}, which has no keys"
+    return None
 
-    return init_parameters(Trainer) or []
+
+def _is_namespace(node: Any) -> bool:
+    return type(node).__name__ == "Namespace" and hasattr(node, "as_dict")
+
+
+def _keys(node: Any) -> List[str]:
+    return list(vars(node)) if _is_namespace(node) else []
+
+
+def _get(node: Any, key: str) -> Any:
+    return vars(node).get(key) if _is_namespace(node) else None
+
+
+# -- overrides ----------------------------------------------------------------------------------
 
 
 def apply_overrides(base_config: Mapping[str, Any], values: Mapping[str, Any], paths: Mapping[str, str]) -> Dict[str, Any]:
-    """Return a copy of ``base_config`` with each sampled value set at its dotted path."""
+    """A copy of ``base_config`` with each sampled value (as plain Python) set at its path."""
     merged = copy.deepcopy(dict(base_config))
     for name, value in values.items():
-        if name not in paths:
-            continue
-        node = merged
-        *parents, leaf = paths[name].split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = to_plain(value)
+        if name in paths:
+            set_path(merged, parse_path(paths[name]), to_plain(value))
     return merged
+
+
+def set_path(config: Dict[str, Any], tokens: List[Token], value: Any) -> None:
+    """Set ``value`` at ``tokens`` in a YAML-like config, creating missing mappings on the way.
+
+    A class given by name only (``encoder: my.Encoder``) becomes ``{class_path: my.Encoder}`` when a
+    path goes into it; a single mapping where a list entry [0] is addressed stands for that entry
+    (jsonargparse accepts ``callbacks: {class_path: ...}`` for a one-element list).
+    """
+    node: Any = config
+    for token, following in zip(tokens[:-1], tokens[1:], strict=True):
+        if isinstance(token, int) and isinstance(node, dict) and token == 0:
+            continue
+        if isinstance(node, list):
+            child = node[token]  # type: ignore[index]
+            if isinstance(child, str) and following in ("class_path", "init_args"):
+                child = node[token] = {"class_path": child}  # type: ignore[index]
+        else:
+            child = node.get(token)
+            if isinstance(child, str) and following in ("class_path", "init_args"):
+                child = {"class_path": child}
+            elif not isinstance(child, (dict, list)):
+                child = [] if isinstance(following, int) else {}
+            node[token] = child
+        node = child
+    leaf = tokens[-1]
+    if isinstance(node, list):
+        node[leaf] = value  # type: ignore[index]
+    elif isinstance(leaf, int) and leaf == 0 and isinstance(node, dict):
+        node.clear()
+        node.update(value if isinstance(value, dict) else {"class_path": value})
+    else:
+        node[leaf] = value
+
+
+# -- validation of sampled values --------------------------------------------------------------
+
+
+def domain_samples(domain: Any) -> List[Any]:
+    """Values to check for one search-space entry: every category of a choice (up to 20), every grid
+    value, one sample of any other Ray Tune domain (seeded, the global RNGs untouched), or the constant."""
+    if isinstance(domain, dict) and set(domain) == {"grid_search"}:
+        return list(domain["grid_search"])[:_SAMPLES_PER_CHOICE]
+    categories = getattr(domain, "categories", None)
+    if categories is not None and hasattr(domain, "sample"):
+        return [to_plain(c) for c in list(categories)[:_SAMPLES_PER_CHOICE]]
+    if type(domain).__module__.startswith("ray.tune") and hasattr(domain, "sample"):
+        import numpy as np
+
+        try:
+            return [to_plain(domain.sample(random_state=np.random.RandomState(0)))]
+        except Exception:  # a sample_from function that needs the rest of the config
+            return []
+    if callable(domain):
+        return []
+    return [to_plain(domain)]
+
+
+def check_values(
+    parse: Callable[[Dict[str, Any]], Any],
+    base_config: Mapping[str, Any],
+    space: Mapping[str, Any],
+    paths: Mapping[str, str],
+    describe: Callable[[Any], Any] = repr,
+) -> None:
+    """Ask the parser about one trial config with a sample of every domain, then about every choice.
+
+    Raises `ConfigError` naming the search-space entry, its path, the value and the parser's reason.
+    """
+    import argparse
+
+    samples = {name: domain_samples(space[name]) for name in paths}
+
+    def refused(values: Mapping[str, Any]) -> Optional[str]:
+        try:
+            parse(apply_overrides(base_config, values, paths))
+        except argparse.ArgumentError as err:
+            return parser_reason(err)
+        return None
+
+    first = {name: values[0] for name, values in samples.items() if values}
+    joint = refused(first)
+    skip = 0 if joint is not None else 1  # each first sample passed already, in the joint config
+    for name, values in samples.items():
+        for value in values[skip:]:
+            reason = refused({name: value})
+            if reason is not None:
+                raise ConfigError(
+                    f"Search-space name {name!r} sets `{paths[name]}` to {value!r} (from {describe(space[name])}), which the "
+                    f"LightningCLI parser refuses: {reason}"
+                )
+    if joint is not None:
+        raise ConfigError(f"The search space's values {first!r} together are refused by the LightningCLI parser: {joint}")
+
+
+def loader_settings(parsed: Any, space: Mapping[str, Any], paths: Mapping[str, str]) -> Tuple[int, bool]:
+    """``(largest num_workers, any persistent_workers: true)`` among the init arguments of the parsed
+    config and the values the search space gives them."""
+    values: Dict[str, List[Any]] = {"num_workers": [], "persistent_workers": []}
+
+    def walk(node: Any) -> None:
+        if _is_namespace(node):
+            node = vars(node)
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in values:
+                    values[key].append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(parsed)
+    for name, path in paths.items():
+        leaf = path.split(".")[-1]
+        if leaf in values:
+            values[leaf] += domain_samples(space[name])
+    workers = [v for v in values["num_workers"] if isinstance(v, int) and not isinstance(v, bool)]
+    return max(workers, default=0), any(v is True for v in values["persistent_workers"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
+import numbers
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +20,8 @@ DEFAULT_EXPERIMENT_DIR = "./experiments"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+MAX_SEED = 2**32 - 1
+"""numpy's seeds are 32-bit: a larger seed fails in every trial (``seed_everything``)."""
 
 
 @dataclass
@@ -58,15 +63,27 @@ class OptimizationConfig:
     pause_at: Optional[str] = None
 
     def __post_init__(self) -> None:
-        _numbers(self, "max_epochs", "num_samples", "cpus_per_trial", "gpus_per_trial", "checkpoints_to_keep", "pause_timeout")
+        _integers(self, "max_epochs", "num_samples", "checkpoints_to_keep")
         if self.max_concurrent_trials is not None:
-            _numbers(self, "max_concurrent_trials")
+            _integers(self, "max_concurrent_trials")
+        _numbers(self, "cpus_per_trial", "gpus_per_trial", "pause_timeout")
+        for field_name in ("cpus_per_trial", "gpus_per_trial"):
+            _require(self, field_name, math.isfinite(getattr(self, field_name)), "a finite number")
+        if self.seed is not None:
+            seed_ok = isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED
+            _require(self, "seed", seed_ok, "an integer in [0, 2**32 - 1] (numpy's seed range), or None")
+            self.seed = int(self.seed)
+        if self.experiment_dir is not None:
+            _require(self, "experiment_dir", isinstance(self.experiment_dir, (str, os.PathLike)), "a folder path")
+            self.experiment_dir = os.fspath(self.experiment_dir)
+            _require(self, "experiment_dir", isinstance(self.experiment_dir, str) and _printable(self.experiment_dir), "a folder path")
         _require(self, "max_epochs", self.max_epochs >= 1, "max_epochs >= 1")
         _require(self, "num_samples", self.num_samples >= 1, "num_samples >= 1")
         if self.max_concurrent_trials is not None:
             _require(self, "max_concurrent_trials", self.max_concurrent_trials >= 1, "max_concurrent_trials >= 1")
         if self.experiment_name is not None:
             _require(self, "experiment_name", bool(str(self.experiment_name).strip()), "a non-empty name")
+            _require(self, "experiment_name", _folder_name(self.experiment_name), _FOLDER_NAME)
         _require(self, "cpus_per_trial", self.cpus_per_trial > 0, "cpus_per_trial > 0")
         _require(self, "gpus_per_trial", self.gpus_per_trial >= 0, "gpus_per_trial >= 0")
         _require(self, "checkpoints_to_keep", self.checkpoints_to_keep >= 1, "checkpoints_to_keep >= 1")
@@ -149,6 +166,28 @@ def _require(config: OptimizationConfig, field: str, ok: bool, constraint: str) 
     if not ok:
         value = getattr(config, field)
         raise ConfigError(f"The value of `{field}` is {value!r}, but must be `{constraint}`.")
+
+
+def _integers(config: OptimizationConfig, *fields: str) -> None:
+    for field in fields:
+        value = getattr(config, field)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ConfigError(f"The value of `{field}` is {value!r}, but must be an integer.")
+        setattr(config, field, int(value))
+
+
+_FOLDER_NAME = "a folder name: no '/', not '.' or '..', no control characters"
+
+
+def _folder_name(name: Any) -> bool:
+    """Whether ``name`` names one folder inside the experiment folder (it cannot lead out of it)."""
+    if not isinstance(name, str) or name in (".", "..") or not _printable(name):
+        return False
+    return not any(sep in name for sep in (os.sep, os.altsep, "/") if sep)
+
+
+def _printable(text: str) -> bool:
+    return not any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
 
 
 def _numbers(config: OptimizationConfig, *fields: str) -> None:

@@ -10,11 +10,18 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from lightning_bohb.core.base_config import load_base_config, resolve_parameter_paths
+from lightning_bohb.core.base_config import (
+    check_values,
+    load_base_config,
+    loader_settings,
+    resolve_parameter_paths,
+    split_fit_arguments,
+)
+from lightning_bohb.core.lightning_cli import CLISpec, dump_config, user_classes
 from lightning_bohb.core.optimization_config import OptimizationConfig
-from lightning_bohb.core.search_space import SearchSpace
+from lightning_bohb.core.search_space import SearchSpace, describe_domain
 from lightning_bohb.core.strategies import RandomStrategy, Strategy
-from lightning_bohb.core.trainable import TrialSpec, train_trial
+from lightning_bohb.core.trainable import TrialSpec, seed_environment, train_trial
 from lightning_bohb.exceptions import ConfigError
 from lightning_bohb.log import logger
 from lightning_bohb.utils.files import atomic_write
@@ -26,14 +33,22 @@ RAY_EXPERIMENT_FOLDER = "tune"
 class ConfigDrivenOptimizer:
     """Search the hyperparameters of a Lightning model described by a LightningCLI config.
 
-    Everything is validated here, before Ray starts: the YAML, its class paths, and that every
-    search-space name sets exactly one place in the config.
+    Trials are built by your `LightningCLI` (``run=False``, the trial's config as ``args``), so any
+    config ``python main.py fit --config c.yaml`` accepts is accepted. Everything is validated here,
+    before Ray starts, by that CLI's parser: the YAML, every search-space path, and one sample of
+    every domain (every category of a choice).
 
     Args:
         base_config_source: Path of the YAML you give ``LightningCLI fit --config``, or the same dict.
         search_space: The hyperparameters and the metric.
         strategy: Search strategy; `RandomStrategy` if omitted.
         optimization_config: Budget, concurrency and output folders.
+        cli_class: Your `LightningCLI` subclass, if your ``main.py`` uses one (``add_arguments_to_parser``,
+            ``link_arguments``); default `LightningCLI`.
+        model_class, datamodule_class, subclass_mode_model, subclass_mode_data: As in your
+            ``LightningCLI(...)`` call (``LightningCLI(MyModel, MyData)``: ``model:`` holds init args).
+        **cli_kwargs: Any other `LightningCLI` argument your ``main.py`` passes (``trainer_defaults``,
+            ``seed_everything_default``, ``parser_kwargs``, ``auto_configure_optimizers``, ...).
     """
 
     def __init__(
@@ -42,11 +57,20 @@ class ConfigDrivenOptimizer:
         search_space: SearchSpace,
         strategy: Optional[Strategy] = None,
         optimization_config: Optional[OptimizationConfig] = None,
+        *,
+        cli_class: Optional[type] = None,
+        model_class: Any = None,
+        datamodule_class: Any = None,
+        subclass_mode_model: bool = False,
+        subclass_mode_data: bool = False,
+        **cli_kwargs: Any,
     ) -> None:
         if not isinstance(search_space, SearchSpace):
             raise ConfigError(f"`search_space` must be a SearchSpace instance, got {type(search_space).__name__}.")
         if strategy is not None and not isinstance(strategy, Strategy):
             raise ConfigError(f"`strategy` must be a Strategy (e.g. BOHBStrategy()), got {type(strategy).__name__}.")
+        self.cli = CLISpec(cli_class, model_class, datamodule_class, bool(subclass_mode_model), bool(subclass_mode_data), dict(cli_kwargs))
+        self.cli.validate()
         self.base_config_source = str(base_config_source) if isinstance(base_config_source, (str, Path)) else None
         self.base_config = load_base_config(base_config_source)
         self.search_space = search_space
@@ -54,7 +78,70 @@ class ConfigDrivenOptimizer:
         self.optimization_config = optimization_config or OptimizationConfig()
         self.metric_config = search_space.validated_metric()
         self.space = search_space.validated_space()
-        self.parameter_paths = resolve_parameter_paths(self.base_config, list(self.space))
+        self._cli_config, self.fit_arguments = split_fit_arguments(self.base_config)
+        origin = repr(self.base_config_source) if self.base_config_source else "the base config dict"
+        self._parser, self._parsed = self.cli.parse(self._cli_config, origin)
+        self.parameter_paths = resolve_parameter_paths(self._parsed, list(self.space))
+        self.seed = self._trial_seed()
+        check_values(self._parser.parse_object, self._cli_config, self.space, self.parameter_paths, describe_domain)
+        self._warn_about_loader_workers()
+
+    @property
+    def cli_arguments(self) -> Dict[str, Any]:
+        """The LightningCLI keyword arguments this optimizer was given (to rebuild it on resume)."""
+        spec = self.cli
+        arguments = {
+            "cli_class": spec.cli_class,
+            "model_class": spec.model_class,
+            "datamodule_class": spec.datamodule_class,
+            "subclass_mode_model": spec.subclass_mode_model,
+            "subclass_mode_data": spec.subclass_mode_data,
+            **spec.kwargs,
+        }
+        return {k: v for k, v in arguments.items() if v not in (None, False) or k in spec.kwargs}
+
+    def user_classes(self) -> list:
+        """The model, datamodule (and CLI) classes the config names, as the parser resolved them."""
+        return user_classes(self._parsed, self.cli)
+
+    def _trial_seed(self) -> Optional[int]:
+        """``OptimizationConfig.seed``; else LightningCLI's ``seed_everything: true`` resolved as it does
+        (``seed_everything()``: ``PL_GLOBAL_SEED`` or 0), so trials and best_config.yaml record a number."""
+        if self.optimization_config.seed is not None or "seed_everything" in self.parameter_paths.values():
+            return self.optimization_config.seed  # a searched seed_everything is the trial's own
+        configured = self._parsed.get("seed_everything")
+        if configured is True:
+            return int(os.environ.get("PL_GLOBAL_SEED", 0))
+        return None
+
+    def _warn_about_loader_workers(self) -> None:
+        """Once, before Ray starts: loader workers Ray does not reserve CPUs for; persistent workers."""
+        workers, persistent = loader_settings(self._parsed, self.space, self.parameter_paths)
+        cpus = self.optimization_config.cpus_per_trial
+        if workers and cpus < 1 + workers:
+            logger.warning(
+                "Trials start DataLoader worker processes (num_workers: %d) but each reserves cpus_per_trial=%s: "
+                "Ray would run more busy processes than CPUs it reserved. Reserve them: OptimizationConfig(cpus_per_trial=%d).",
+                workers,
+                cpus,
+                1 + workers,
+            )
+        if workers and persistent:
+            logger.warning(
+                "The config sets persistent_workers: true. A resumed trial starts new loader workers, whose random "
+                "state differs from the workers an uninterrupted trial keeps: after a pause its metrics are valid but "
+                "not bitwise those of an uninterrupted run. For exact resume set persistent_workers: false."
+            )
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_parser", None)  # rebuilt on demand: jsonargparse parsers are not meant to be pickled
+        return state
+
+    def _parser_for_dump(self) -> Any:
+        if getattr(self, "_parser", None) is None:
+            self._parser, self._parsed = self.cli.parse(self._cli_config)
+        return self._parser
 
     @property
     def metric(self) -> str:
@@ -69,14 +156,17 @@ class ConfigDrivenOptimizer:
 
     def trial_spec(self, control_name: Optional[str] = None, check_interval: float = 1.0) -> TrialSpec:
         return TrialSpec(
-            base_config=self.base_config,
+            base_config=self._cli_config,
             parameter_paths=self.parameter_paths,
             max_epochs=self.optimization_config.max_epochs,
             metric=self.metric,
-            seed=self.optimization_config.seed,
+            seed=self.seed,
             control_name=control_name,
             check_interval=check_interval,
             sys_path=[os.path.abspath(p) for p in sys.path if p],
+            cli=self.cli,
+            fit_arguments=dict(self.fit_arguments),
+            environment=seed_environment(),
         )
 
     def build_search(self):
@@ -172,7 +262,21 @@ class ConfigDrivenOptimizer:
             return None
         if not best.config or best.metrics is None or self.metric not in best.metrics:
             return None
-        return self.trial_spec().merged_config(best.config)
+        try:
+            return self.complete_config(best.config)
+        except Exception as err:  # never lose the result of a finished search over how it is written
+            logger.warning("The best config is written as merged, not completed by the parser: %s", err)
+            return self.trial_spec().merged_config(best.config)
+
+    def complete_config(self, values: Mapping[str, Any]) -> Dict[str, Any]:
+        """The trial config for these sampled values as LightningCLI saves it: every default written out,
+        class paths in full, the seed used; ``python main.py fit --config`` accepts it as is."""
+        parser = self._parser_for_dump()
+        merged = self.trial_spec().merged_config(values)
+        complete = dump_config(parser, parser.parse_object(merged))
+        complete.pop("config", None)
+        complete.update(self.fit_arguments)
+        return complete
 
     def write_best_config(self, results, output_dir: Path) -> Optional[Path]:
         best = self.best_trial_config(results)

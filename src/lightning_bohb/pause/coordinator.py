@@ -4,19 +4,31 @@ It reads the session's `PauseState` (keys, signals and ``lightning-bohb pause`` 
 thread). Inside Tune's loop (main thread) it waits until every RUNNING trial has acknowledged the
 pause and Tune has registered the checkpoint that trial reported last; then it ends the run through
 Tune's own interrupt event, so the experiment snapshot keeps those trials resumable.
+
+It also tells the session when a trial changes status, and carries out per-trial requests
+(`lightning_bohb.pause.trial_requests`) through Tune's own scheduler decisions: a trial asked to pause
+gets a PAUSE decision on its next result (Tune saves its checkpoint and frees its slot, as when
+HyperBand pauses a trial) and is never chosen to run again until continued.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from lightning_bohb._ray import internals as ray_internals
 from lightning_bohb._ray.internals import end_trial_actors, tune_interrupt_event
+from lightning_bohb.log import logger
+from lightning_bohb.pause import trial_requests
 from lightning_bohb.pause.state import PauseState, StopReason
+from lightning_bohb.pause.trial_requests import TrialHolds, TrialRequest
+
+_REQUESTS_EVERY_S = 0.5
 
 
 class PauseCoordinator(Callback):
@@ -30,6 +42,9 @@ class PauseCoordinator(Callback):
         on_result: Called with ``(trial, result)`` for every reported result.
         auto_pause: Called with each result's metrics; returning True pauses the session.
         pause_deadline: Epoch seconds at which the session pauses itself (``pause_after``/``pause_at``).
+        on_trial_status: Called with ``(trial, previous, status)`` when a trial changes status
+            (``previous`` None: first seen in this run; trials already ended before it are not reported).
+        session_dir: Where per-trial requests arrive (``<session_dir>/requests``); None: none are read.
     """
 
     def __init__(
@@ -41,6 +56,8 @@ class PauseCoordinator(Callback):
         on_result: Callable[[Trial, Dict[str, Any]], None] = lambda trial, result: None,
         auto_pause: Callable[[Dict[str, Any]], bool] = lambda metrics: False,
         pause_deadline: Optional[float] = None,
+        on_trial_status: Callable[[Trial, Optional[str], str], None] = lambda trial, previous, status: None,
+        session_dir: Optional[Path] = None,
     ) -> None:
         self.pause = pause
         self.control = control
@@ -55,6 +72,15 @@ class PauseCoordinator(Callback):
         self.statuses_at_stop: Dict[str, str] = {}
         self.timed_out: Dict[str, Optional[int]] = {}
         self._interrupt: Optional[threading.Event] = None
+        self.on_trial_status = on_trial_status
+        self.session_dir = session_dir
+        self.holds = TrialHolds()
+        self._statuses: Dict[str, str] = {}
+        self._requests_read = 0.0
+        self._controller: Any = None
+        self._search_alg: Any = None
+        self._max_concurrent = 0
+        self._hold_refusal: Optional[str] = None
 
     @property
     def interrupted(self) -> bool:
@@ -68,7 +94,12 @@ class PauseCoordinator(Callback):
 
     def describe(self) -> Dict[str, Any]:
         """Pause state for the session summary."""
-        return {"pause_requested": self.pause.pause_pending, "waiting_for": list(self.waiting)}
+        return {
+            "pause_requested": self.pause.pause_pending,
+            "waiting_for": list(self.waiting),
+            "held_trials": sorted(self.holds.held),  # PAUSED on request (`lightning-bohb trial pause`)
+            "pausing_trials": sorted(self.holds.pausing),  # asked to pause at their next validated epoch end
+        }
 
     # -- Tune hooks, on the driver's main thread ----------------------------------------------
     def setup(self, stop: Any = None, num_samples: Optional[int] = None, total_num_samples: Optional[int] = None, **info: Any) -> None:
@@ -88,6 +119,11 @@ class PauseCoordinator(Callback):
 
     def on_step_end(self, iteration: int, trials: List[Trial], **info: Any) -> None:
         self.trials = trials
+        if self.stop_reason is None:
+            self._report_status_changes(trials)
+            if self.session_dir is not None and time.monotonic() - self._requests_read >= _REQUESTS_EVERY_S:
+                self._requests_read = time.monotonic()
+                self._handle_requests(trials)
         if self.pause_deadline is not None and time.time() >= self.pause_deadline:
             self.pause_deadline = None
             self.pause.request_pause()
@@ -121,6 +157,108 @@ class PauseCoordinator(Callback):
             self._interrupt.set()
         self.control.release()
         end_trial_actors(self.trials)
+
+
+    # -- trial status and per-trial requests ----------------------------------------------------
+    def _report_status_changes(self, trials: List[Trial]) -> None:
+        for trial in trials:
+            status, previous = trial.status, self._statuses.get(trial.trial_id)
+            if status == previous:
+                continue
+            self._statuses[trial.trial_id] = status
+            if previous is None and status in (Trial.TERMINATED, Trial.ERROR):
+                continue  # ended before this run (a resumed session)
+            self.on_trial_status(trial, previous, status)
+
+    def control_trials(self, scheduler: Any, search_alg: Any = None, max_concurrent: int = 0) -> None:
+        """Carry out per-trial requests through ``scheduler``'s decisions (call before the run).
+
+        ``search_alg`` and ``max_concurrent`` (0: unlimited): a held trial gives its slot to a new one,
+        so the searcher's limit on unfinished trials is raised by the number of trials held.
+        """
+        from ray.tune.schedulers import HyperBandScheduler
+
+        self._search_alg, self._max_concurrent = search_alg, max_concurrent
+        if isinstance(scheduler, HyperBandScheduler):
+            self._hold_refusal = (
+                "HyperBand/BOHB advance the trials of a bracket together, so one trial cannot be held "
+                "while its bracket waits for it; pause the whole session instead"
+            )
+        ray_internals.hold_trials(scheduler, self)
+
+    def before_choose(self, controller: Any) -> Tuple[str, ...]:
+        """Called by the scheduler before it chooses a trial to run: apply holds; returns the held ids."""
+        self._controller = controller
+        holds = self.holds
+        if holds.restored:  # a resumed session: Tune made every unfinished trial PENDING
+            holds.restored = False
+            for trial in controller.get_trials():
+                if trial.trial_id in holds.held and trial.status == Trial.PENDING:
+                    ray_internals.set_trial_status(controller, trial, Trial.PAUSED)
+        if holds.to_continue:
+            for trial in controller.get_trials():
+                if trial.trial_id in holds.to_continue and trial.status == Trial.PAUSED:
+                    ray_internals.set_trial_status(controller, trial, Trial.PENDING)
+            holds.to_continue.clear()
+        if self._max_concurrent and self._search_alg is not None:
+            ray_internals.set_searcher_limit(self._search_alg, self._max_concurrent + len(holds.held))
+        return tuple(holds.held)
+
+    def decide(self, trial: Trial, decision: str) -> str:
+        """The scheduler's decision on a result of ``trial``, after any request for that trial."""
+        return self.holds.decide(trial.trial_id, decision)
+
+    def _handle_requests(self, trials: List[Trial]) -> None:
+        assert self.session_dir is not None
+        by_id = {trial.trial_id: trial for trial in trials}
+        for request in trial_requests.take_requests(self.session_dir):
+            trial = by_id.get(request.trial_id)
+            if trial is None:
+                logger.warning("Ignoring a request to %s trial %s: this session has no such trial.", request.action, request.trial_id)
+            elif not self._apply(request, trial):
+                continue  # kept for a later step
+            trial_requests.done(request)
+
+    def _apply(self, request: TrialRequest, trial: Trial) -> bool:
+        """Act on one valid request; False to keep it for later (the controller is not known yet)."""
+        holds, trial_id, status = self.holds, trial.trial_id, trial.status
+        if status in (Trial.TERMINATED, Trial.ERROR):
+            logger.warning("Ignoring a request to %s trial %s: it has already ended (%s).", request.action, trial_id, status)
+            return True
+        if request.action == "pause":
+            if self._hold_refusal:
+                logger.warning("Cannot pause trial %s alone: %s.", trial_id, self._hold_refusal)
+            elif trial_id in holds.to_continue:
+                holds.to_continue.discard(trial_id)
+                holds.held.add(trial_id)
+            elif trial_id not in holds.held:
+                holds.pausing.add(trial_id)  # PAUSE on its next result (a trial not started yet: after its first epoch)
+            logger.info("Trial %s pauses at its next validated epoch end.", trial_id)
+        elif request.action == "continue":
+            holds.pausing.discard(trial_id)
+            if trial_id in holds.held:
+                holds.held.discard(trial_id)
+                if status == Trial.PAUSED:
+                    holds.to_continue.add(trial_id)
+        elif status == Trial.RUNNING:  # stop
+            holds.stopping.add(trial_id)
+        else:  # stop a PENDING or PAUSED trial now: it has nothing in flight
+            if self._controller is None:
+                return False
+            holds.held.discard(trial_id)
+            holds.pausing.discard(trial_id)
+            ray_internals.stop_trial(self._controller, trial)
+        return True
+
+    # -- Tune callback state: the holds travel with every experiment snapshot ------------------
+    def get_state(self) -> Optional[Dict[str, Any]]:
+        state = self.holds.state()
+        return {"holds": state} if state else None
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        holds = state.get("holds") if isinstance(state, dict) else None
+        if isinstance(holds, dict):
+            self.holds.restore(holds)
 
 
 def _status_at_stop(trial: Trial) -> str:

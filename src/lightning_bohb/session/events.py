@@ -47,6 +47,14 @@ class SessionListener:
     def on_result(self, session: "TuneSession", trial: Any, result: Dict[str, Any]) -> None:
         """A trial reported a validated epoch."""
 
+    def on_trial_status(self, session: "TuneSession", trial: Any, previous: Optional[str], status: str) -> None:
+        """A trial changed status (Tune's ``PENDING``, ``RUNNING``, ``PAUSED``, ``TERMINATED``, ``ERROR``).
+
+        ``previous`` is ``None`` the first time this run sees the trial. Trials that had already ended
+        before a resume are not reported. A PAUSED trial in ``session.coordinator.holds.held`` was paused
+        on request (``lightning-bohb trial pause``); any other was paused by its scheduler.
+        """
+
     def on_completed(self, session: "TuneSession", best_config: Optional[Path]) -> None:
         """Every trial finished; ``best_config`` is the written best config, if any trial reported."""
 

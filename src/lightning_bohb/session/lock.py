@@ -1,21 +1,64 @@
-"""`SessionLock`: the exclusive right to run a session, held by its driver while it runs."""
+"""`SessionLock`: the exclusive right to run a session, held by its driver for its whole run.
+
+Two files in the session folder:
+
+- ``session.flock`` carries an OS lock (``flock``), taken without waiting and held until the driver
+  releases it or dies (the kernel drops it with the process, ``kill -9`` included). Whoever holds it
+  is the only process that writes the owner record, sweeps temporary files or deletes the session,
+  so taking over a dead driver's session is atomic: two resumes racing over a stale record cannot
+  both win. The file is never deleted (deleting it would let a second process lock a new file while
+  the first still holds the old one); it is empty.
+- ``session.lock`` is the owner record, JSON written atomically: pid, host, boot id, process start
+  time, command line, since, and a heartbeat the driver renews every `HEARTBEAT_S` seconds.
+  Readers that must not take the lock (``status``, ``list``, ``pause``) judge liveness from it:
+  on the same host, the pid must be alive and have the recorded start time (a reused pid is not the
+  driver); from another host, the heartbeat must be less than `STALE_AFTER_BEATS` beats old. An
+  empty, truncated or garbled record is stale.
+
+The OS lock decides between processes of one machine (and of several, where the filesystem's locks
+span hosts, as NFS with a lock manager does); the heartbeat decides for a driver on another host.
+A record that still looks live when the OS lock is free (a driver on another host whose heartbeat is
+fresh) is taken over only with ``force``, after logging whose it was.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import logging
+import math
 import os
+import secrets
+import shlex
 import socket
+import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.utils.files import remove_abandoned_temp_files
+from lightning_bohb.utils.files import atomic_write, remove_abandoned_temp_files
 
 LOCK_FILE = "session.lock"
+"""The owner record (JSON)."""
+OS_LOCK_FILE = "session.flock"
+"""The file the driver holds an OS lock on (empty, never deleted)."""
+HEARTBEAT_S = 10.0
+"""How often a driver renews its record's heartbeat."""
+STALE_AFTER_BEATS = 3
+"""A record from another host is stale once its heartbeat is this many beats old."""
+
+_MAX_RECORD_BYTES = 64 * 1024
+_WAIT_FOR_RECORD_S = 2.0  # a driver that holds the OS lock writes its record right after taking it
+
+logger = logging.getLogger(__name__)
 
 
+# -- the process that wrote a record -------------------------------------------------------------
 def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -25,53 +68,363 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_lock(session_dir: Union[str, Path]) -> Optional[Dict[str, Any]]:
-    """The lock's owner (``pid``, ``host``, ``since``), or ``None`` when no lock file exists."""
+def boot_id() -> Optional[str]:
+    """This boot of this machine (Linux): pids and start times from another boot mean nothing."""
     try:
-        return json.loads((Path(session_dir) / LOCK_FILE).read_text())
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip() or None
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> Optional[str]:
+    """When process ``pid`` started, as an opaque string (equal only for the same process), or None.
+
+    From ``/proc/<pid>/stat`` (clock ticks since boot); elsewhere from psutil when it is installed.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return "ticks:" + stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None  # /proc works: the process is gone
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        import psutil
+
+        return f"psutil:{psutil.Process(pid).create_time():.3f}"
+    except Exception:  # psutil missing, or the process gone
+        return None
+
+
+def process_cmdline(pid: int) -> Optional[List[str]]:
+    """Process ``pid``'s command line (from ``/proc``, else psutil), or None when unreadable."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            raw = handle.read()
+        return [part.decode(errors="replace") for part in raw.split(b"\0")[:-1]]
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
+    except OSError:
+        return None
+    try:
+        import psutil
+
+        return list(psutil.Process(pid).cmdline())
+    except Exception:
+        return None
+
+
+# -- reading a record ----------------------------------------------------------------------------
+def read_lock(session_dir: Union[str, Path]) -> Optional[Dict[str, Any]]:
+    """The owner record of ``session_dir``, or ``None`` when there is none.
+
+    Always a dict with the right types: an unreadable, truncated or garbled record comes back as
+    ``{"pid": -1, "host": "?", "since": 0.0, "invalid": <why>}`` and is never live. Reading never
+    follows a symbolic link, never blocks on a FIFO, and reads at most 64 KiB.
+    """
+    path = Path(session_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        return {"pid": -1, "host": "?", "since": 0}
+    except OSError as err:
+        return _invalid(f"cannot be read: {err.strerror or err}")
+    try:
+        if not _is_regular(fd):
+            return _invalid("is not a regular file")
+        raw = os.read(fd, _MAX_RECORD_BYTES + 1)
+    except OSError as err:
+        return _invalid(f"cannot be read: {err.strerror or err}")
+    finally:
+        os.close(fd)
+    if len(raw) > _MAX_RECORD_BYTES:
+        return _invalid("is too large")
+    try:
+        record = json.loads(raw.decode())
+    except (UnicodeDecodeError, ValueError):
+        return _invalid("is empty or truncated" if len(raw) < 2 else "is not JSON")
+    return _checked(record)
 
 
-def lock_is_live(lock: Optional[Dict[str, Any]]) -> bool:
-    """Whether ``lock`` belongs to a process that still runs (on another host: assumed live)."""
-    if not lock:
+def _is_regular(fd: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+def _invalid(why: str) -> Dict[str, Any]:
+    return {"pid": -1, "host": "?", "since": 0.0, "invalid": why}
+
+
+def _checked(record: Any) -> Dict[str, Any]:
+    if not isinstance(record, dict):
+        return _invalid("is not a JSON object")
+    pid, host = record.get("pid"), record.get("host")
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
+        return _invalid(f"names no valid pid ({_short(repr(pid))})")
+    if not isinstance(host, str) or not host:
+        return _invalid("names no host")
+    checked: Dict[str, Any] = {"pid": pid, "host": host}
+    for key in ("since", "heartbeat", "heartbeat_s"):
+        value = record.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            checked[key] = float(value)
+    checked.setdefault("since", 0.0)
+    checked.setdefault("heartbeat", checked["since"])
+    checked.setdefault("heartbeat_s", HEARTBEAT_S)
+    for key in ("boot_id", "start", "token"):
+        if isinstance(record.get(key), str):
+            checked[key] = record[key]
+    cmdline = record.get("cmdline")
+    if isinstance(cmdline, list) and all(isinstance(part, str) for part in cmdline):
+        checked["cmdline"] = cmdline
+    return checked
+
+
+# -- judging a record ----------------------------------------------------------------------------
+def heartbeat_age(record: Dict[str, Any], now: Optional[float] = None) -> float:
+    """Seconds since ``record``'s last heartbeat (0 when its clock is ahead of ours)."""
+    return max(0.0, (time.time() if now is None else now) - float(record.get("heartbeat", record.get("since", 0.0))))
+
+
+def stale_after(record: Dict[str, Any]) -> float:
+    """Seconds without a heartbeat after which a record from another host is stale."""
+    beat = record.get("heartbeat_s")
+    beat = beat if isinstance(beat, float) and 0 < beat <= 3600 else HEARTBEAT_S
+    return STALE_AFTER_BEATS * beat
+
+
+def lock_is_live(record: Optional[Dict[str, Any]], now: Optional[float] = None) -> bool:
+    """Whether ``record``'s driver still runs, judged from the record alone.
+
+    Same host (and boot): the pid is alive and, when the record has one, its start time matches.
+    Another host: the heartbeat is fresher than `stale_after`. Invalid records are stale.
+    """
+    if not record or record.get("invalid"):
         return False
-    if lock.get("host") != socket.gethostname():
-        return True
-    return pid_alive(int(lock.get("pid", -1)))
+    if record.get("host") != socket.gethostname():
+        return heartbeat_age(record, now) < stale_after(record)
+    recorded_boot, current_boot = record.get("boot_id"), boot_id()
+    if recorded_boot and current_boot and recorded_boot != current_boot:
+        return False
+    pid = int(record["pid"])
+    if not pid_alive(pid):
+        return False
+    recorded_start = record.get("start")
+    if recorded_start is None:
+        return True  # nothing more to check it against
+    actual = process_start(pid)
+    return actual is None or actual == recorded_start
 
 
+def driver_identity_problem(record: Dict[str, Any]) -> Optional[str]:
+    """Why the live process with ``record``'s pid may not be the driver that wrote it; None if it is.
+
+    The process must have the recorded start time and command line; a record without them cannot
+    be verified. Call it just before signalling that pid.
+    """
+    pid = int(record.get("pid", -1))
+    if record.get("invalid"):
+        return f"the lock {record['invalid']}"
+    if "start" not in record or "cmdline" not in record:
+        return "the lock records no process start time and command line to check it against"
+    start = process_start(pid)
+    if start is None:
+        return f"the start time of pid {pid} cannot be read (gone, or no /proc and no psutil)"
+    if start != record["start"]:
+        return f"pid {pid} started at another time than the process that wrote the lock (the pid was reused)"
+    cmdline = process_cmdline(pid)
+    if cmdline != record["cmdline"]:
+        return f"pid {pid} runs {_command(cmdline or [])!r}, not the lock's driver {_command(record['cmdline'])!r}"
+    return None
+
+
+def describe_owner(record: Optional[Dict[str, Any]], now: Optional[float] = None) -> str:
+    """Whose lock it is, in words: pid, host, command, since when, last heartbeat."""
+    if not record:
+        return "no owner recorded"
+    if record.get("invalid"):
+        return f"its owner record {record['invalid']}"
+    parts = [f"pid {record['pid']} on host {record['host']}"]
+    if record.get("cmdline"):
+        parts.append(f"running {_command(record['cmdline'])!r}")
+    if record.get("since"):
+        parts.append(f"since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(record['since']))}")
+    if record.get("heartbeat"):
+        parts.append(f"heartbeat {heartbeat_age(record, now):.0f} s ago")
+    return ", ".join(parts)
+
+
+def _command(cmdline: List[str], limit: int = 120) -> str:
+    return _short(" ".join(shlex.quote(part) for part in cmdline), limit)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- holding the lock ----------------------------------------------------------------------------
 class SessionLock:
-    """Exclusive right to run a session; a lock left by a dead process on this host is taken over."""
+    """The exclusive right to run (or delete) a session.
 
-    def __init__(self, session_dir: Union[str, Path]) -> None:
-        self.path = Path(session_dir) / LOCK_FILE
+    Args:
+        session_dir: The session folder (it must exist).
+        heartbeat_s: Renew the record's heartbeat this often from a daemon thread while held;
+            ``None`` for a short hold that needs none (``clean``).
+    """
+
+    def __init__(self, session_dir: Union[str, Path], heartbeat_s: Optional[float] = HEARTBEAT_S) -> None:
+        self.session_dir = Path(session_dir)
+        self.path = self.session_dir / LOCK_FILE
+        self.os_lock_path = self.session_dir / OS_LOCK_FILE
+        self.heartbeat_s = heartbeat_s
         self.held = False
+        self.broken: Optional[Dict[str, Any]] = None
+        """The live-looking record a forced `acquire` took over, if any."""
+        self._fd: Optional[int] = None
+        self._record: Dict[str, Any] = {}
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._beats: Optional[threading.Thread] = None
 
-    def acquire(self) -> None:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                owner = read_lock(self.path.parent)
-                if owner is not None and lock_is_live(owner):
-                    raise SessionError(
-                        f"Session {self.path.parent} is already running (pid {owner.get('pid')} on "
-                        f"{owner.get('host')}). Pause it first: lightning-bohb pause {self.path.parent}"
-                    ) from None
-                remove_abandoned_temp_files(self.path.parent)  # its process is gone, mid-write or not
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}, handle)
-            self.held = True
-            return
-        raise SessionError(f"Could not lock {self.path}: another process keeps taking it.")
+    def acquire(self, force: bool = False, sweep: bool = True) -> None:
+        """Take the lock, or raise `SessionError` naming its owner and the pause command.
+
+        With ``force``, a record that still looks live but whose process does not hold the OS lock
+        (a driver on another host, or one whose host cannot be checked) is taken over after logging
+        whose it was; a lock a live process holds on this machine is never broken. With ``sweep``,
+        temporary files that killed writers left in the session are removed, under the lock.
+        """
+        self._fd = self._open_os_lock()
+        if not self._lock_os_file():
+            owner = self._wait_for_live_record()
+            os.close(self._fd)
+            self._fd = None
+            whose = describe_owner(owner) if lock_is_live(owner) else "its owner has not written its record yet"
+            raise SessionError(
+                f"Session {self.session_dir} is already running ({whose}); a process holds its lock "
+                f"{self.os_lock_path}. Pause it first: lightning-bohb pause {shlex.quote(str(self.session_dir))}"
+            )
+        try:
+            previous = read_lock(self.session_dir)
+            if lock_is_live(previous):
+                assert previous is not None
+                if not force:
+                    raise SessionError(self._live_elsewhere(previous))
+                self.broken = previous
+                logger.warning(f"Breaking the lock of session {self.session_dir} (--force): it was {describe_owner(previous)}.")
+            if sweep:
+                remove_abandoned_temp_files(self.session_dir)  # only the lock's holder writes here now
+            now = time.time()
+            self._record = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "boot_id": boot_id(),
+                "start": process_start(os.getpid()),
+                "cmdline": process_cmdline(os.getpid()) or [],
+                "since": now,
+                "heartbeat": now,
+                "heartbeat_s": float(self.heartbeat_s or HEARTBEAT_S),
+                "token": secrets.token_hex(8),
+            }
+            self._write_record()
+        except BaseException as err:
+            self._unlock_os_file()
+            if isinstance(err, OSError):
+                raise SessionError(f"Could not write the session lock {self.path}: {err.strerror or err}.") from err
+            raise
+        self.held = True
+        if self.heartbeat_s:
+            self._stop.clear()
+            self._beats = threading.Thread(target=self._beat, name="lightning_bohb-lock-heartbeat", daemon=True)
+            self._beats.start()
 
     def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
+        """Give the lock up; the owner record is removed only if it is still this lock's."""
+        self._stop.set()
+        if self._beats is not None:
+            self._beats.join(timeout=5)
+            self._beats = None
+        with self._mutex:
+            if not self.held:
+                return
             self.held = False
+            try:
+                current = read_lock(self.session_dir)
+                if current is not None and current.get("token") == self._record.get("token"):
+                    self.path.unlink(missing_ok=True)
+            except OSError:
+                pass  # the folder was removed under the lock (clean)
+            self._unlock_os_file()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _open_os_lock(self) -> int:
+        try:
+            return os.open(self.os_lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise SessionError(f"Session folder not found: {self.session_dir}.") from None
+        except OSError as err:
+            why = "it is a symbolic link" if err.errno == errno.ELOOP else err.strerror or str(err)
+            raise SessionError(f"Could not open the session lock {self.os_lock_path}: {why}.") from None
+
+    def _lock_os_file(self) -> bool:
+        assert self._fd is not None
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError as err:  # ENOLCK: a filesystem without locks (NFS without its lock manager)
+            logger.warning(f"The filesystem of {self.os_lock_path} has no locks ({err.strerror}); relying on the heartbeat only.")
+        return True
+
+    def _unlock_os_file(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # drops the flock
+            self._fd = None
+
+    def _wait_for_live_record(self) -> Optional[Dict[str, Any]]:
+        """The record of the OS lock's holder (the previous owner's may still be there for a moment)."""
+        deadline = time.monotonic() + _WAIT_FOR_RECORD_S
+        while True:
+            record = read_lock(self.session_dir)
+            if lock_is_live(record) or time.monotonic() > deadline:
+                return record
+            time.sleep(0.05)
+
+    def _live_elsewhere(self, previous: Dict[str, Any]) -> str:
+        session = shlex.quote(str(self.session_dir))
+        if previous["host"] != socket.gethostname():
+            left = max(0.0, stale_after(previous) - heartbeat_age(previous))
+            return (
+                f"Session {self.session_dir} is running on host {previous['host']} ({describe_owner(previous)}; live until "
+                f"its heartbeat is {stale_after(previous):.0f} s old). Pause it there: lightning-bohb pause {session}. If that "
+                f"driver is gone, resume in {left:.0f} s or now with: lightning-bohb resume --force {session}"
+            )
+        return (
+            f"Session {self.session_dir} is locked by a live process that does not hold its OS lock ({describe_owner(previous)}). "
+            f"Pause it first: lightning-bohb pause {session}. If it is not this session's driver, resume with: "
+            f"lightning-bohb resume --force {session}"
+        )
+
+    def _write_record(self) -> None:
+        atomic_write(self.path, json.dumps(self._record))
+
+    def _beat(self) -> None:
+        assert self.heartbeat_s
+        while not self._stop.wait(self.heartbeat_s):
+            with self._mutex:
+                if not self.held:
+                    return
+                current = read_lock(self.session_dir)
+                if current is None or current.get("token") != self._record["token"]:
+                    logger.warning(f"The lock of session {self.session_dir} was taken over: {describe_owner(current)}.")
+                    return
+                self._record["heartbeat"] = time.time()
+                try:
+                    self._write_record()
+                except OSError as err:  # a full disk: the next beat tries again
+                    logger.debug(f"Could not renew the lock of {self.session_dir}: {err}")

@@ -40,18 +40,21 @@ from lightning_bohb.session.state import (
     SESSION_PREFIX,
     SessionStatus,
     TuneSessionState,
+    check_tune_state,
     new_session_id,
     now_iso,
     read_summary,
     write_summary,
 )
 from lightning_bohb.session.summary import better, build_summary
+from lightning_bohb.session.trust import check_trusted
 from lightning_bohb.utils.files import make_private_dir
 from lightning_bohb.utils.imports import extend_import_path
 
 _SUMMARY_EVERY_S = 2.0
 _TUNE_ADVICE_LOGGER = "ray.tune.tune"
 _TUNE_ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
+_TUNE_RESOURCES_LOGGER = "ray.tune.execution.insufficient_resources_manager"
 
 
 class TuneSession:
@@ -120,24 +123,58 @@ class TuneSession:
 
     # -- create / resume ---------------------------------------------------------------------
     @classmethod
-    def resume(cls, session_dir: Union[str, Path], allow_code_changes: bool = False, **kwargs: Any) -> "TuneSession":
+    def resume(
+        cls, session_dir: Union[str, Path], allow_code_changes: bool = False, trust: bool = False, **kwargs: Any
+    ) -> "TuneSession":
         """Load a paused (or interrupted) session; its directory may have moved since.
 
-        Refuses when the search space, strategy, model or datamodule code changed since the
-        session started, unless ``allow_code_changes`` (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1).
+        Refuses, before anything is unpickled, a session folder that another user owns or could
+        have written to (`lightning_bohb.session.trust`), unless ``trust`` (or LIGHTNING_BOHB_TRUST=1).
+        Then, with the session's recorded import path in place (as its trials will have it), refuses
+        when the search space, strategy, model or datamodule code changed since the session started,
+        unless ``allow_code_changes`` (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1). Nothing named by the
+        YAML summary is imported.
         """
         session_dir = Path(session_dir).expanduser().resolve()
-        summary = read_summary(session_dir, required=False) if session_dir.is_dir() else {}
-        changes = check_unchanged(summary.get("code"), session_dir, allow_code_changes)
-        state = TuneSessionState.load(session_dir)
+        state = TuneSessionState.load(session_dir, trust=trust)  # the trust check comes first
+        check_tune_state(session_dir, RAY_EXPERIMENT_FOLDER)  # what Ray would fail on once started
+        extend_import_path(state.sys_path)
+        try:
+            optimizer = _optimizer_of(state)  # parses the config as the trials will: the classes they run
+        except ConfigError as err:
+            raise SessionError(
+                f"Session {session_dir} cannot be resumed with the code importable now: {err}. Restore the "
+                "code the session started with (and run from the same folder)."
+            ) from None
+        changes = check_unchanged(
+            state.fingerprint,
+            session_dir,
+            allow_code_changes,
+            state.search_space,
+            state.strategy,
+            state.base_config,
+            optimizer.user_classes(),
+        )
+        summary = read_summary(session_dir, required=False)
         session = cls(state.experiment_name, experiment_dir=session_dir.parent.parent, session_id=state.session_id, **kwargs)
         session._session_dir = session_dir
         session.state = state
+        session._restored = optimizer
         session.code_changes = changes
+        session.trusted = trust
         session.trial_best = {
-            row["id"]: row["best"] for row in summary.get("trials") or [] if isinstance(row, dict) and row.get("best") is not None
+            row["id"]: row["best"]
+            for row in summary.get("trials") or []
+            if isinstance(row, dict) and isinstance(row.get("id"), str) and _is_number(row.get("best"))
         }
         return session
+
+    trusted: bool = False
+    """Whether `resume` was told to trust the session folder (``trust``); `check_trusted` checks again with it."""
+
+    def check_trusted(self) -> None:
+        """The trust check of `resume` again: Ray loads the experiment and scheduler states later."""
+        check_trusted(self.session_dir, self.trusted)
 
     code_changes: List[str] = []
     """Code changes a resume was allowed to proceed despite (``allow_code_changes``)."""
@@ -162,16 +199,18 @@ class TuneSession:
             base_config_source=optimizer.base_config_source,
             script=script,
             sys_path=[*self.import_paths, *(p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p)],
+            cli_arguments=optimizer.cli_arguments,
         )
         return optimizer
 
     def _restored_optimizer(self) -> ConfigDrivenOptimizer:
         state = self._require_state()
         extend_import_path(state.sys_path)
-        optimizer = ConfigDrivenOptimizer(state.base_config, state.search_space, state.strategy, state.optimization_config)
-        optimizer.base_config_source = state.base_config_source
+        optimizer = self._restored if self._restored is not None else _optimizer_of(state)
         self.listener.on_resume(self)
         return optimizer
+
+    _restored: Optional[ConfigDrivenOptimizer] = None
 
     def _require_state(self) -> TuneSessionState:
         if self.state is None:
@@ -260,6 +299,7 @@ class TuneSession:
         # "interrupted ... resume with tune.run(...)" advice (wrong for a session), and, after a
         # pause, its warning that trials stopped before their first result have no metrics file.
         filters = [(logging.getLogger(_TUNE_ADVICE_LOGGER), _BelowError()), (logging.getLogger(_TUNE_ANALYSIS_LOGGER), _NoMetricsYet(self))]
+        filters.append((logging.getLogger(_TUNE_RESOURCES_LOGGER), _NotWhileHeld(self)))  # "no trial is running": some are held
         for tune_logger, noise in filters:
             tune_logger.addFilter(noise)
         try:
@@ -296,11 +336,16 @@ class TuneSession:
             on_result=self._on_result,
             auto_pause=self.auto_pause,
             pause_deadline=optimizer.optimization_config.auto_pause_deadline(),
+            on_trial_status=self._on_trial_status,
+            session_dir=self.session_dir,
         )
         search_alg, scheduler = optimizer.build_search()
         ray_internals.capture_controller(scheduler, on_capture=ray_internals.publish_snapshots_last)
+        coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
         state.status = SessionStatus.RUNNING
-        state.fingerprint = code_fingerprint(optimizer.search_space, optimizer.strategy, optimizer.base_config)
+        state.fingerprint = code_fingerprint(
+            optimizer.search_space, optimizer.strategy, optimizer.base_config, optimizer.user_classes()
+        )
         if resume:
             state.resumed_at.append(now_iso())
         self._save()
@@ -310,7 +355,7 @@ class TuneSession:
                 output_dir=self.session_dir,
                 experiment_folder=RAY_EXPERIMENT_FOLDER,
                 resume=resume,
-                callbacks=[SchedulerStateCallback(scheduler), coordinator, *kwargs.pop("callbacks", [])],
+                callbacks=[SchedulerStateCallback(scheduler, trust_check=self.check_trusted), coordinator, *kwargs.pop("callbacks", [])],
                 control_name=actor_name(control_id),
                 verbose=kwargs.pop("tune_verbose", 0),
                 write_best=False,
@@ -350,6 +395,10 @@ class TuneSession:
         if time.time() - self._last_summary > _SUMMARY_EVERY_S:
             self._write_summary()
 
+    def _on_trial_status(self, trial: Any, previous: Optional[str], status: str) -> None:
+        self.listener.on_trial_status(self, trial, previous, status)
+        self._write_summary()  # readers of the session files see it at once
+
     def _save(self) -> None:
         state = self._require_state()
         try:
@@ -379,6 +428,10 @@ class TuneSession:
         )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class _BelowError(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR
@@ -398,6 +451,19 @@ class _NoMetricsYet(logging.Filter):
         return not (ended_early and record.getMessage().startswith("Failed to fetch metrics"))
 
 
+class _NotWhileHeld(logging.Filter):
+    """Drops Tune's "no trial is running ... insufficient resources" advice while trials are held on
+    request (``lightning-bohb trial pause``): nothing runs because the user said so."""
+
+    def __init__(self, session: "TuneSession") -> None:
+        super().__init__()
+        self.session = session
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        coordinator = self.session.coordinator
+        return not (coordinator is not None and coordinator.holds.held)
+
+
 def private_ray_temp_dir() -> Optional[Path]:
     """A new owner-only folder (0700) to hold the temporary folder of the local Ray this driver starts.
 
@@ -413,6 +479,19 @@ def private_ray_temp_dir() -> Optional[Path]:
     if len(base) + len("/lbohb_XXXXXXXX/ray/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store") > 107:
         return None
     return Path(tempfile.mkdtemp(prefix="lbohb_", dir=base))
+
+
+def _optimizer_of(state: TuneSessionState) -> ConfigDrivenOptimizer:
+    """The session's optimizer, rebuilt from its saved state (the config is parsed again, as trials do)."""
+    optimizer = ConfigDrivenOptimizer(
+        state.base_config,
+        state.search_space,
+        state.strategy,
+        state.optimization_config,
+        **getattr(state, "cli_arguments", {}),
+    )
+    optimizer.base_config_source = state.base_config_source
+    return optimizer
 
 
 def user_script() -> Optional[str]:

@@ -71,6 +71,7 @@ def build_summary(
         "search_space_version": str(getattr(state.search_space, "VERSION", "0")),
         "metric": metric_config,
         "num_samples": state.optimization_config.num_samples,
+        "max_epochs": state.optimization_config.max_epochs,
         "pause": pause_info,
         "best": best,
         "trials": rows,

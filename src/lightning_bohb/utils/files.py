@@ -8,6 +8,7 @@ copy drops errors raised at ``close`` (checked), so the fsync must happen in ``w
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -18,10 +19,28 @@ _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # AtomicFile's: tempfile.mk
 
 
 def make_private_dir(path: Union[str, Path]) -> Path:
-    """Create ``path`` (and parents) readable by its owner only."""
+    """Create folder ``path`` readable by its owner only (its parents as the umask makes them).
+
+    The last component is never followed: a symbolic link there (or anything but a folder) raises
+    `OSError` (``ELOOP``, ``ENOTDIR``), so a planted link cannot redirect what is written there.
+    An existing folder is made owner-only.
+    """
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
+    path.parent.mkdir(parents=True, exist_ok=True)  # the parents are the user's choice
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except NotADirectoryError as err:  # what Linux says of a link opened this way
+        if os.path.islink(path):
+            raise OSError(errno.ELOOP, "it is a symbolic link", str(path)) from err
+        raise
+    try:
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
     return path
 
 
@@ -113,7 +132,11 @@ def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> None:
 
 
 def remove_abandoned_temp_files(folder: Union[str, Path]) -> None:
-    """Delete the temporary files of `AtomicFile` writes a killed process left under ``folder``."""
+    """Delete the temporary files of `AtomicFile` writes a killed process left under ``folder``.
+
+    Call it only while holding the folder's lock (`lightning_bohb.session.lock.SessionLock` does):
+    a live writer's temporary files look the same. Symbolic links are not followed.
+    """
     for directory, _, names in os.walk(folder):
         for name in names:
             if _TEMP_NAME.fullmatch(name):

@@ -1,0 +1,203 @@
+"""`TrialLogs`: a trial's Lightning loggers continue the same run across pauses, each row once.
+
+A resumed trial builds its loggers anew. Left alone, TensorBoard and CSV would open the next
+``version_<n>``, MLflow and W&B a new run, and `CSVLogger` deletes the ``metrics.csv`` it finds.
+And a pause falls in ``on_train_epoch_end``, before Lightning logs that epoch's training metrics
+(``FitLoop.on_advance_end`` -> ``update_train_epoch_metrics``): that row would never be written.
+
+So at each validated epoch end, before the checkpoint is reported, this callback records in the
+checkpoint each logger's version (or run id), how many rows each CSV file holds, and the row
+Lightning is about to log. `resume_logs` (before ``fit`` of the resumed trial) gives every logger its
+version or run id back, keeps the CSV rows the checkpoint covers (rows of an epoch lost to a crash
+go), and logs the pending row: the files read as those of one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+import warnings
+from typing import Any, Dict, List, Optional
+
+from typing_extensions import override
+
+from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
+
+STATE_KEY = "TrialLogs"
+METRICS_FILE = "metrics.csv"
+
+
+class TrialLogs(ValidatedEpochEnd):
+    """Records what a resumed trial needs to continue its loggers (see the module docstring).
+
+    Place it before `TuneReportCallback`, so that its state is in the checkpoint that callback reports.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state: Dict[str, Any] = {"loggers": [], "pending": None}
+
+    @property
+    @override
+    def state_key(self) -> str:
+        return STATE_KEY
+
+    @override
+    def on_validated_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        for logger in trainer.loggers:
+            logger.save()  # everything logged so far is on disk when the checkpoint says so
+        self._state = {"loggers": [_describe(logger) for logger in trainer.loggers], "pending": pending_epoch_row(trainer)}
+
+    @override
+    def state_dict(self) -> Dict[str, Any]:
+        return dict(self._state)
+
+    @override
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self._state = dict(state_dict)  # applied by `resume_logs` before fit; kept for the next checkpoint
+
+
+def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
+    """The training-epoch row Lightning logs right after the epoch-end hooks, as ``{"metrics", "step"}``.
+
+    What `_LoggerConnector.update_train_epoch_metrics` passes to every logger (Lightning 2.6): the
+    epoch-level values of the training `ResultCollection`, ``epoch`` added, at the last step of the
+    epoch. Reads Lightning privates (``trainer._logger_connector``, ``_batches_that_stepped``);
+    ``tests/unit/test_trial_logs.py`` checks the row against the one Lightning writes.
+    """
+    if not trainer.loggers:
+        return None
+    from lightning.fabric.utilities.apply_func import convert_tensors_to_scalars
+
+    try:
+        metrics = convert_tensors_to_scalars(dict(trainer._logger_connector.metrics["log"]))
+        step = metrics.pop("step", None)
+        if step is None:
+            metrics.setdefault("epoch", trainer.current_epoch)
+            step = trainer.fit_loop.epoch_loop._batches_that_stepped - 1
+    except Exception:  # never let log bookkeeping fail a trial
+        return None
+    if not metrics:
+        return None
+    return {"metrics": {str(k): _plain(v) for k, v in metrics.items()}, "step": int(step)}
+
+
+def resume_logs(trainer: Any, checkpoint_path: str, weights_only: bool = True) -> None:
+    """Continue the loggers of the run that saved ``checkpoint_path`` (before ``trainer.fit``, which
+    loads the same file with the same ``weights_only``)."""
+    state = saved_state(checkpoint_path, weights_only)
+    if not state:
+        return
+    saved: List[Dict[str, Any]] = list(state.get("loggers") or [])
+    loggers = list(trainer.loggers)
+    # Lightning creates W&B's run first (wandb.init before any TensorBoard writer): the same order here.
+    order = sorted(range(len(loggers)), key=lambda i: type(loggers[i]).__name__ != "WandbLogger")
+    for index in order:
+        logger = loggers[index]
+        record = saved[index] if index < len(saved) else None
+        if not record or record.get("class") != type(logger).__name__:
+            continue
+        restore_identity(logger, record.get("version"))
+        if _is_csv(logger):
+            _reopen_csv(logger, record.get("csv_rows"))
+        if type(logger).__name__ == "TensorBoardLogger":
+            _continue_tensorboard(logger)
+    pending = state.get("pending")
+    if pending and pending.get("metrics"):
+        for index in order:
+            loggers[index].log_metrics(dict(pending["metrics"]), step=int(pending["step"]))
+            loggers[index].save()
+
+
+def saved_state(checkpoint_path: str, weights_only: bool = True) -> Optional[Dict[str, Any]]:
+    """This callback's state in a Lightning checkpoint, read without loading the weights (mmap).
+
+    Loaded as Lightning loads it next (``weights_only`` True unless the user's YAML says otherwise):
+    a checkpoint is never unpickled here in a way the fit would refuse.
+    """
+    import torch
+
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=weights_only, mmap=True)
+    return (checkpoint.get("callbacks") or {}).get(STATE_KEY)
+
+
+def restore_identity(logger: Any, version: Any) -> None:
+    """Give a new logger the version (TensorBoard, CSV) or run id (MLflow, W&B) of the saved run."""
+    if version is None:
+        return
+    if isinstance(getattr(logger, "_wandb_init", None), dict):  # WandbLogger: wandb.init(id=..., resume="allow")
+        logger._id = version
+        logger._wandb_init["id"] = version
+        logger._wandb_init["resume"] = "allow"
+    elif hasattr(logger, "_run_id"):  # MLFlowLogger: an existing run is reopened by id
+        logger._run_id = version
+    elif hasattr(logger, "_version"):  # TensorBoardLogger, CSVLogger and loggers built like them
+        logger._version = version
+
+
+def _continue_tensorboard(logger: Any) -> None:
+    """A TensorBoard run continued: no second placeholder ``hp_metric`` at step 0, and a new events file
+    whose name cannot be the previous one's (names carry the time in whole seconds; a writer opening
+    the same name would truncate the file)."""
+    if hasattr(logger, "_default_hp_metric"):
+        logger._default_hp_metric = False
+    kwargs = getattr(logger, "_kwargs", None)  # what Lightning passes to the SummaryWriter
+    if isinstance(kwargs, dict):
+        kwargs["filename_suffix"] = f"{kwargs.get('filename_suffix') or ''}.resumed{time.time_ns()}"
+
+
+def _describe(logger: Any) -> Dict[str, Any]:
+    record: Dict[str, Any] = {"class": type(logger).__name__, "version": None}
+    try:
+        version = logger.version
+    except Exception:
+        version = None
+    if isinstance(version, (int, str)) and not isinstance(version, bool):
+        record["version"] = version
+    if _is_csv(logger):
+        record["csv_rows"] = _csv_rows(os.path.join(logger.log_dir, METRICS_FILE))
+    return record
+
+
+def _is_csv(logger: Any) -> bool:
+    from lightning.fabric.loggers.csv_logs import CSVLogger
+
+    return isinstance(logger, CSVLogger)
+
+
+def _csv_rows(path: str) -> Optional[int]:
+    if not os.path.isfile(path):
+        return None
+    with open(path, newline="") as handle:
+        return max(sum(1 for _ in handle) - 1, 0)
+
+
+def _reopen_csv(logger: Any, rows: Optional[int]) -> None:
+    """Open the CSV logger's writer on its existing ``metrics.csv``, which the writer would delete.
+
+    Keeps the header and the first ``rows`` rows (all when unknown); the writer appends after them.
+    """
+    path = os.path.join(logger.log_dir, METRICS_FILE)
+    kept: List[str] = []
+    if os.path.isfile(path):
+        with open(path, newline="") as handle:
+            kept = handle.readlines()
+        if rows is not None:
+            kept = kept[: 1 + rows]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
+        writer = logger.experiment  # the writer removes metrics.csv here
+    if kept:
+        with open(path, "w", newline="") as handle:
+            handle.writelines(kept)
+        writer.metrics_keys = next(csv.reader([kept[0]]))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)

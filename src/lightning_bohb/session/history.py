@@ -1,0 +1,259 @@
+"""What a session recorded, read from its files only: the trials and every validated epoch's result.
+
+`export`, `plot` and the dashboard read ``session_state.summary.yaml`` (trial status, config, best)
+and each trial's ``tune/<trial>/result.json`` (Tune's log: one JSON object per reported epoch). No
+Ray, no unpickling, so a session whose driver runs elsewhere can be watched through shared storage.
+
+The folder may be hostile (copied, planted, half-written): no symbolic link is followed, a result
+file larger than `MAX_RESULT_BYTES` is read only up to that size, a line that is not a JSON object is
+skipped, and only plain values come out. An epoch logged twice (trained again after a crash) keeps
+its later row, as the README says of ``result.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+from lightning_bohb.session.state import read_summary
+
+RESULT_FILE = "result.json"
+TUNE_FOLDER = "tune"
+MAX_RESULT_BYTES = 64 * 1024 * 1024
+MAX_TRIALS = 10_000
+# Tune's bookkeeping in every row: left out of the charts' metric choices, kept in the CSV.
+TUNE_FIELDS = {
+    "trial_id", "training_iteration", "time_this_iter_s", "time_total_s", "time_since_restore", "timesteps_since_restore",
+    "iterations_since_restore", "timestamp", "date", "done", "pid", "hostname", "node_ip", "checkpoint_dir_name",
+    "should_checkpoint", "epoch", "global_step", "experiment_tag", "timesteps_total", "episodes_total",
+}
+
+
+@dataclass
+class TrialHistory:
+    """One trial's results, one row per training iteration (= validated epoch), in order."""
+
+    trial_id: str
+    folder: str
+    config: Dict[str, Any] = field(default_factory=dict)
+    rows: List[Dict[str, Any]] = field(default_factory=list)
+
+
+class SessionHistory:
+    """Reads a session's result files, re-reading only those that changed since the last call."""
+
+    def __init__(self, session_dir: Union[str, Path]) -> None:
+        self.session_dir = Path(session_dir)
+        self._cache: Dict[str, Tuple[Tuple[int, int, int], TrialHistory]] = {}
+
+    def trials(self) -> List[TrialHistory]:
+        """Every trial with a result file, ordered by trial id."""
+        tune_dir = self.session_dir / TUNE_FOLDER
+        found: Dict[str, TrialHistory] = {}
+        seen = set()
+        for folder in _trial_folders(tune_dir):
+            path = os.path.join(tune_dir, folder, RESULT_FILE)
+            key = _file_key(path)
+            if key is None:
+                continue
+            seen.add(folder)
+            cached = self._cache.get(folder)
+            if cached is None or cached[0] != key:
+                cached = (key, _read_history(path, folder))
+                self._cache[folder] = cached
+            history = cached[1]
+            if history.rows:
+                found[history.trial_id] = history
+        for folder in set(self._cache) - seen:
+            del self._cache[folder]
+        return [found[trial_id] for trial_id in sorted(found)]
+
+
+def _trial_folders(tune_dir: Path) -> List[str]:
+    if tune_dir.is_symlink() or not tune_dir.is_dir():
+        return []
+    try:
+        entries = [entry.name for entry in os.scandir(tune_dir) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    return sorted(entries)[:MAX_TRIALS]
+
+
+def _file_key(path: str) -> Optional[Tuple[int, int, int]]:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None  # a link or anything else: never followed
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _read_history(path: str, folder: str) -> TrialHistory:
+    history = TrialHistory(trial_id=folder, folder=folder)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(MAX_RESULT_BYTES)
+    except OSError:
+        return history
+    by_iteration: Dict[int, Dict[str, Any]] = {}
+    for line in data.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a cut-off last line, or garbage
+        if not isinstance(row, dict):
+            continue
+        iteration = row.get("training_iteration")
+        if not isinstance(iteration, int) or isinstance(iteration, bool):
+            continue
+        by_iteration[iteration] = row  # a later row for the same epoch wins
+        if isinstance(row.get("trial_id"), str):
+            history.trial_id = row["trial_id"]
+        if isinstance(row.get("config"), dict):
+            history.config = _plain(row["config"])
+    history.rows = [_plain({k: v for k, v in by_iteration[i].items() if k != "config"}) for i in sorted(by_iteration)]
+    return history
+
+
+def _plain(value: Any) -> Any:
+    """JSON values only, with non-finite floats as None (JSON for browsers has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def flatten(mapping: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Nested keys joined with ``/``, as Ray's ``ResultGrid.get_dataframe()`` names columns (``config/lr``)."""
+    flat: Dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+# -- summary ------------------------------------------------------------------------------------
+def summary_trials(summary: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """The summary's trial rows by id (only well-formed ones)."""
+    rows = summary.get("trials")
+    if not isinstance(rows, list):
+        return {}
+    return {row["id"]: row for row in rows if isinstance(row, dict) and isinstance(row.get("id"), str)}
+
+
+def metric_of(summary: Dict[str, Any]) -> Tuple[Optional[str], str]:
+    config = summary.get("metric")
+    if not isinstance(config, dict) or not isinstance(config.get("metric"), str):
+        return None, "min"
+    return config["metric"], "max" if config.get("mode") == "max" else "min"
+
+
+# -- export: one row per trial-epoch ---------------------------------------------------------------
+def epoch_table(session_dir: Union[str, Path], summary: Optional[Dict[str, Any]] = None) -> Tuple[List[str], List[Dict[str, Any]]]:
+    """``(columns, rows)``: one row per trial and epoch, config values as ``config/<name>`` columns."""
+    summary = read_summary(session_dir) if summary is None else summary
+    statuses = {trial_id: row.get("status") for trial_id, row in summary_trials(summary).items()}
+    rows = []
+    for trial in SessionHistory(session_dir).trials():
+        config = flatten(trial.config, "config/")
+        for row in trial.rows:
+            flat = flatten(row)
+            rows.append({"trial_id": trial.trial_id, "trial_status": statuses.get(trial.trial_id), **flat, **config})
+    first = ["trial_id", "trial_status", "training_iteration", "epoch"]
+    names = {name for row in rows for name in row}
+    config_names = sorted(name for name in names if name.startswith("config/"))
+    rest = names - set(first) - set(config_names)
+    metrics = sorted(name for name in rest if name not in TUNE_FIELDS)
+    columns = [c for c in first if c in names] + metrics + sorted(rest - set(metrics)) + config_names
+    return columns, rows
+
+
+def write_csv(columns: List[str], rows: Iterable[Dict[str, Any]], out: io.TextIOBase) -> None:
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+
+
+# -- charts: what the report and the dashboard draw -------------------------------------------------
+def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: Optional[SessionHistory] = None) -> Dict[str, Any]:
+    """Plain data for the charts: per trial its status, config and per-epoch metrics; the rungs."""
+    metric, mode = metric_of(summary)
+    listed = summary_trials(summary)
+    histories = {trial.trial_id: trial for trial in (history or SessionHistory(session_dir)).trials()}
+    max_epochs = summary.get("max_epochs") if isinstance(summary.get("max_epochs"), int) else None
+    pause = summary.get("pause")
+    pause = pause if isinstance(pause, dict) else {}
+    held, pausing = (set(pause[key]) if isinstance(pause.get(key), list) else set() for key in ("held_trials", "pausing_trials"))
+    trials = []
+    metrics: set = set()
+    for trial_id in sorted(set(listed) | set(histories)):
+        row, trial = listed.get(trial_id, {}), histories.get(trial_id)
+        series: Dict[str, List[Any]] = {}
+        iterations = []
+        for result in trial.rows if trial else []:
+            iterations.append(result["training_iteration"])
+            for name, value in result.items():
+                if name not in TUNE_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    series.setdefault(name, [])
+        for name in series:
+            series[name] = [r.get(name) if isinstance(r.get(name), (int, float)) else None for r in (trial.rows if trial else [])]
+        metrics.update(series)
+        epochs = iterations[-1] if iterations else int(row.get("epochs") or 0)
+        status = row.get("status") if isinstance(row.get("status"), str) else ("RUNNING" if trial else "PENDING")
+        values = [v for v in series.get(metric or "", []) if isinstance(v, (int, float))]
+        best = (min(values) if mode == "min" else max(values)) if values else row.get("best")
+        trials.append(
+            {
+                "id": trial_id,
+                "status": status,
+                "config": _plain(row.get("config") if isinstance(row.get("config"), dict) else (trial.config if trial else {})),
+                "epochs": epochs,
+                "iterations": iterations,
+                "metrics": series,
+                "last": values[-1] if values else row.get("last"),
+                "best": best,
+                "stopped_early": status == "TERMINATED" and max_epochs is not None and epochs < max_epochs,
+                "held": trial_id in held and status == "PAUSED",
+                "pausing": trial_id in pausing,
+            }
+        )
+    return {
+        "metric": metric,
+        "mode": mode,
+        "metrics": sorted(metrics),
+        "max_epochs": max_epochs,
+        "milestones": milestones(summary.get("strategy"), max_epochs),
+        "trials": trials,
+    }
+
+
+def milestones(strategy: Any, max_epochs: Optional[int]) -> List[int]:
+    """The epochs at which ASHA compares trials (its rungs), from the strategy in the summary; else []."""
+    if not isinstance(strategy, dict) or strategy.get("name") != "asha":
+        return []
+    values = (strategy.get("grace_period"), strategy.get("reduction_factor"), strategy.get("max_t") or max_epochs)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+        return []
+    grace, factor, max_t = (float(v) for v in values)  # type: ignore[arg-type]
+    if factor <= 1 or max_t < grace:
+        return []
+    count = min(64, int(math.log(max_t / grace) / math.log(factor) + 1))  # as Ray's ASHA bracket counts its rungs
+    return [int(grace * factor**k) for k in range(max(0, count))]

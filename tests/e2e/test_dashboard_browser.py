@@ -1,0 +1,120 @@
+"""The dashboard in a real browser (Debian's chromium through its chromedriver, driven by Selenium) against
+the real server and a real running search: pausing one trial leaves the other running, clicking Pause
+pauses the session and the page shows the resume command, no token gets 403. Screenshots are saved in
+the test's tmp folder (``dashboard_*.png``)."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from e2e_support import EXIT_PAUSED, ScriptRun, start_search, wait_until, write_config
+from lightning_bohb.session.state import SUMMARY_FILE
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (CHROMIUM and CHROMEDRIVER):
+        message = "Debian's chromium and chromium-driver are needed: apt-get install -y chromium chromium-driver"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (.ci/run installs them as root)")
+        pytest.skip(message)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1100"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)  # the system driver: nothing downloaded
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def trials(session):
+    try:
+        summary = yaml.safe_load((session / SUMMARY_FILE).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {row["id"]: row for row in summary.get("trials") or []}
+
+
+def start_dashboard(experiments, cwd):
+    run = ScriptRun([sys.executable, "-m", "lightning_bohb", "dashboard", str(experiments), "--port", "0"], cwd=cwd)
+    url = wait_until(lambda: re.search(r"http://127\.0\.0\.1:\d+/\?token=\S+", run.output), 60, "the dashboard URL").group(0)
+    return run, url
+
+
+def status_cell(driver, trial_id):
+    from selenium.webdriver.common.by import By
+
+    cells = driver.find_elements(By.CSS_SELECTOR, f"#lb-trial-{trial_id} td.lb-status")
+    return cells[0].text if cells else ""
+
+
+def test_dashboard_pauses_a_trial_then_the_session_in_a_browser(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    record_dir = tmp_path / "records"
+    record_dir.mkdir()
+    config = write_config(tmp_path, record_dir, min_epoch_seconds=2.0)
+    experiments = tmp_path / "experiments"
+    experiments.mkdir()
+    dashboard, url = start_dashboard(experiments, tmp_path)
+    search = start_search(tmp_path, ["--base-config", str(config), "--max-epochs", "8"])
+    try:
+        base = url.split("?")[0]
+        for path in ("", "api/sessions", "static/plotly.min.js"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(base + path, timeout=20)
+            assert refused.value.code == 403
+        browser.get(base)
+        assert "403" in browser.find_element(By.TAG_NAME, "body").text
+
+        session = wait_until(lambda: next(experiments.glob(f"*/session_*/{SUMMARY_FILE}"), None), 120, "the session folder").parent
+        wait_until(lambda: len([t for t in trials(session).values() if t["status"] == "RUNNING" and t["epochs"] >= 1]) == 2, 240,
+                   "both trials running past their first epoch")
+        browser.get(url)
+        link = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#lb-sessions a"), 30, "the session in the list")[0]
+        assert link.text.endswith(session.name)
+        browser.save_screenshot(str(tmp_path / "dashboard_sessions.png"))
+        link.click()
+
+        held, other = sorted(trials(session))
+        wait_until(lambda: status_cell(browser, held) == "RUNNING" and status_cell(browser, other) == "RUNNING", 30, "the trials table")
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#lb-curves .scatterlayer .trace"), 30, "the learning curves")
+        browser.save_screenshot(str(tmp_path / "dashboard_running.png"))
+
+        browser.find_element(By.CSS_SELECTOR, f"#lb-trial-{held} button.lb-trial-pause").click()
+        wait_until(lambda: status_cell(browser, held) == "PAUSED (on request)", 120, f"trial {held} PAUSED on the page")
+        assert status_cell(browser, other) == "RUNNING"  # the other trial trains on
+        assert trials(session)[other]["status"] == "RUNNING" and search.proc.poll() is None
+        browser.find_element(By.CSS_SELECTOR, f"#lb-trial-{held} button.lb-trial-continue")  # offered now
+        browser.save_screenshot(str(tmp_path / "dashboard_trial_paused.png"))
+
+        browser.find_element(By.ID, "lb-pause").click()
+        command = wait_until(lambda: browser.find_element(By.ID, "lb-resume-command").text, 180, "the resume command on the page")
+        assert command.endswith(f"--resume-session {session}") and "OPTIMIZATION PAUSED" in search.output
+        assert search.wait(timeout=120) == EXIT_PAUSED
+        assert browser.find_element(By.ID, "lb-title").text.endswith("PAUSED")
+        assert status_cell(browser, held) == "PAUSED (on request)" and status_cell(browser, other) == "PAUSED"
+        browser.save_screenshot(str(tmp_path / "dashboard_session_paused.png"))
+    finally:
+        for run in (search, dashboard):
+            if run.proc.poll() is None:
+                run.proc.terminate()
+                try:
+                    run.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    run.proc.kill()
+    for name in ("sessions", "running", "trial_paused", "session_paused"):
+        assert (tmp_path / f"dashboard_{name}.png").stat().st_size > 10_000, name

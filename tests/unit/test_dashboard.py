@@ -1,0 +1,194 @@
+"""The dashboard's server for real (uvicorn on 127.0.0.1, a port of its own), on session folders, no Ray:
+the token on every request, POST-only controls, read-only mode, what the API shows."""
+
+import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from fake_sessions import make_session
+from lightning_bohb.cli.dashboard import TOKEN_HEADER, DashboardServer, is_loopback
+from lightning_bohb.pause.trial_requests import pending_requests
+
+
+@pytest.fixture
+def serve(tmp_path):
+    servers = []
+
+    def start(path, **kwargs):
+        server = DashboardServer(str(path), port=0, **kwargs)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        wait_up(server)
+        return server
+
+    yield start
+    for server, thread in servers:
+        server.stop()
+        thread.join(timeout=10)
+
+
+def wait_up(server):
+    import time
+
+    for _ in range(100):
+        if server.server.started:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the dashboard did not start")
+
+
+def call(server, path, token=None, method="GET", body=None, header_token=None):
+    base = f"http://127.0.0.1:{server.port}"
+    query = {"token": token} if token is not None else {}
+    sep = "&" if "?" in path else "?"
+    url = base + path + (sep + urllib.parse.urlencode(query) if query else "")
+    headers = {"Content-Type": "application/json"}
+    if header_token is not None:
+        headers[TOKEN_HEADER] = header_token
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, response.read().decode(), response.headers
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode(), err.headers
+
+
+def test_every_request_needs_the_token(tmp_path, serve):
+    make_session(tmp_path)
+    server = serve(tmp_path / "exp")
+    assert server.url.startswith(f"http://127.0.0.1:{server.port}/?token=") and len(server.token) >= 24
+    for path in ("/", "/api/sessions", "/static/plotly.min.js", "/static/dashboard.js", "/api/best_config?key=x", "/nope"):
+        assert call(server, path)[0] == 403, path
+        assert call(server, path, token="wrong" + server.token)[0] == 403, path
+    status, body, headers = call(server, "/", token=server.token)
+    assert status == 200 and f'content="{server.token}"' in body
+    assert headers["Referrer-Policy"] == "no-referrer" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert call(server, "/static/plotly.min.js", token=server.token)[1].startswith("/**\n* plotly.js v")
+
+
+def test_api_shows_sessions_trials_and_curves(tmp_path, serve):
+    session = make_session(tmp_path)
+    server = serve(tmp_path / "exp")
+    status, body, _ = call(server, "/api/sessions", token=server.token)
+    (row,) = json.loads(body)["sessions"]
+    assert status == 200 and row["key"] == session.name and row["state"] == "COMPLETED" and row["best"] == 0.3
+    assert (row["done"], row["total"]) == (2, 2)
+
+    status, body, _ = call(server, "/api/session?key=" + urllib.parse.quote(session.name), token=server.token)
+    detail = json.loads(body)
+    assert status == 200 and [t["id"] for t in detail["charts"]["trials"]] == ["t_00000", "t_00001"]
+    assert detail["charts"]["trials"][0]["metrics"]["val_loss"] == [1.0, 0.6, 0.4, 0.3]
+    assert "hidden_size: 32" in detail["best_config"] and not detail["resumable"]
+
+    status, body, headers = call(server, "/api/best_config?key=" + session.name, token=server.token)
+    assert status == 200 and "attachment" in headers["Content-Disposition"] and "lr: 0.01" in body
+
+
+def test_a_session_is_named_only_by_what_the_dashboard_found(tmp_path, serve):
+    make_session(tmp_path)
+    server = serve(tmp_path / "exp")
+    for key in ("../exp/session_20260101_000000_abcdef", "/etc", "..", "session_nope"):
+        assert call(server, "/api/session?key=" + urllib.parse.quote(key), token=server.token)[0] == 404, key
+
+
+def test_a_single_session_folder_is_served_too(tmp_path, serve):
+    session = make_session(tmp_path)
+    server = serve(session)
+    (row,) = json.loads(call(server, "/api/sessions", token=server.token)[1])["sessions"]
+    assert row["key"] == session.name
+
+
+def test_controls_are_post_with_the_token_in_a_header(tmp_path, serve):
+    session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "TERMINATED"})
+    server = serve(tmp_path / "exp")
+    request = {"session": session.name, "action": "trial_continue", "trial": "t_00000"}
+    assert call(server, "/api/control", method="POST", body=request)[0] == 403
+    assert call(server, "/api/control", token=server.token, method="POST", body=request)[0] == 403  # not in the URL
+    assert call(server, "/api/control?action=trial_continue", token=server.token)[0] in (403, 405)  # never by GET
+    assert pending_requests(session) == []  # nothing was done
+
+    status, body, _ = call(server, "/api/control", method="POST", body=request, header_token=server.token)
+    assert status == 200 and "when the session resumes" in json.loads(body)["message"]
+    assert [(r.action, r.trial_id) for r in pending_requests(session)] == [("continue", "t_00000")]
+
+    refused = call(server, "/api/control", method="POST", header_token=server.token,
+                   body={"session": session.name, "action": "trial_pause", "trial": "t_00001"})
+    assert refused[0] == 409 and "TERMINATED" in refused[1]
+    unknown = call(server, "/api/control", method="POST", header_token=server.token,
+                   body={"session": session.name, "action": "trial_pause", "trial": "../../x"})
+    assert unknown[0] == 409 and "no trial" in unknown[1]
+
+
+def test_read_only_dashboard_has_no_controls(tmp_path, serve):
+    session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "TERMINATED"})
+    server = serve(tmp_path / "exp", read_only=True)
+    assert '<meta name="lb-read-only" content="true">' in call(server, "/", token=server.token)[1]
+    request = {"session": session.name, "action": "trial_continue", "trial": "t_00000"}
+    assert call(server, "/api/control", method="POST", body=request, header_token=server.token)[0] == 403
+    assert pending_requests(session) == []
+
+
+def test_resume_starts_a_detached_process_logging_into_the_session(tmp_path, serve, monkeypatch):
+    import subprocess
+
+    session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "TERMINATED"})
+    started = []
+
+    class FakePopen:
+        pid = 4242
+
+        def __init__(self, argv, **kwargs):
+            started.append((argv, kwargs))
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    server = serve(tmp_path / "exp")
+    resume = {"session": session.name, "action": "resume"}
+    status, body, _ = call(server, "/api/control", method="POST", header_token=server.token, body=resume)
+    assert status == 200 and "resume.log" in json.loads(body)["message"]
+    ((argv, kwargs),) = started
+    assert argv[1:] == ["-m", "lightning_bohb", "resume", str(session)] and kwargs["start_new_session"] is True
+    assert (session / "resume.log").is_file()
+
+
+def test_pause_of_a_session_that_is_not_running_is_refused(tmp_path, serve):
+    session = make_session(tmp_path)
+    server = serve(tmp_path / "exp")
+    pause = {"session": session.name, "action": "pause"}
+    status, body, _ = call(server, "/api/control", method="POST", header_token=server.token, body=pause)
+    assert status == 409 and "not running" in body
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.0.0.2")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1") and not is_loopback("example.org")
+
+
+def test_binding_elsewhere_warns(tmp_path, capsys, monkeypatch):
+    from lightning_bohb.cli import dashboard
+
+    monkeypatch.setattr(dashboard.DashboardServer, "run", lambda self: self.sock.close())
+    assert dashboard.serve(str(tmp_path), host="0.0.0.0", port=0) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("warning: serving on 0.0.0.0") and "?token=" in captured.out and "ssh -L" in captured.out
+
+
+def test_bohb_sessions_refuse_to_pause_one_trial(tmp_path, capsys):
+    import yaml
+
+    from lightning_bohb.cli.main import main
+    from lightning_bohb.session.state import SUMMARY_FILE
+
+    session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "RUNNING", "t_00001": "TERMINATED"})
+    summary = yaml.safe_load((session / SUMMARY_FILE).read_text())
+    summary["strategy"] = {"name": "bohb", "reduction_factor": 3}
+    (session / SUMMARY_FILE).write_text(yaml.safe_dump(summary))
+    assert main(["trial", "pause", str(session), "t_00000"]) == 1
+    assert "cannot pause one trial" in capsys.readouterr().err and pending_requests(session) == []
+    assert main(["trial", "stop", str(session), "t_00000"]) == 0  # stopping one is fine
+    assert "when the session resumes" in capsys.readouterr().out

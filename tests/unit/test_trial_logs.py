@@ -1,0 +1,146 @@
+"""`TrialLogs`: a trial paused (or crashed) and resumed writes the logs an uninterrupted trial writes.
+
+Real Trainers with CSV and TensorBoard loggers, no Ray: a callback saves a checkpoint at each
+validated epoch end (as `TuneReportCallback` does) and ends the run by raising, where a paused trial's
+process ends; the next run resumes from that checkpoint after `resume_logs`, as `train_trial` does.
+"""
+
+import struct
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from lbohb_cli_helpers import TinyData, TinyModel
+from lightning_bohb.callbacks import RNGStateCallback
+from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
+from lightning_bohb.core.trial_logs import TrialLogs, pending_epoch_row, restore_identity, resume_logs
+
+
+class Stop(Exception):
+    """Where a paused trial's process ends."""
+
+
+class SaveEachEpoch(ValidatedEpochEnd):
+    """Saves ``epoch_<n>.ckpt`` at each validated epoch end; raises after epoch ``stop_after``, or in
+    epoch ``crash_in`` after its second batch (a crash between checkpoints)."""
+
+    def __init__(self, folder: Path, stop_after=None, crash_in=None):
+        super().__init__()
+        self.folder, self.stop_after, self.crash_in = folder, stop_after, crash_in
+        self.pending = []
+
+    def on_validated_epoch_end(self, trainer, pl_module):
+        self.pending.append(pending_epoch_row(trainer))
+        trainer.save_checkpoint(self.folder / f"epoch_{trainer.current_epoch}.ckpt")
+        if trainer.current_epoch == self.stop_after:
+            raise Stop
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.crash_in and batch_idx == 2:
+            raise Stop
+
+
+def fit(root: Path, checkpoint=None, **stop):
+    pl.seed_everything(1, workers=True, verbose=False)
+    saver = SaveEachEpoch(root, **stop)
+    loggers = [CSVLogger(root / "logs"), TensorBoardLogger(root / "logs")]
+    trainer = pl.Trainer(
+        max_epochs=4,
+        logger=loggers,
+        callbacks=[TrialLogs(), RNGStateCallback(), saver],
+        log_every_n_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=True,
+    )
+    if checkpoint is not None:
+        resume_logs(trainer, str(checkpoint))
+    try:
+        trainer.fit(TinyModel(), datamodule=TinyData(), ckpt_path=checkpoint)
+    except Stop:
+        pass
+    return saver
+
+
+def scalars(folder: Path):
+    from tensorboardX.proto.event_pb2 import Event
+
+    found = []
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, position = path.read_bytes(), 0
+        while position < len(data):
+            (length,) = struct.unpack("<Q", data[position : position + 8])
+            event = Event.FromString(data[position + 12 : position + 12 + length])
+            position += 12 + length + 4
+            found += [(v.tag, event.step, v.simple_value) for v in event.summary.value if v.HasField("simple_value")]
+    return found
+
+
+def logs(root: Path):
+    versions = sorted((root / "logs" / "lightning_logs").iterdir())
+    assert [v.name for v in versions] == ["version_0", "version_1"]  # CSV, TensorBoard: never a new version
+    return (versions[0] / "metrics.csv").read_text(), scalars(versions[1])
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("uninterrupted")
+    saver = fit(root)
+    return logs(root), saver.pending
+
+
+def test_the_pending_row_is_the_row_lightning_logs_next(uninterrupted):
+    (text, _), pending = uninterrupted
+    rows = text.splitlines()
+    header = rows[0].split(",")
+    train_rows = [dict(zip(header, row.split(","), strict=True)) for row in rows[1:] if row.split(",")[header.index("train_loss_epoch")]]
+    assert len(pending) == len(train_rows) == 4
+    for row, expected in zip(pending, train_rows, strict=True):
+        assert row["step"] == int(expected["step"]) and row["metrics"]["epoch"] == int(expected["epoch"])
+        assert repr(row["metrics"]["train_loss_epoch"]) == expected["train_loss_epoch"]
+
+
+def test_paused_twice_the_logs_are_those_of_one_run(tmp_path, uninterrupted):
+    (expected_csv, expected_scalars), _ = uninterrupted
+    fit(tmp_path, stop_after=0)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt", stop_after=2)
+    fit(tmp_path, tmp_path / "epoch_2.ckpt")
+    csv_text, found = logs(tmp_path)
+    assert csv_text == expected_csv  # each row once, in order, the paused epochs' training rows included
+    assert found == expected_scalars  # every scalar once, same steps and values
+
+
+def test_after_a_crash_the_csv_keeps_what_the_checkpoint_covers(tmp_path, uninterrupted):
+    (expected_csv, _), _ = uninterrupted
+    fit(tmp_path, crash_in=2)  # epoch 2 logged some steps after the epoch-1 checkpoint, then died
+    assert len(logs(tmp_path)[0].splitlines()) > len(expected_csv.splitlines()) // 2
+    fit(tmp_path, tmp_path / "epoch_1.ckpt")
+    assert logs(tmp_path)[0] == expected_csv
+
+
+class FakeWandb:
+    def __init__(self):
+        self._id, self._wandb_init = None, {"id": None, "resume": "allow"}
+
+
+class FakeMLflow:
+    _run_id = None
+    _version = "not-this"
+
+
+class FakeVersioned:
+    _version = None
+
+
+def test_run_ids_and_versions_are_given_back():
+    wandb, mlflow, versioned = FakeWandb(), FakeMLflow(), FakeVersioned()
+    restore_identity(wandb, "run-7")
+    restore_identity(mlflow, "a1b2")
+    restore_identity(versioned, 3)
+    assert wandb._id == "run-7" and wandb._wandb_init == {"id": "run-7", "resume": "allow"}
+    assert mlflow._run_id == "a1b2" and mlflow._version == "not-this"
+    assert versioned._version == 3
+    restore_identity(versioned, None)  # nothing recorded: left to the logger
+    assert versioned._version == 3
