@@ -5,6 +5,7 @@ session's files are owner-only, and the Ray it starts keeps its temporary folder
 
 import json
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 
 from e2e_models import RecordingClassifier
@@ -74,13 +76,20 @@ def _private_ray_dirs(temp: Path):
     return {path for path in temp.iterdir() if path.name.startswith("lbohb_")}
 
 
-def test_twenty_concurrent_resumes_one_owner(tmp_path, monkeypatch):
-    record_dir, gate = tmp_path / "records", tmp_path / "gate"
+@pytest.fixture
+def short_tmpdir(monkeypatch):
+    """``$TMPDIR`` of the drivers the test starts: a new short folder (Ray's socket paths live below it)."""
+    temp = Path(tempfile.mkdtemp(prefix="lbt", dir="/tmp"))
+    monkeypatch.setenv("TMPDIR", str(temp))
+    yield temp
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_twenty_concurrent_resumes_one_owner(tmp_path, short_tmpdir):
+    record_dir, gate, temp = tmp_path / "records", tmp_path / "gate", short_tmpdir
     record_dir.mkdir()
     study = _write_study(tmp_path, record_dir, gate)
     experiments = tmp_path / "experiments"
-    temp = Path(tempfile.mkdtemp(prefix="lbt", dir="/tmp"))  # short: Ray's socket paths live below it
-    monkeypatch.setenv("TMPDIR", str(temp))  # for the drivers ScriptRun starts
 
     crashed = ScriptRun([sys.executable, "-m", "lightning_bohb", "run", str(study), "--experiment-dir", str(experiments)], cwd=tmp_path)
     try:
@@ -125,6 +134,9 @@ def test_twenty_concurrent_resumes_one_owner(tmp_path, monkeypatch):
         (private,) = _private_ray_dirs(temp) - leftover
         assert stat.S_IMODE(private.stat().st_mode) == 0o700
         assert list(private.glob("ray/session_*/artifacts/*/*/driver_artifacts")), sorted(private.rglob("*"))[:20]
+        # The resumed trial trains from a copy of its checkpoint, made in its TMPDIR: the private folder too.
+        copies = list(private.glob("checkpoint_tmp_*/checkpoint.ckpt"))
+        assert copies and not list(temp.glob("checkpoint_tmp_*")), sorted(temp.rglob("*"))[:20]
         gate.touch()
         assert winner.wait(300) == 0, winner.output[-3000:]
     finally:

@@ -131,7 +131,7 @@ def _running_lock(session: Path) -> Dict[str, Any]:
     summary = read_summary(session)
     status = summary.get("status", "?")
     if status == SessionStatus.RUNNING:
-        pid = (lock or {}).get("pid")
+        pid = lock["pid"] if lock and lock["pid"] > 0 else None  # an unreadable lock names none
         raise SessionError(
             f"Session {session} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
             f"is gone). Resume it with: {_resume_command(summary, session)}"

@@ -305,9 +305,10 @@ class SessionLock:
             os.close(self._fd)
             self._fd = None
             whose = describe_owner(owner) if lock_is_live(owner) else "its owner has not written its record yet"
+            unbreakable = " (--force never breaks a lock that a running process holds)" if force else ""
             raise SessionError(
                 f"Session {self.session_dir} is already running ({whose}); a process holds its lock "
-                f"{self.os_lock_path}. Pause it first: lightning-bohb pause {shlex.quote(str(self.session_dir))}"
+                f"{self.os_lock_path}{unbreakable}. Pause it first: lightning-bohb pause {shlex.quote(str(self.session_dir))}"
             )
         try:
             previous = read_lock(self.session_dir)

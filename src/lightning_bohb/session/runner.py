@@ -293,8 +293,12 @@ class TuneSession:
         if owns_ray:
             # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
             quiet = "lightning_bohb.core.worker_setup.quiet_trial_output"
-            private: Dict[str, Any] = {"_temp_dir": str(ray_temp / "ray")} if ray_temp else {}  # Ray makes that one 0777
-            ray.init(include_dashboard=False, runtime_env={"worker_process_setup_hook": quiet}, **private)
+            runtime_env: Dict[str, Any] = {"worker_process_setup_hook": quiet}
+            private: Dict[str, Any] = {}
+            if ray_temp:  # Ray's folder (Ray makes it 0777), and the trials' TMPDIR (a resumed trial copies its checkpoint there)
+                private["_temp_dir"] = str(ray_temp / "ray")
+                runtime_env["env_vars"] = {"TMPDIR": str(ray_temp)}
+            ray.init(include_dashboard=False, runtime_env=runtime_env, **private)
         # Hidden for this run only, by filters on two of Tune's loggers, removed afterwards: Tune's
         # "interrupted ... resume with tune.run(...)" advice (wrong for a session), and, after a
         # pause, its warning that trials stopped before their first result have no metrics file.
