@@ -4,6 +4,7 @@ The example model (``examples/digits_model.py``) and this folder's helper classe
 (``lbohb_test_helpers.py``) are made importable so configs can name them by ``class_path``.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,15 @@ for folder in (EXAMPLES, HERE):
 
 MODEL = "digits_model.DigitsClassifier"
 DATA = "digits_model.DigitsDataModule"
+
+
+@pytest.fixture(autouse=True)
+def keep_umask():
+    """Tests that run a trial function in this process get its umask (077); the next test must not."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield
+    os.umask(previous)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 import errno
 import os
+import stat
+from pathlib import Path
 
 import cloudpickle
 import pyarrow.fs
@@ -105,3 +107,12 @@ def test_short_writes_are_completed(tmp_path, monkeypatch):
     monkeypatch.setattr(files.os, "fdopen", ShortWrites)
     files.atomic_write(tmp_path / "state.bin", b"0123456789" * 10)
     assert (tmp_path / "state.bin").read_bytes() == b"0123456789" * 10
+
+
+def test_folders_made_through_the_session_filesystem_are_owner_only(tmp_path):
+    fs = atomic_storage_filesystem()
+    pyarrow.fs.copy_files(str(Path(__file__)), str(tmp_path / "tune" / "trial_1" / "checkpoint_000000" / "x.py"),
+                          source_filesystem=pyarrow.fs.LocalFileSystem(), destination_filesystem=fs)
+    fs.create_dir(str(tmp_path / "tune" / "trial_2" / "deep"), recursive=True)
+    made = [p for p in (tmp_path / "tune").rglob("*")]
+    assert made and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in made), [(p, oct(p.stat().st_mode)) for p in made]

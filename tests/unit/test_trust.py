@@ -140,7 +140,7 @@ def test_model_changed_after_a_pause_is_refused_with_the_recorded_import_path(tm
     from lightning_bohb.session.runner import TuneSession
 
     session, model_file, class_key = real_session(tmp_path, monkeypatch)
-    TuneSession.resume(session)  # unchanged: resumes (the module is found through the recorded sys_path)
+    TuneSession.resume(session).close()  # unchanged: resumes (the module is found through the recorded sys_path)
     sys.modules.pop(class_key.rpartition(".")[0], None)
 
     model_file.write_text(MODEL_SOURCE.format(factor=3))
@@ -148,7 +148,9 @@ def test_model_changed_after_a_pause_is_refused_with_the_recorded_import_path(tm
         TuneSession.resume(session)
     assert f"class {class_key}: source changed" in str(info.value)
     assert "--allow-code-changes" in str(info.value)
-    assert TuneSession.resume(session, allow_code_changes=True).code_changes == [f"class {class_key}: source changed"]
+    allowed = TuneSession.resume(session, allow_code_changes=True)
+    allowed.close()
+    assert allowed.code_changes == [f"class {class_key}: source changed"]
 
 
 def test_a_model_class_that_cannot_be_found_is_a_change_not_a_pass(tmp_path, monkeypatch, isolated_imports):

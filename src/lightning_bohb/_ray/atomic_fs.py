@@ -11,13 +11,33 @@ file as it was.
 
 from __future__ import annotations
 
+import os
+
 from fsspec.implementations.local import LocalFileSystem
 
 from lightning_bohb.utils.files import AtomicFile
 
 
 class AtomicLocalFileSystem(LocalFileSystem):
-    """fsspec's local filesystem, except that files opened for writing are `AtomicFile` objects."""
+    """fsspec's local filesystem, except that files opened for writing are `AtomicFile` objects
+    (owner-only, like every session file) and the folders it makes are owner-only too."""
+
+    def makedirs(self, path, exist_ok=False):
+        path = self._strip_protocol(path)
+        if os.path.isdir(path):
+            if not exist_ok:
+                raise FileExistsError(path)
+            return
+        missing = []
+        while path and not os.path.exists(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for folder in reversed(missing):
+            try:
+                os.mkdir(folder, 0o700)
+            except FileExistsError:  # made meanwhile by another writer
+                if not os.path.isdir(folder):
+                    raise
 
     def _open(self, path, mode="rb", block_size=None, **kwargs):
         if mode == "wb":  # what pyarrow opens for every file it writes

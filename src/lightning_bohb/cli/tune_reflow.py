@@ -146,9 +146,10 @@ class TuneReflowCLI(SessionListener):
         previous_hook = sys.excepthook
         sys.excepthook = _exit_quietly(previous_hook)
         handler = console_handler() if self.verbose else None
-        if handler is not None:
+        previous_level = logger.level
+        if handler is not None:  # the package's messages on the terminal while this run lasts
             logger.addHandler(handler)
-            logger.setLevel(min(logger.level or logging.INFO, logging.INFO))
+            logger.setLevel(min(previous_level or logging.INFO, logging.INFO))
         try:
             results = self.session.run(optimizer, resume=resume, **kwargs)
         except (SessionPaused, LightningTuneError):
@@ -159,6 +160,7 @@ class TuneReflowCLI(SessionListener):
         finally:
             if handler is not None:
                 logger.removeHandler(handler)
+                logger.setLevel(previous_level)
         sys.excepthook = previous_hook
         return results
 

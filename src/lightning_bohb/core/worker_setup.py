@@ -8,6 +8,7 @@ trial process, never the user's driver.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -23,6 +24,9 @@ def quiet_trial_output() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # Lightning 2.6 on torch 2.13 warns about torch's treespec API once per worker (not the user's code).
     warnings.filterwarnings("ignore", message=".*treespec.*")
+    # What a trial writes into its session folder (LightningCLI's config.yaml, logger files, the
+    # folders Tune makes) is readable by its owner only, like the session's own files.
+    os.umask(0o077)
     # A paused session ends its held trial workers; one ended while Python runs a weakref callback
     # prints "Exception ignored in ... SystemExit" from Ray's SIGTERM handler. The exit is intended.
     if not getattr(sys.unraisablehook, "_lightning_bohb", False):

@@ -38,6 +38,7 @@ from lightning_bohb.session.fingerprint import check_unchanged, code_fingerprint
 from lightning_bohb.session.lock import SessionLock
 from lightning_bohb.session.state import (
     SESSION_PREFIX,
+    STATE_FILE,
     SessionStatus,
     TuneSessionState,
     check_tune_state,
@@ -136,7 +137,24 @@ class TuneSession:
         YAML summary is imported.
         """
         session_dir = Path(session_dir).expanduser().resolve()
-        state = TuneSessionState.load(session_dir, trust=trust)  # the trust check comes first
+        check_trusted(session_dir, trust)  # before anything is written, read back or unpickled
+        if not (session_dir / STATE_FILE).is_file():  # not a session: say so, and leave no lock in it
+            TuneSessionState.load(session_dir, trust=trust)
+        # A second driver stops here, before it imports the user's code or restores anything; the
+        # lock is held (with a heartbeat) until `run` ends.
+        lock = SessionLock(session_dir)
+        lock.acquire(force=bool(kwargs.get("force", False)))
+        try:
+            session = cls._resumed(session_dir, allow_code_changes, trust, **kwargs)
+        except BaseException:
+            lock.release()
+            raise
+        session._lock = lock
+        return session
+
+    @classmethod
+    def _resumed(cls, session_dir: Path, allow_code_changes: bool, trust: bool, **kwargs: Any) -> "TuneSession":
+        state = TuneSessionState.load(session_dir, trust=trust)
         check_tune_state(session_dir, RAY_EXPERIMENT_FOLDER)  # what Ray would fail on once started
         extend_import_path(state.sys_path)
         try:
@@ -170,6 +188,14 @@ class TuneSession:
         return session
 
     trusted: bool = False
+    _lock: Optional[SessionLock] = None
+
+    def close(self) -> None:
+        """Give up the lock `resume` took, for a resumed session that will not be run after all
+        (`run` gives it up itself when it ends; a process that exits gives it up too)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
     """Whether `resume` was told to trust the session folder (``trust``); `check_trusted` checks again with it."""
 
     def check_trusted(self) -> None:
@@ -264,8 +290,10 @@ class TuneSession:
             optimizer = self._create(optimizer)
         # Held (with a heartbeat) until the end of the run; a second driver stops here, before it
         # reports, restores or writes anything.
-        lock = SessionLock(self.session_dir)
-        lock.acquire(force=self.force)
+        lock = self._lock if self._lock is not None and self._lock.held else SessionLock(self.session_dir)
+        if not lock.held:
+            lock.acquire(force=self.force)
+        self._lock = None  # released at the end of this run; a later run takes it again
         try:
             if resume:
                 optimizer = self._restored_optimizer()
