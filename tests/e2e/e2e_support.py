@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -214,3 +215,26 @@ def resume(argv, cwd: Path) -> ScriptRun:
 
 def parse_session_id(output: str) -> str:
     return re.search(r"Session: (\S+)", output).group(1)
+
+
+def kill_9_with_its_ray(run: ScriptRun) -> None:
+    """SIGKILL the driver, then the local Ray it started (which would outlive it)."""
+    import psutil
+
+    ray_processes = psutil.Process(run.proc.pid).children(recursive=True)  # the Ray this driver started
+    run.proc.send_signal(signal.SIGKILL)
+    run.wait()
+    for process in ray_processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def trials(session: Path):
+    """``{trial id: row}`` of the session summary's trials table (empty while it is being replaced)."""
+    try:
+        summary = yaml.safe_load((session / "session_state.summary.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    return {row["id"]: row for row in summary.get("trials") or []}

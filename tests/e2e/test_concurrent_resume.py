@@ -6,19 +6,17 @@ session's files are owner-only, and the Ray it starts keeps its temporary folder
 import json
 import os
 import shutil
-import signal
 import stat
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import yaml
 
 from e2e_models import RecordingClassifier
-from e2e_support import ScriptRun, epoch_end_counts, session_dir_of, trial_histories, wait_until, write_config
+from e2e_support import ScriptRun, epoch_end_counts, kill_9_with_its_ray, session_dir_of, trial_histories, wait_until, write_config
 from lightning_bohb.session.lock import lock_is_live, read_lock
 
 RESUMES = 20
@@ -61,17 +59,6 @@ def _epoch_starts(record_dir: Path):
     return [event["epoch"] for event in events if event["hook"] == "train_epoch_start"]
 
 
-def _kill_9_with_its_ray(run: ScriptRun) -> None:
-    ray_processes = psutil.Process(run.proc.pid).children(recursive=True)
-    run.proc.send_signal(signal.SIGKILL)
-    run.wait()
-    for process in ray_processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-
-
 def _private_ray_dirs(temp: Path):
     return {path for path in temp.iterdir() if path.name.startswith("lbohb_")}
 
@@ -97,7 +84,7 @@ def test_twenty_concurrent_resumes_one_owner(tmp_path, short_tmpdir):
         wait_until(lambda: 1 in _epoch_starts(record_dir) or crashed.proc.poll() is not None, 300, "epoch 1 to start")
         assert crashed.proc.poll() is None, crashed.output[-3000:]
     finally:
-        _kill_9_with_its_ray(crashed)
+        kill_9_with_its_ray(crashed)
     session = session_dir_of(experiments)
     stale = read_lock(session)
     assert stale["pid"] == crashed.proc.pid and not lock_is_live(stale)  # what the crash left
@@ -143,7 +130,7 @@ def test_twenty_concurrent_resumes_one_owner(tmp_path, short_tmpdir):
         gate.touch()
         for run in resumes:
             if run.proc.poll() is None:
-                _kill_9_with_its_ray(run)
+                kill_9_with_its_ray(run)
 
     for run in losers:
         output = run.output

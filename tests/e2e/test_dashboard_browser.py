@@ -12,9 +12,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-import yaml
 
-from e2e_support import EXIT_PAUSED, ScriptRun, start_search, wait_until, write_config
+from e2e_support import EXIT_PAUSED, ScriptRun, start_search, trials, wait_until, write_config
 from lightning_bohb.session.state import SUMMARY_FILE
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -38,14 +37,6 @@ def browser(tmp_path):
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
-
-
-def trials(session):
-    try:
-        summary = yaml.safe_load((session / SUMMARY_FILE).read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return {row["id"]: row for row in summary.get("trials") or []}
 
 
 def start_dashboard(experiments, cwd):

@@ -5,7 +5,6 @@ import signal
 import sys
 import threading
 
-import psutil
 import pytest
 
 from e2e_support import (
@@ -13,6 +12,7 @@ from e2e_support import (
     LrSpace,
     ScriptRun,
     epoch_end_counts,
+    kill_9_with_its_ray,
     session_dir_of,
     start_search,
     trial_histories,
@@ -26,17 +26,6 @@ HELD_WRITE_DRIVER = REPO / "tests" / "e2e" / "held_write_driver.py"
 
 def _second_checkpoint_exists(experiment_dir):
     return list(experiment_dir.glob("*/session_*/tune/*/checkpoint_000001"))
-
-
-def _kill_9_with_its_ray(run: ScriptRun) -> None:
-    ray_processes = psutil.Process(run.proc.pid).children(recursive=True)  # the Ray this driver started
-    run.proc.send_signal(signal.SIGKILL)
-    run.wait()
-    for process in ray_processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
 
 
 def _epoch_starts(record_dir):
@@ -64,7 +53,7 @@ def test_kill_9_of_the_driver_loses_at_most_the_epoch_in_flight(tmp_path, uninte
     else:
         wait_until(lambda: marker.exists() or run.proc.poll() is not None, 180, f"a {moment} write")
         assert marker.exists(), f"the search ended before a {moment} write was held:\n{run.output[-3000:]}"
-    _kill_9_with_its_ray(run)
+    kill_9_with_its_ray(run)
     before_kill = _epoch_starts(record_dir)
     session = session_dir_of(tmp_path / "experiments")
     assert "status: RUNNING" in (session / "session_state.summary.yaml").read_text()  # as the crash left it

@@ -4,8 +4,6 @@ resume, and continues exactly (per-epoch metrics equal to a trial never paused; 
 import subprocess
 import sys
 
-import yaml
-
 from e2e_support import (
     ScriptRun,
     assert_resumed_exactly,
@@ -16,23 +14,15 @@ from e2e_support import (
     session_dir_of,
     start_search,
     trial_histories,
+    trials,
     wait_until,
     write_config,
 )
-from lightning_bohb.session.state import SUMMARY_FILE
 
 
 def console(*args, cwd, timeout=180):
     argv = [sys.executable, "-m", "lightning_bohb", *map(str, args)]
     return subprocess.run(argv, cwd=cwd, env=script_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-
-
-def trials(session):
-    try:
-        summary = yaml.safe_load((session / SUMMARY_FILE).read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    return {row["id"]: row for row in summary.get("trials") or []}
 
 
 def status(session, trial_id):
