@@ -10,6 +10,9 @@ Variants (each run in its own fresh Python process, with its own ``ray.init``, s
                  ``ray.tune.report``; ``Tuner`` with Tune's defaults (``reuse_actors=False``).
   raytune-reuse  The same hand-written script with ``TuneConfig(reuse_actors=True)``.
   lt             LightningTune: ``ConfigDrivenOptimizer(...).run()``.
+  lt-dashboard   ``lt-session`` watched by ``lightning-bohb dashboard`` (read-only), whose page data
+                 (``/api/sessions`` and every session's ``/api/session``) is fetched every 1.5 s, as
+                 the open page does, for the whole run (the dashboard's own process is not counted).
   lt-session     LightningTune through ``TuneReflowCLI`` (what ``examples/optimize.py`` runs:
                  pause control actor, session state and summary files).
 
@@ -52,7 +55,7 @@ from _common import (  # noqa: E402
     sample_configs,
 )
 
-VARIANTS = ("bare", "raytune", "raytune-reuse", "lt", "lt-session")
+VARIANTS = ("bare", "raytune", "raytune-reuse", "lt", "lt-session", "lt-dashboard")
 DEFAULT_VARIANTS = "bare,raytune,raytune-reuse,lt,lt-session"
 LABELS = {
     "bare": "bare Lightning (python -c per trial)",
@@ -60,6 +63,7 @@ LABELS = {
     "raytune-reuse": "hand-written Ray Tune, reuse_actors=True",
     "lt": "LightningTune ConfigDrivenOptimizer",
     "lt-session": "LightningTune TuneReflowCLI session",
+    "lt-dashboard": "LightningTune session, dashboard open",
 }
 BARE_TRIAL_CODE = (
     "import json, sys; from bench_models import train_bare; "
@@ -142,7 +146,7 @@ def run_with_ray(variant: str, spec) -> dict:
     import ray
 
     if variant.startswith("lt"):
-        search = _lightning_tune_search(spec, session=variant == "lt-session")  # validates the config: imports Lightning
+        search = _lightning_tune_search(spec, session=variant in ("lt-session", "lt-dashboard"))  # validates the config: imports Lightning
     else:
         search = _hand_written_search(spec, reuse=variant == "raytune-reuse")  # imports Lightning and the model
     prepare_s = time.time() - t
@@ -297,11 +301,14 @@ def run_one(variant: str, args, configs, run_dir: Path) -> dict:
     log_path = run_dir / "output.log"
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--spec", str(spec_path)]
     with open(log_path, "wb") as log:
+        watcher = DashboardWatcher(run_dir) if variant == "lt-dashboard" else None
         t0 = time.time()
         proc = subprocess.Popen(argv, cwd=run_dir, env=bench_env(BENCH_RECORD_DIR=str(record_dir)), stdout=log, stderr=subprocess.STDOUT)
         with TreeMemory(proc.pid) as memory:
             code = proc.wait()
             wall = time.time() - t0
+        if watcher is not None:
+            watcher.stop()
     result = {"variant": variant, "rc": code, "wall_s": wall, "peak_rss_mib": memory.peak_mib, "peak_processes": memory.peak_processes}
     if code != 0 or not Path(spec["out"]).exists():
         tail = log_path.read_text(errors="replace")[-3000:]
@@ -316,6 +323,65 @@ def run_one(variant: str, args, configs, run_dir: Path) -> dict:
     result["exit_s"] = t0 + wall - result["child_end"]  # the driver's interpreter exit (atexit handlers, teardown)
     result["excl_init_s"] = wall - result.get("ray_init_s", 0.0)
     return result
+
+
+class DashboardWatcher:
+    """``lightning-bohb dashboard RUN_DIR --read-only`` and a client fetching what its page polls, every 1.5 s."""
+
+    def __init__(self, run_dir: Path) -> None:
+        import re
+        import threading
+
+        argv = [sys.executable, "-m", "lightning_bohb", "dashboard", str(run_dir), "--port", "0", "--read-only"]
+        self.proc = subprocess.Popen(argv, cwd=run_dir, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline, url = time.time() + 60, None
+        while url is None and time.time() < deadline:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None:
+                break
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=(\S+)", line)
+            if found:
+                url = found.groups()
+        if url is None:
+            self.proc.kill()
+            raise SystemExit("the dashboard did not print its URL within 60 s")
+        self.base, self.token = url
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _get(self, path: str):
+        import urllib.parse
+        import urllib.request
+
+        separator = "&" if "?" in path else "?"
+        with urllib.request.urlopen(f"{self.base}{path}{separator}token={urllib.parse.quote(self.token)}", timeout=10) as reply:
+            return json.loads(reply.read() or b"null")
+
+    def _poll(self) -> None:
+        import urllib.parse
+
+        while not self._stop.wait(1.5):
+            try:
+                sessions = self._get("/api/sessions")
+                rows = sessions.get("sessions", []) if isinstance(sessions, dict) else sessions or []
+                for row in rows:
+                    if isinstance(row, dict) and row.get("key"):
+                        self._get(f"/api/session?key={urllib.parse.quote(str(row['key']))}")
+                self.polls += 1
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        print(f"# lt-dashboard: {self.polls} page refreshes fetched during the run", flush=True)
 
 
 def analyse_records(records, args, launched: float, exited: float) -> dict:
@@ -447,6 +513,8 @@ def report(runs, args) -> None:
     )
 
     print("\n## Goals")
+    if "lt-dashboard" in med and "lt-session" in med:
+        print(f"      lt-dashboard / lt-session = {fmt(ratio('lt-dashboard', 'lt-session'))} (the dashboard's cost; goal: within noise)")
     for lt in ("lt", "lt-session"):
         if lt not in med:
             continue
