@@ -146,6 +146,30 @@ def test_paused_twice_equals_uninterrupted_logs_included(reference, tmp_path):
     assert len(versions) == 4  # 2 trials x (CSV, TensorBoard): a resumed trial never opened a new version
 
 
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        pytest.param(3, 1, id="held-at-its-last-epoch-end"),  # or just finished: the second trial starts over
+        pytest.param(4, 2, id="resumed-then-held-at-its-last-epoch-end"),
+    ],
+)
+def test_held_at_a_last_epoch_end_the_logs_equal_uninterrupted(reference, tmp_path, first, second):
+    """A trial held at a validated epoch end is ended, not closed: the rows logged before the hold
+    (TensorBoard's queued ones included) and the pending training row are all there after the resume."""
+    _, expected = reference
+    cli = PauseAfter("issue11", experiment_dir=tmp_path, enable_pause=False, verbose=False)
+    cli.pause_at = first  # after the first trial's last epoch (3), or the second trial's first (4)
+    with pytest.raises(SessionPaused):
+        cli.run(_optimizer(tmp_path))
+    again = PauseAfter.resume(cli.session_dir)
+    again.pause_at = second
+    try:
+        again.run()
+    except SessionPaused:
+        PauseAfter.resume(cli.session_dir).run()
+    assert _trials(cli.session_dir) == expected
+
+
 def test_best_config_through_the_users_lightning_cli_script_reproduces_the_best_trial(reference, tmp_path):
     session, trials = reference
     best = yaml.safe_load((session / "best_config.yaml").read_text())

@@ -144,3 +144,28 @@ def test_run_ids_and_versions_are_given_back():
     assert versioned._version == 3
     restore_identity(versioned, None)  # nothing recorded: left to the logger
     assert versioned._version == 3
+
+
+def test_persist_puts_queued_tensorboard_events_on_disk_before_the_process_ends(tmp_path):
+    """A held trial's process is ended (``os._exit``), never closed: what `persist` was given is on disk.
+
+    tensorboardX's own ``flush()`` leaves the events its writer thread has not taken yet in its queue.
+    """
+    import subprocess
+    import sys
+
+    script = f"""
+import os
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning_bohb.core.trial_logs import persist
+logger = TensorBoardLogger({str(tmp_path)!r}, name="run")
+for step in range(50):
+    logger.log_metrics({{"loss": float(step)}}, step=step)
+persist(logger)
+logger.log_metrics({{"loss": 99.0}}, step=99)
+persist(logger)
+os._exit(0)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    (run,) = (tmp_path / "run").glob("version_*")
+    assert [step for _, step, _ in scalars(run)] == [*range(50), 99]

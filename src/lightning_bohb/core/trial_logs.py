@@ -46,7 +46,7 @@ class TrialLogs(ValidatedEpochEnd):
     @override
     def on_validated_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         for logger in trainer.loggers:
-            logger.save()  # everything logged so far is on disk when the checkpoint says so
+            persist(logger)  # everything logged so far is on disk when the checkpoint says so
         self._state = {"loggers": [_describe(logger) for logger in trainer.loggers], "pending": pending_epoch_row(trainer)}
 
     @override
@@ -107,7 +107,30 @@ def resume_logs(trainer: Any, checkpoint_path: str, weights_only: bool = True) -
     if pending and pending.get("metrics"):
         for index in order:
             loggers[index].log_metrics(dict(pending["metrics"]), step=int(pending["step"]))
-            loggers[index].save()
+            persist(loggers[index])
+
+
+def persist(logger: Any) -> None:
+    """Put everything ``logger`` was given on disk now (a held trial's process is ended, not closed).
+
+    ``save()`` does for most loggers. tensorboardX's ``flush()`` does not: its writer thread takes events
+    from a queue and ``flush()`` only flushes what the thread has written so far, so the last rows (an
+    epoch's validation row, the pending row) may still be queued and vanish with the process. Stopping
+    the thread (its stop signal queues after every event) and starting a new one writes them all.
+    """
+    logger.save()
+    experiment = getattr(logger, "_experiment", None)  # only a writer already opened
+    events = getattr(getattr(experiment, "file_writer", None), "event_writer", None)
+    worker: Any = getattr(events, "_worker", None)
+    if events is None or getattr(events, "_closed", True) or not callable(getattr(worker, "stop", None)):
+        return  # not tensorboardX (torch's writer flushes its queue), or closed
+    try:
+        worker.stop()
+        events._worker = type(worker)(events._event_queue, events._ev_writer, events._flush_secs)
+        events._worker.start()
+        events.flush()
+    except Exception:  # never let log bookkeeping fail a trial
+        return
 
 
 def saved_state(checkpoint_path: str, weights_only: bool = True) -> Optional[Dict[str, Any]]:
