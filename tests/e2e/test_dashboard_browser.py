@@ -46,10 +46,41 @@ def start_dashboard(experiments, cwd):
 
 
 def status_cell(driver, trial_id):
+    """The trial's status on the page ("" while the table is being redrawn: it is rebuilt every poll)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    cells = driver.find_elements(By.CSS_SELECTOR, f"#lb-trial-{trial_id} td.lb-status")
-    return cells[0].text if cells else ""
+    try:
+        cells = driver.find_elements(By.CSS_SELECTOR, f"#lb-trial-{trial_id} td.lb-status")
+        return cells[0].text if cells else ""
+    except StaleElementReferenceException:
+        return ""
+
+
+def text_of(driver, selector):
+    """The text of the element ``selector`` finds ("" if it is not there or is being redrawn)."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    try:
+        return driver.find_element(By.CSS_SELECTOR, selector).text
+    except WebDriverException:
+        return ""
+
+
+def click(driver, selector):
+    """Click the element ``selector`` finds, again if the page redrew it between finding and clicking."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.common.by import By
+
+    def clicked():
+        try:
+            driver.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        except (StaleElementReferenceException, WebDriverException):
+            return False
+
+    wait_until(clicked, 30, f"a click on {selector}")
 
 
 def test_dashboard_pauses_a_trial_then_the_session_in_a_browser(tmp_path, browser):
@@ -75,29 +106,29 @@ def test_dashboard_pauses_a_trial_then_the_session_in_a_browser(tmp_path, browse
         wait_until(lambda: len([t for t in trials(session).values() if t["status"] == "RUNNING" and t["epochs"] >= 1]) == 2, 240,
                    "both trials running past their first epoch")
         browser.get(url)
-        link = wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#lb-sessions a"), 30, "the session in the list")[0]
-        assert link.text.endswith(session.name)
+        wait_until(lambda: text_of(browser, "#lb-sessions a").endswith(session.name), 30, "the session in the list")
         browser.save_screenshot(str(tmp_path / "dashboard_sessions.png"))
-        link.click()
+        click(browser, "#lb-sessions a")
 
         held, other = sorted(trials(session))
         wait_until(lambda: status_cell(browser, held) == "RUNNING" and status_cell(browser, other) == "RUNNING", 30, "the trials table")
         wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#lb-curves .scatterlayer .trace"), 30, "the learning curves")
         browser.save_screenshot(str(tmp_path / "dashboard_running.png"))
 
-        browser.find_element(By.CSS_SELECTOR, f"#lb-trial-{held} button.lb-trial-pause").click()
+        click(browser, f"#lb-trial-{held} button.lb-trial-pause")
         wait_until(lambda: status_cell(browser, held) == "PAUSED (on request)", 120, f"trial {held} PAUSED on the page")
         assert status_cell(browser, other) == "RUNNING"  # the other trial trains on
         assert trials(session)[other]["status"] == "RUNNING" and search.proc.poll() is None
-        browser.find_element(By.CSS_SELECTOR, f"#lb-trial-{held} button.lb-trial-continue")  # offered now
+        wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, f"#lb-trial-{held} button.lb-trial-continue"), 30, "continue")
         browser.save_screenshot(str(tmp_path / "dashboard_trial_paused.png"))
 
-        browser.find_element(By.ID, "lb-pause").click()
-        command = wait_until(lambda: browser.find_element(By.ID, "lb-resume-command").text, 180, "the resume command on the page")
+        click(browser, "#lb-pause")
+        command = wait_until(lambda: text_of(browser, "#lb-resume-command"), 180, "the resume command on the page")
         assert command.endswith(f"--resume-session {session}") and "OPTIMIZATION PAUSED" in search.output
         assert search.wait(timeout=120) == EXIT_PAUSED
-        assert browser.find_element(By.ID, "lb-title").text.endswith("PAUSED")
-        assert status_cell(browser, held) == "PAUSED (on request)" and status_cell(browser, other) == "PAUSED"
+        wait_until(lambda: text_of(browser, "#lb-title").endswith("PAUSED"), 30, "the session PAUSED in the title")
+        wait_until(lambda: status_cell(browser, held) == "PAUSED (on request)" and status_cell(browser, other) == "PAUSED", 30,
+                   "both trials PAUSED on the page")
         browser.save_screenshot(str(tmp_path / "dashboard_session_paused.png"))
     finally:
         for run in (search, dashboard):
