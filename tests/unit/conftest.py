@@ -22,10 +22,13 @@ DATA = "digits_model.DigitsDataModule"
 
 
 @pytest.fixture(autouse=True)
-def keep_umask():
-    """Tests that run a trial function in this process get its umask (077); the next test must not."""
+def fresh_process_state(monkeypatch):
+    """What an earlier test in this process may have changed: the umask (a trial function run here
+    sets 077) and Lightning's seed variables (``seed_everything`` exports ``PL_GLOBAL_SEED``)."""
     previous = os.umask(0o022)
     os.umask(previous)
+    for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
     yield
     os.umask(previous)
 

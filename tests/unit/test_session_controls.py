@@ -45,6 +45,7 @@ def test_p_toggles_and_q_quits(session):
 
 
 def test_first_ctrl_c_pauses_second_quits(session):
+    before = signal.getsignal(signal.SIGINT)
     handlers = SignalHandlers(on_pause=session.on_pause_signal, on_quit=lambda _s: session.quit_now())
     handlers.install()
     try:
@@ -54,7 +55,7 @@ def test_first_ctrl_c_pauses_second_quits(session):
         assert session.pause.quit_requested
     finally:
         handlers.restore()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_sigterm_pauses_then_quits_after_the_grace_period(session):
@@ -89,3 +90,17 @@ def test_resume_command_for_script_and_console(session):
     assert session.resume_command.endswith(f"'/home/me/my project/optimize.py' --resume-session {session.session_dir}")
     State.script = None
     assert session.resume_command.endswith(f"resume {session.session_dir}") and "lightning" in session.resume_command
+
+
+def test_a_plain_search_gives_ctrl_c_back_to_its_caller():
+    """`tune.run` leaves its own SIGINT handler behind (it restores the caller's only when a signal
+    comes); `ConfigDrivenOptimizer.run` puts the caller's back."""
+    from ray.tune.tune import _setup_signal_catching
+
+    from lightning_bohb.core.optimizer import _signal_handlers_kept
+
+    before = signal.getsignal(signal.SIGINT)
+    with _signal_handlers_kept():
+        _setup_signal_catching()  # what tune.run does first
+        assert signal.getsignal(signal.SIGINT) is not before
+    assert signal.getsignal(signal.SIGINT) is before

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -231,24 +232,25 @@ class ConfigDrivenOptimizer:
                 "fail": ResumeConfig.ResumeType.SKIP,
             }[config.errored_trial_policy]
             resume_config = ResumeConfig(unfinished=ResumeConfig.ResumeType.RESUME, errored=errored)  # type: ignore[arg-type]
-        analysis = tune.run(
-            trainable,
-            name=experiment_folder,
-            storage_path=str(output_dir),
-            storage_filesystem=storage_filesystem,
-            config=self.space,
-            num_samples=config.num_samples,
-            search_alg=search_alg,
-            scheduler=scheduler,
-            metric=self.metric,
-            mode=self.mode,
-            checkpoint_config=CheckpointConfig(num_to_keep=config.checkpoints_to_keep),
-            callbacks=list(callbacks),
-            reuse_actors=True,
-            raise_on_failed_trial=False,
-            resume_config=resume_config,
-            verbose=verbose,
-        )
+        with _signal_handlers_kept():
+            analysis = tune.run(
+                trainable,
+                name=experiment_folder,
+                storage_path=str(output_dir),
+                storage_filesystem=storage_filesystem,
+                config=self.space,
+                num_samples=config.num_samples,
+                search_alg=search_alg,
+                scheduler=scheduler,
+                metric=self.metric,
+                mode=self.mode,
+                checkpoint_config=CheckpointConfig(num_to_keep=config.checkpoints_to_keep),
+                callbacks=list(callbacks),
+                reuse_actors=True,
+                raise_on_failed_trial=False,
+                resume_config=resume_config,
+                verbose=verbose,
+            )
         results = ResultGrid(analysis)
         if write_best:
             self.write_best_config(results, output_dir)
@@ -286,3 +288,21 @@ class ConfigDrivenOptimizer:
         path = Path(output_dir) / BEST_CONFIG_FILE
         atomic_write(path, yaml.safe_dump(best, sort_keys=False))
         return path
+
+
+@contextlib.contextmanager
+def _signal_handlers_kept() -> Iterator[None]:
+    """Put back the SIGINT/SIGUSR1 handlers `tune.run` replaces (it restores them only when a signal
+    arrives): after the search, Ctrl+C is the caller's again."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, getattr(signal, "SIGUSR1", None)) if signum is not None}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
