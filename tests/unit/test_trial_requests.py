@@ -173,3 +173,14 @@ def test_a_held_trial_gives_its_slot_to_the_searcher():
     unlimited = BasicVariantGenerator(max_concurrent=0)
     ray_internals.set_searcher_limit(unlimited, 1)
     assert unlimited.max_concurrent == 0
+
+
+def test_a_requests_folder_that_is_a_link_is_neither_read_nor_emptied(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    session = tmp_path / "session"
+    session.mkdir()
+    planted = write_request(elsewhere, "pause", "abc12_00000")
+    request_dir(session).symlink_to(planted.parent)
+    assert take_requests(session) == []
+    assert planted.exists()

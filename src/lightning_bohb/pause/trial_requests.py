@@ -83,6 +83,9 @@ def done(request: TrialRequest) -> None:
 
 
 def _scan(folder: Path, remove_invalid: bool) -> List[TrialRequest]:
+    if folder.is_symlink():  # a planted link: nothing outside the session is read or removed
+        logger.warning("Ignoring trial requests in %s: it is a symbolic link.", folder)
+        return []
     try:
         entries = sorted((entry for entry in os.scandir(folder) if _REQUEST_NAME.match(entry.name)), key=lambda e: e.name)
     except (FileNotFoundError, NotADirectoryError):
