@@ -165,3 +165,33 @@ class NoiseData(pl.LightningDataModule):
 
     def val_dataloader(self):
         return torch.utils.data.DataLoader(self.val_set, batch_size=64)
+
+
+class RankRecordingClassifier(DigitsClassifier):
+    """Appends, on every DDP rank, each epoch's end to ``<record_dir>/rank<global rank>.jsonl``: the epoch,
+    this rank's own ``val_loss`` (not synced: each rank's data and RNG show), its process and placement group."""
+
+    def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.record_dir, self.min_epoch_seconds = record_dir, min_epoch_seconds
+        self._epoch_started = 0.0
+
+    def on_train_epoch_start(self):
+        self._epoch_started = time.monotonic()
+
+    def on_train_epoch_end(self):
+        import ray
+
+        remaining = self.min_epoch_seconds - (time.monotonic() - self._epoch_started)
+        if remaining > 0:
+            time.sleep(remaining)
+        group = ray.util.get_current_placement_group()
+        event = {
+            "epoch": self.current_epoch,
+            "val_loss": float(self.trainer.callback_metrics["val_loss"]),
+            "world_size": self.trainer.world_size,
+            "pid": os.getpid(),
+            "bundles": group.bundle_specs if group is not None else None,
+        }
+        with open(os.path.join(self.record_dir, f"rank{self.global_rank}.jsonl"), "a") as handle:
+            handle.write(json.dumps(event) + "\n")

@@ -3,10 +3,10 @@
 The config uses LightningCLI's ``optimizer:``/``lr_scheduler:`` keys and short class names (SGD,
 StepLR, EarlyStopping, LearningRateMonitor, CSVLogger, TensorBoardLogger); the model's encoder is
 injected and searched through ``model.init_args.encoder.init_args.hidden``; the training loader has 2
-worker processes that add random noise to every sample (so the workers' RNG matters). Two seeded
-sessions are equal; a session paused twice equals the uninterrupted one, down to its CSV rows and
-TensorBoard scalars; ``best_config.yaml`` run through the user's own LightningCLI script reproduces
-the best trial's per-epoch ``val_loss`` bitwise.
+persistent worker processes (``persistent_workers: true``) that add random noise to every sample (so
+the workers' RNG matters). Two seeded sessions are equal; a session paused twice equals the
+uninterrupted one, down to its CSV rows and TensorBoard scalars; ``best_config.yaml`` run through the
+user's own LightningCLI script reproduces the best trial's per-epoch ``val_loss`` bitwise.
 """
 
 import csv
@@ -44,7 +44,7 @@ CONFIG = {
         "class_path": "e2e_models.EncoderRegressor",
         "init_args": {"encoder": {"class_path": "e2e_models.MLPEncoder", "init_args": {"hidden": 8}}},
     },
-    "data": {"class_path": "e2e_models.NoiseData", "init_args": {"num_workers": 2}},
+    "data": {"class_path": "e2e_models.NoiseData", "init_args": {"num_workers": 2, "persistent_workers": True}},
     "optimizer": {"class_path": "SGD", "init_args": {"lr": 0.05}},
     "lr_scheduler": {"class_path": "StepLR", "init_args": {"step_size": 1, "gamma": 0.7}},
 }
@@ -175,6 +175,8 @@ def test_best_config_through_the_users_lightning_cli_script_reproduces_the_best_
     best = yaml.safe_load((session / "best_config.yaml").read_text())
     assert best["seed_everything"] == 5 and best["trainer"]["max_epochs"] == 3
     assert best["optimizer"]["class_path"] == "torch.optim.SGD"  # complete, as LightningCLI saves configs
+    # persistent workers were restarted each epoch in the trials (exact resume): the rerun does the same
+    assert best["trainer"]["callbacks"][-1] == {"class_path": "lightning_bohb.callbacks.FreshLoaderWorkers"}
     sampled = {
         "optimizer.init_args.lr": best["optimizer"]["init_args"]["lr"],
         "lr_scheduler.init_args.gamma": best["lr_scheduler"]["init_args"]["gamma"],

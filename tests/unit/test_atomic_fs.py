@@ -1,5 +1,6 @@
 """The filesystem Ray Tune writes sessions through: whole files or the previous ones, never half."""
 
+import contextlib
 import errno
 import os
 import stat
@@ -116,3 +117,59 @@ def test_folders_made_through_the_session_filesystem_are_owner_only(tmp_path):
     fs.create_dir(str(tmp_path / "tune" / "trial_2" / "deep"), recursive=True)
     made = [p for p in (tmp_path / "tune").rglob("*")]
     assert made and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in made), [(p, oct(p.stat().st_mode)) for p in made]
+
+
+def _count_fsyncs(monkeypatch, fail=False):
+    """Count `os.fsync` calls made by `AtomicFile` (and fail each one with EIO if ``fail``)."""
+    calls = []
+    real_fsync = files.os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        if fail:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    return calls
+
+
+def test_a_file_copied_in_many_chunks_is_fsynced_once(tmp_path, monkeypatch):
+    staging, target = tmp_path / "staging", tmp_path / "session"
+    staging.mkdir()
+    data = os.urandom(5 * files.SYNC_UNIT + 3)  # pyarrow copies 1 MiB at a time: six writes
+    (staging / "checkpoint.ckpt").write_bytes(data)
+    calls = _count_fsyncs(monkeypatch)
+    _upload(atomic_storage_filesystem(), staging, target)
+    assert len(calls) == 1
+    assert (target / "checkpoint.ckpt").read_bytes() == data
+
+
+def test_an_io_error_in_the_last_chunk_of_a_large_file_is_reported_by_the_copy(tmp_path, monkeypatch):
+    fs, staging, target = _uploaded_then_changed(tmp_path, "checkpoint.ckpt", b"n" * (3 * files.SYNC_UNIT + 1))
+    calls = _count_fsyncs(monkeypatch, fail=True)
+    with pytest.raises(OSError, match="Input/output error"):
+        _upload(fs, staging, target)
+    assert len(calls) == 1  # at the last chunk, not at every one
+    assert (target / "checkpoint.ckpt").read_bytes() == b"previous"
+    assert os.listdir(target) == ["checkpoint.ckpt"]
+
+
+def test_a_file_of_whole_chunks_whose_fsync_fails_never_replaces_the_previous(tmp_path, monkeypatch):
+    # No short last chunk: the fsync happens at close, whose errors pyarrow's copy drops; the file stays out of place.
+    fs, staging, target = _uploaded_then_changed(tmp_path, "checkpoint.ckpt", b"n" * (2 * files.SYNC_UNIT))
+    calls = _count_fsyncs(monkeypatch, fail=True)
+    with contextlib.suppress(OSError):
+        _upload(fs, staging, target)
+    assert len(calls) == 1
+    assert (target / "checkpoint.ckpt").read_bytes() == b"previous"
+    assert os.listdir(target) == ["checkpoint.ckpt"]
+
+
+def test_close_reports_a_failed_fsync_to_direct_writers(tmp_path, monkeypatch):
+    handle = files.AtomicFile(tmp_path / "state.bin")
+    handle.write(b"x" * files.SYNC_UNIT)
+    _count_fsyncs(monkeypatch, fail=True)
+    with pytest.raises(OSError, match="Input/output error"):
+        handle.close()
+    assert os.listdir(tmp_path) == []

@@ -174,10 +174,19 @@ def test_build_optimizer(study_dir):
     assert optimizer.base_config_source == str(study_dir / "config.yaml")
 
 
+def test_checkpoint_options_in_a_study(study_dir):
+    data = with_entry("optimization", "checkpoint_compression", "zstd")
+    data["optimization"]["checkpoint_every"] = 2
+    study = load_study(write_study(study_dir, data))
+    config = study.build_optimizer(experiment_dir=str(study_dir / "exp")).optimization_config
+    assert (config.checkpoint_compression, config.checkpoint_every) == ("zstd", 2)
+
+
 @pytest.mark.parametrize(
     "section, key, value, expected",
     [
         ("optimization", "max_epochs", 0, "optimization.max_epochs: The value of `max_epochs` is 0"),
+        ("optimization", "checkpoint_compression", "zip", "`checkpoint_compression` is 'zip', but must be `one of ['zstd', None]`"),
         ("strategy", "grace", 1, "strategy: Invalid arguments for strategy 'asha'"),
         ("search_space", "not_an_arg", {"uniform": [0, 1]}, "search_space.not_an_arg: Search-space name 'not_an_arg' matches no"),
     ],

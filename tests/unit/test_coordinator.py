@@ -14,7 +14,7 @@ class Channel:
         self.acks = {}
         self.released = False
 
-    def request_pause(self):
+    def request_pause(self, deadline=None):
         pass
 
     def cancel_pause(self):
@@ -22,6 +22,9 @@ class Channel:
 
     def acknowledgements(self):
         return dict(self.acks)
+
+    def notes(self):
+        return {}
 
     def release(self):
         self.released = True

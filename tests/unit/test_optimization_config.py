@@ -23,6 +23,8 @@ def test_defaults_are_valid_and_serialisable():
         ("checkpoints_to_keep", 0, "checkpoints_to_keep >= 1"),
         ("pause_timeout", 0, "pause_timeout > 0"),
         ("errored_trial_policy", "skip", "one of ['resume', 'restart', 'fail']"),
+        ("checkpoint_every", 0, "checkpoint_every >= 1"),
+        ("checkpoint_compression", "gzip", "one of ['zstd', None]"),
     ],
 )
 def test_invalid_field_names_field_value_and_constraint(field, value, constraint):

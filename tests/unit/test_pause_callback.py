@@ -42,4 +42,4 @@ def test_holds_after_the_epoch_end_hooks_and_continues_when_cancelled(tmp_path):
     )
     trainer.fit(model, DigitsDataModule())
     assert model.events == [("epoch_end", 0), ("epoch_end", 1), ("hold", 1), ("epoch_end", 2)]
-    assert callback.pauses == 1 and callback.state_dict() == {"pauses": 1}
+    assert callback.pauses == 1 and callback.state_dict() == {"pauses": 1, "reports": 3}  # 3 epochs reported

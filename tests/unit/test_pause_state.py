@@ -11,8 +11,8 @@ class RecordingChannel:
     def __init__(self):
         self.sent = []
 
-    def request_pause(self):
-        self.sent.append("request")
+    def request_pause(self, deadline=None):
+        self.sent.append("request" if deadline is None else ("request", deadline))
 
     def cancel_pause(self):
         self.sent.append("cancel")

@@ -146,3 +146,35 @@ def test_snapshot_copy_still_leaves_out_what_it_is_told_to(tmp_path):
         "experiment_state-x.json",
         os.path.join("trial_a", "result.json"),
     ]
+
+
+def test_snapshot_copy_copies_again_only_the_files_that_changed(tmp_path, monkeypatch):
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    for name in ("trial_a/result.json", "trial_b/result.json", "trial_c/result.json"):
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_text('{"epoch": 0}\n')
+    (staging / "experiment_state-x.json").write_text("{}")
+    settled = os.stat(staging / "trial_a" / "result.json").st_mtime_ns - 60 * 10**9
+    for name in ("trial_a/result.json", "trial_b/result.json"):  # written a minute ago; trial_c just now
+        os.utime(staging / name, ns=(settled, settled))
+    controller = _Controller()
+    ray_internals.publish_snapshots_last(controller)
+    controller._storage.syncer.sync_up(str(staging), str(session))
+    controller._storage.syncer.wait()
+    published = []
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (published.append(os.path.relpath(dst, session)), replace(src, dst)))
+
+    with open(staging / "trial_b" / "result.json", "a") as log:  # Tune's logger appends a result
+        log.write('{"epoch": 1}\n')
+    same_size = '{"epoch": 9}\n'  # trial_c rewritten within the file system's clock tick: same size, same mtime
+    stat = os.stat(staging / "trial_c" / "result.json")
+    (staging / "trial_c" / "result.json").write_text(same_size)
+    os.utime(staging / "trial_c" / "result.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    controller._storage.syncer.sync_up(str(staging), str(session))
+    controller._storage.syncer.wait()
+
+    assert sorted(published[:-1]) == [os.path.join("trial_b", "result.json"), os.path.join("trial_c", "result.json")]
+    assert published[-1] == "experiment_state-x.json"  # the index is always copied, last
+    assert (session / "trial_b" / "result.json").read_text() == '{"epoch": 0}\n{"epoch": 1}\n'
+    assert (session / "trial_c" / "result.json").read_text() == same_size

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import pytest
+from lightning.pytorch.callbacks import Checkpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from lbohb_cli_helpers import TinyData, TinyModel
 from lightning_bohb.callbacks import RNGStateCallback
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
-from lightning_bohb.core.trial_logs import TrialLogs, pending_epoch_row, restore_identity, resume_logs
+from lightning_bohb.core.trial_logs import LogPendingRow, TrialLogs, pending_epoch_row, restore_identity, resume_logs, start_logs
 
 
 class Stop(Exception):
@@ -42,14 +43,24 @@ class SaveEachEpoch(ValidatedEpochEnd):
             raise Stop
 
 
-def fit(root: Path, checkpoint=None, **stop):
+class HoldAtStart(Checkpoint):
+    """Where `TunePauseCallback` holds a trial that starts while a pause is pending (``on_train_start``,
+    after `TrialLogs`, before `LogPendingRow`); the held process ends there."""
+
+    def on_train_start(self, trainer, pl_module):
+        raise Stop
+
+
+def fit(root: Path, checkpoint=None, hold_at_start=False, **stop):
+    """One process of a trial, as `train_trial` runs it: `resume_logs` with a checkpoint, else `start_logs`."""
     pl.seed_everything(1, workers=True, verbose=False)
     saver = SaveEachEpoch(root, **stop)
     loggers = [CSVLogger(root / "logs"), TensorBoardLogger(root / "logs")]
     trainer = pl.Trainer(
         max_epochs=4,
+        default_root_dir=root,
         logger=loggers,
-        callbacks=[TrialLogs(), RNGStateCallback(), saver],
+        callbacks=[TrialLogs(), RNGStateCallback(), saver, *([HoldAtStart()] if hold_at_start else []), LogPendingRow()],
         log_every_n_steps=1,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -57,6 +68,8 @@ def fit(root: Path, checkpoint=None, **stop):
     )
     if checkpoint is not None:
         resume_logs(trainer, str(checkpoint))
+    else:
+        start_logs(trainer)
     try:
         trainer.fit(TinyModel(), datamodule=TinyData(), ckpt_path=checkpoint)
     except Stop:
@@ -110,6 +123,27 @@ def test_paused_twice_the_logs_are_those_of_one_run(tmp_path, uninterrupted):
     csv_text, found = logs(tmp_path)
     assert csv_text == expected_csv  # each row once, in order, the paused epochs' training rows included
     assert found == expected_scalars  # every scalar once, same steps and values
+
+
+def test_restored_then_held_before_its_first_epoch_the_pending_row_is_logged_once(tmp_path, uninterrupted):
+    """A pause that arrives while a restored trial starts holds it at ``on_train_start``: the pending
+    training row of its checkpoint is logged after that point, so each resume logs it once."""
+    expected, _ = uninterrupted
+    fit(tmp_path, stop_after=0)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt")
+    assert logs(tmp_path) == expected  # TensorBoard: no step of the pending row twice; CSV unchanged
+
+
+def test_held_before_its_first_checkpoint_a_trial_keeps_one_logger_version(tmp_path, uninterrupted):
+    """A trial held at ``on_train_start`` with no checkpoint starts over; its loggers take the versions its
+    first start chose (recorded in ``default_root_dir``), not new ones next to empty folders."""
+    expected, _ = uninterrupted
+    fit(tmp_path, hold_at_start=True)
+    fit(tmp_path, hold_at_start=True)
+    fit(tmp_path)
+    assert logs(tmp_path) == expected  # `logs` checks: version_0 (CSV) and version_1 (TensorBoard), no other
 
 
 def test_after_a_crash_the_csv_keeps_what_the_checkpoint_covers(tmp_path, uninterrupted):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Any, Dict, List, Optional, Tuple
 
 
 def _ray_version() -> str:
@@ -81,7 +82,8 @@ _SNAPSHOT_INDEX_PREFIX = "experiment_state-"
 
 
 def publish_snapshots_last(controller) -> None:
-    """Have Tune copy each experiment snapshot into the session with its index written last.
+    """Have Tune copy each experiment snapshot into the session with its index written last, and
+    only the files that changed since its previous copy.
 
     Tune copies its staging directory into the session file by file, ``experiment_state-*.json``
     (which checkpoint each trial resumes from) before the trials' ``result.json``. A ``kill -9``
@@ -89,29 +91,60 @@ def publish_snapshots_last(controller) -> None:
     history. Copied in this order instead (trial directories, then the searcher's and the
     callbacks' state, then the experiment state), a crash mid-copy leaves the previous snapshot
     in force: the trials resume from their previous checkpoints and log those epochs again.
+
+    Tune copies the whole staging directory, every trial's files, at every snapshot: with a
+    snapshot per trial checkpoint, a session's cost per result grew with its number of trials.
+    A trial file whose size and modification time are those it had when this controller last
+    copied it is the same file (Tune's loggers append to them) and is not copied again.
     """
     syncer = controller._storage.syncer
+    copied: Dict[str, Tuple[int, int]] = {}  # one controller's syncs run one after the other
 
     def sync_up_command(local_path, uri, exclude=None):
-        return _upload_snapshot_last, {"local_path": local_path, "fs": syncer.storage_filesystem, "fs_path": uri, "exclude": exclude}
+        options = {"local_path": local_path, "fs": syncer.storage_filesystem, "fs_path": uri, "exclude": exclude, "copied": copied}
+        return _upload_snapshot_last, options
 
     syncer._sync_up_command = sync_up_command
 
 
-def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None) -> None:
+# A file modified this recently may change again within the same tick of the file system's clock
+# without changing size: it is copied again next time (git's "racily clean" index entries).
+_RACY_NS = 1_000_000_000
+
+
+def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, copied: Optional[Dict[str, Tuple[int, int]]] = None) -> None:
     import fnmatch
-    import glob
     import os
     import posixpath
+    import time
 
     from ray.train._internal.storage import _upload_to_fs_path
 
-    exclude = list(exclude or [])
-    top_files = [entry.name for entry in os.scandir(local_path) if entry.is_file()]
-    _upload_to_fs_path(local_path, fs, fs_path, exclude=exclude + [glob.escape(name) for name in top_files])
-    top_files = [name for name in top_files if not any(fnmatch.fnmatch(name, pattern) for pattern in exclude)]
-    for name in sorted(top_files, key=lambda name: name.startswith(_SNAPSHOT_INDEX_PREFIX)):
-        _upload_to_fs_path(os.path.join(local_path, name), fs, posixpath.join(fs_path, name))
+    patterns = list(exclude or [])
+    copied = {} if copied is None else copied
+    settled_before = time.time_ns() - _RACY_NS
+    nested: List[Tuple[str, str, Any]] = []
+    top: List[Tuple[str, str, Any]] = []
+    folders = [("", local_path)]
+    while folders:
+        relative_folder, folder = folders.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                relative = posixpath.join(relative_folder, entry.name) if relative_folder else entry.name
+                if entry.is_dir():
+                    folders.append((relative, entry.path))
+                elif entry.is_file() and not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
+                    (nested if relative_folder else top).append((relative, entry.path, entry.stat()))
+    top.sort(key=lambda item: item[0].startswith(_SNAPSHOT_INDEX_PREFIX))
+    for relative, path, stat in nested + top:
+        key = (stat.st_size, stat.st_mtime_ns)
+        if copied.get(relative) == key:
+            continue
+        _upload_to_fs_path(path, fs, posixpath.join(fs_path, relative))
+        if stat.st_mtime_ns < settled_before:
+            copied[relative] = key
+        else:
+            copied.pop(relative, None)
 
 
 def snapshot_experiment(scheduler) -> None:
@@ -262,3 +295,117 @@ def stop_trial(tune_controller, trial) -> None:
     callbacks are told; it is TERMINATED)."""
     controller = getattr(tune_controller, "_tune_controller", tune_controller)
     controller.stop_trial(trial)
+
+
+def reshape_on_restore(search_alg, num_samples: int, max_concurrent: int):
+    """The search algorithm to give ``tune.run`` so that a resumed search gets a new budget and limit.
+
+    Ray restores a searcher with the ``num_samples`` and ``max_concurrent`` it was saved with (its
+    state pickle overwrites what the new run passed). Wrapped here (a `Searcher` in the
+    `SearchGenerator` Tune would put around it anyway), it is restored as saved, then given
+    ``num_samples`` (trials in all; never fewer than it created) and ``max_concurrent`` (0:
+    unlimited), with its random state and everything it learned kept: the trials it creates next
+    are the ones it would have created had the budget been larger from the start.
+    Like `capture_controller`, this replaces the class.
+    """
+    from ray.tune.search import BasicVariantGenerator, Searcher, SearchGenerator
+
+    if isinstance(search_alg, Searcher):
+        search_alg = SearchGenerator(search_alg)
+    if not isinstance(search_alg, (SearchGenerator, BasicVariantGenerator)):
+        raise TypeError(f"cannot reshape a {type(search_alg).__name__} on restore")
+    cls = type(search_alg)
+
+    def restore_from_dir(self, dirpath):
+        cls.restore_from_dir(self, dirpath)
+        set_search_budget(self, num_samples, max_concurrent)
+
+    search_alg.__class__ = type(cls.__name__, (cls,), {"restore_from_dir": restore_from_dir, _OWN_PREFIX + "reshapes": True})
+    return search_alg
+
+
+def set_search_budget(search_alg, num_samples: int, max_concurrent: int) -> None:
+    """Give a restored search algorithm a new trial budget (at least what it created) and concurrency limit."""
+    import itertools
+    import sys
+
+    from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+    if isinstance(search_alg, SearchGenerator):
+        target = max(int(num_samples), int(search_alg._counter))
+        if target > search_alg._total_samples:
+            search_alg._finished = False  # a searcher that said FINISHED says it again
+        search_alg._total_samples = target
+        searcher: Any = search_alg.searcher
+        while searcher is not None:
+            if isinstance(searcher, ConcurrencyLimiter):
+                searcher.max_concurrent = max_concurrent or sys.maxsize
+            elif hasattr(searcher, "_max_concurrent") and callable(getattr(searcher, "set_max_concurrency", None)):
+                searcher.set_max_concurrency(max_concurrent)  # TuneBOHB: 0 is unlimited
+            searcher = getattr(searcher, "searcher", None)
+        return
+    # BasicVariantGenerator: one _TrialIterator per experiment (a session has one), each yielding
+    # `num_samples` samples of `variants` trials (grid searches) from its own random state.
+    iterators = search_alg._iterators
+    if len(iterators) != 1:
+        raise RuntimeError(f"expected one trial iterator in the restored BasicVariantGenerator, found {len(iterators)}")
+    (iterator,) = iterators
+    variants = max(1, search_alg._total_samples // max(1, iterator.num_samples))
+    used = iterator.num_samples - iterator.num_samples_left
+    samples = max(int(num_samples), used)
+    if samples > iterator.num_samples:
+        search_alg._finished = False
+    iterator.num_samples_left = samples - used
+    iterator.num_samples = samples
+    search_alg._total_samples = samples * variants
+    search_alg.max_concurrent = max_concurrent
+    search_alg._trial_iter = None  # restarted from the iterator, where it stopped
+    search_alg._trial_generator = itertools.chain([], iterator)
+
+
+def set_trial_resources(trial, resources) -> bool:
+    """Give a trial that is not running new resources (``{"cpu": c, "gpu": g}``); True if they changed."""
+    from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
+
+    wanted = resource_dict_to_pg_factory(dict(resources))
+    if trial.placement_group_factory == wanted:
+        return False
+    trial.update_resources(wanted)  # also makes the next snapshot save it
+    return True
+
+
+def register_step_checkpoints(controller, marker: str) -> None:
+    """Make ``controller`` register the checkpoint of a report with the metric ``marker`` (a checkpoint
+    taken at a training step) and do nothing else with it.
+
+    Such a report is no epoch result: the scheduler (ASHA's and HyperBand's rungs), the searcher and
+    the callbacks (Tune's result logs, the session's progress) never see it, and the trial's last
+    result stays its last epoch's. Tune still saves its checkpoint as the trial's latest, the one a
+    resumed session continues from, exactly as it does for an epoch result (`_process_trial_result`'s
+    tail). The trial reports its own ``training_iteration`` (its epoch reports so far), which the
+    checkpoint keeps for the resumed trial.
+    """
+    from ray.tune.schedulers import TrialScheduler
+
+    process = getattr(controller, "_process_trial_result", None)
+    needed = ("_checkpoint_trial_if_needed", "_queue_decision", "_cached_trial_decisions")
+    if process is None or not all(hasattr(controller, name) for name in needed):
+        raise RuntimeError(
+            f"Ray Tune {_ray_version()} no longer processes results the way lightning_bohb expects "
+            "(TuneController._process_trial_result). Pin ray[tune]==2.60.0 or upgrade lightning_bohb."
+        )
+    if getattr(process, _OWN_PREFIX + "steps", False):
+        return
+
+    def process_trial_result(trial, result):
+        if not result.get(marker):
+            return process(trial, result)
+        controller._checkpoint_trial_if_needed(trial, force=True)
+        if trial.is_saving:  # the decision runs once the save is registered
+            controller._cached_trial_decisions.setdefault(trial.trial_id, TrialScheduler.CONTINUE)
+            return None
+        controller._queue_decision(trial, TrialScheduler.CONTINUE)
+        return TrialScheduler.CONTINUE
+
+    setattr(process_trial_result, _OWN_PREFIX + "steps", True)
+    controller._process_trial_result = process_trial_result

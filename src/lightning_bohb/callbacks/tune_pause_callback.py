@@ -9,12 +9,15 @@ releases the trial, whose worker exits at once; the resumed session continues fr
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import lightning.pytorch as pl
+from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
@@ -55,6 +58,18 @@ class TunePauseCallback(ValidatedEpochEnd):
         super().__init__()
         self.control = control
         self.pauses = 0
+        self._decided: Optional[Tuple[int, bool]] = None  # (global_step, pause?) taken by `decide_pause`
+        self.report: Optional[Any] = None
+        """The trial's `TuneReportCallback`, which writes a step checkpoint (set in trials; None: epoch ends only)."""
+        self.loader_position: Optional[Any] = None
+        """The trial's `LoaderPosition`: whether its training loader resumes mid-epoch exactly."""
+        self.timing = EpochTiming()
+        self.reports: Optional[int] = 0
+        """Epoch reports so far (Tune's ``training_iteration``); None: resumed from a checkpoint without it."""
+        self.step_checkpoints = 0
+        self._polled = 0.0
+        self._in_step_checkpoint = False
+        self._warned = False
 
     def pause_requested(self) -> bool:
         if self.pause_signal_file is not None and self.pause_signal_file.exists():
@@ -75,9 +90,102 @@ class TunePauseCallback(ValidatedEpochEnd):
         if self._agreed(trainer):
             self._hold(trainer, global_step=None)
 
+    # -- a pause with a deadline: checkpoint at a training step when the epoch end comes too late --
+    @override
+    def on_train_epoch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        self.timing.last_step_end = None
+
+    @override
+    def on_train_batch_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", batch: Any, batch_idx: int) -> None:
+        if self.timing.last_step_end is None:
+            self.timing.last_step_end = time.monotonic()
+
+    @override
+    def on_train_batch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", outputs: Any, batch: Any, batch_idx: int) -> None:
+        now = time.monotonic()
+        self.timing.step_ended(now)
+        if self.control is None or self.report is None or now - self._polled < STEP_POLL_S:
+            return
+        self._polled = now
+        try:
+            requested, deadline = self.control.pause_status()
+        except Exception:  # the driver is gone: the epoch-end check holds the trial
+            return
+        if not requested or deadline is None:
+            return
+        expected = self.timing.to_validated_epoch_end(trainer, batch_idx)
+        late = time.time() + expected * (1 + SAFETY_FRACTION) + SAFETY_S - deadline
+        if late <= 0:
+            return  # the epoch end comes in time: pause there, as without a deadline
+        problem = self._mid_epoch_problem(trainer)
+        if problem is not None:
+            if not self._warned and trainer.is_global_zero:
+                self._warned = True
+                message = (
+                    f"cannot checkpoint in the middle of an epoch: {problem}. It pauses at its epoch end instead, "
+                    f"expected in {expected:.0f} s, {late:.0f} s after the pause's deadline (past the deadline it "
+                    "loses that epoch). Fix: use torchdata's StatefulDataLoader, or a DataLoader with "
+                    "shuffle=True/False over a map-style dataset."
+                )
+                rank_zero_warn(f"Trial {_trial_id()} {message}")
+                with contextlib.suppress(Exception):  # the session shows it in its pause report
+                    self.control.note(_trial_id(), message)
+            return
+        self._checkpoint_step(trainer)
+        self._hold(trainer, global_step=trainer.global_step)
+        self.timing.last_step_end = None  # the pause was cancelled: the hold is no step time
+
+    def _mid_epoch_problem(self, trainer: "pl.Trainer") -> Optional[str]:
+        if trainer.world_size > 1:
+            return "a trial with several processes checkpoints only at epoch ends"
+        if self.loader_position is None:
+            return "its training loader was not made resumable"
+        if self.loader_position.problem is not None:
+            return f"its training loader cannot resume there exactly ({self.loader_position.problem})"
+        return None
+
+    def _checkpoint_step(self, trainer: "pl.Trainer") -> None:
+        """Report a checkpoint of this step, marked as no epoch result (no rung, no result row)."""
+        from lightning_bohb.pause.state import STEP_CHECKPOINT
+
+        started = time.monotonic()
+        reports = self.reports if self.reports is not None else trainer.current_epoch
+        metrics = {STEP_CHECKPOINT: 1, "training_iteration": reports, "epoch": trainer.current_epoch, "global_step": trainer.global_step}
+        self._in_step_checkpoint = True
+        try:
+            assert self.report is not None
+            self.report.report_step_checkpoint(trainer, metrics)
+        finally:
+            self._in_step_checkpoint = False
+        self.step_checkpoints += 1
+        if self.verbose and trainer.is_global_zero:
+            logger.info("Checkpointed at step %s (%.2f s) for a pause with a deadline.", trainer.global_step, time.monotonic() - started)
+
+    @override
+    def on_validation_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        if not trainer.sanity_checking:
+            self.timing.validation_started = time.monotonic()
+
+    @override
+    def on_validation_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not trainer.sanity_checking:
+            self.timing.validation_ended(time.monotonic())
+
     def on_validated_epoch_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
-        if self._agreed(trainer):
+        self.timing.epoch_end_done(time.monotonic())
+        if self.reports is not None:
+            self.reports += 1
+        decided, self._decided = self._decided, None
+        agreed = decided[1] if decided is not None and decided[0] == trainer.global_step else self._agreed(trainer)
+        if agreed:
             self._hold(trainer, global_step=trainer.global_step)
+
+    def decide_pause(self, trainer: "pl.Trainer") -> bool:
+        """Take this epoch's pause decision now (for `TuneReportCallback` with ``checkpoint_every > 1``,
+        which must checkpoint where the trial pauses); `on_validated_epoch_end` then keeps it."""
+        self._decided = (trainer.global_step, self._agreed(trainer))
+        return self._decided[1]
 
     def _agreed(self, trainer: "pl.Trainer") -> bool:
         return bool(trainer.strategy.reduce_boolean_decision(self.pause_requested(), all=False))
@@ -113,8 +221,72 @@ class TunePauseCallback(ValidatedEpochEnd):
 
     @override
     def state_dict(self) -> Dict[str, Any]:
-        return {"pauses": self.pauses}
+        state: Dict[str, Any] = {"pauses": self.pauses}
+        if self.reports is not None:
+            # At an epoch end the report callback checkpoints before this callback counts the report.
+            state["reports"] = self.reports + (1 if self._validated and not self._in_step_checkpoint else 0)
+        return state
 
     @override
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self.pauses = state_dict.get("pauses", 0)
+        self.reports = state_dict.get("reports")
+
+
+STEP_POLL_S = 0.25
+"""Seconds between a trial's checks for a pause deadline at training steps (one small actor call each)."""
+SAFETY_FRACTION = 0.1
+SAFETY_S = 1.0
+"""An epoch end counts as in time when it is expected this much before the deadline: 10% of the wait
+plus a second for Tune to register the checkpoint."""
+
+
+class EpochTiming:
+    """How long a trial's training steps, validation and epoch-end work (reports, checkpoints) take."""
+
+    def __init__(self) -> None:
+        self.step_s: Optional[float] = None
+        self.validation_s: Optional[float] = None
+        self.epoch_end_s: Optional[float] = None
+        self.last_step_end: Optional[float] = None
+        self.validation_started: Optional[float] = None
+        self._validation_end: Optional[float] = None
+
+    def step_ended(self, now: float) -> None:
+        if self.last_step_end is not None:
+            took = now - self.last_step_end
+            self.step_s = took if self.step_s is None else 0.8 * self.step_s + 0.2 * took
+        self.last_step_end = now
+
+    def validation_ended(self, now: float) -> None:
+        if self.validation_started is not None:
+            self.validation_s = now - self.validation_started
+        self._validation_end = now
+
+    def epoch_end_done(self, now: float) -> None:
+        if self._validation_end is not None:
+            self.epoch_end_s = now - self._validation_end
+            self._validation_end = None
+
+    def to_validated_epoch_end(self, trainer: "pl.Trainer", batch_idx: int) -> float:
+        """Seconds from now until the next validated epoch end is reported, as measured so far."""
+        step = self.step_s or 0.0
+        batches = trainer.num_training_batches
+        if not math.isfinite(batches):
+            return math.inf
+        every = trainer.check_val_every_n_epoch or 1
+        later_epochs = (every - (trainer.current_epoch + 1) % every) % every
+        remaining = max(0, int(batches) - (batch_idx + 1)) + later_epochs * int(batches)
+        validation = self.validation_s
+        if validation is None:
+            validation = step * sum(int(n) for n in trainer.num_val_batches if math.isfinite(n))
+        return remaining * step + validation + (self.epoch_end_s or 0.0)
+
+
+def _trial_id() -> str:
+    try:
+        from ray import tune
+
+        return str(tune.get_context().get_trial_id())
+    except Exception:
+        return "(outside Tune)"

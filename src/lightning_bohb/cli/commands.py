@@ -29,17 +29,43 @@ FINISHED_TRIAL = "TERMINATED"
 
 
 # -- run / resume ------------------------------------------------------------------------------
-def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: Optional[str] = None) -> int:
-    """Run the search a study file declares; 0 when it completes, `EXIT_PAUSED` when it pauses."""
+def run(
+    study_file: str,
+    experiment_dir: Optional[str] = None,
+    experiment_name: Optional[str] = None,
+    session_id: Optional[str] = None,
+    resume_if_exists: bool = False,
+) -> int:
+    """Run the search a study file declares; 0 when it completes, `EXIT_PAUSED` when it pauses.
+
+    ``session_id`` names the session (``session_<id>``; default: a new time-stamped id). With
+    ``resume_if_exists`` the session (default id: the study file's stem) is continued when it exists
+    (`continue_study`): one command for a batch job that is requeued, restarted or run by cron.
+    """
     from lightning_bohb.cli.study import load_study
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
+    from lightning_bohb.session.state import STATE_FILE, check_session_id
 
     study = load_study(study_file)
+    if resume_if_exists and session_id is None:
+        session_id = study.path.stem
+        if not _is_session_id(session_id):
+            raise SessionError(
+                f"--resume-if-exists names the session after the study file, but {session_id!r} is not a valid session id "
+                "(letters, digits, '.', '_', '-'). Give one: --session-id NAME."
+            )
+    if session_id is not None:
+        check_session_id(session_id)
     import_paths = [str(study.folder), os.getcwd()]
     extend_import_path(import_paths)
     optimizer = study.build_optimizer(experiment_dir, experiment_name)
-    cli = TuneReflowCLI(import_paths=import_paths)
+    if resume_if_exists:
+        session = optimizer.optimization_config.experiment_path / f"{SESSION_PREFIX}{session_id}"
+        if (session / STATE_FILE).exists() or (session / STATE_FILE).is_symlink():
+            return continue_study(session, optimizer)
+        print(printable(f"No session {session} yet; starting it."), flush=True)
+    cli = TuneReflowCLI(session_id=session_id, import_paths=import_paths)
     try:
         cli.run(optimizer)
     except SessionPaused:
@@ -47,25 +73,99 @@ def run(study_file: str, experiment_dir: Optional[str] = None, experiment_name: 
     return 0
 
 
-def resume(session_dir: str, allow_code_changes: bool = False, force: bool = False, trust: bool = False) -> int:
+def _is_session_id(text: str) -> bool:
+    from lightning_bohb.exceptions import ConfigError
+    from lightning_bohb.session.state import check_session_id
+
+    try:
+        check_session_id(text)
+    except ConfigError:
+        return False
+    return True
+
+
+_SHAPE = ("num_samples", "max_concurrent_trials", "cpus_per_trial", "gpus_per_trial")
+_SEARCH = ("search space", "metric", "strategy", "base config")
+
+
+def continue_study(session: Path, optimizer: Any) -> int:
+    """Continue ``session`` for ``lightning-bohb run STUDY --resume-if-exists`` (see `run`).
+
+    Refused when the study now declares another search (search space, metric, strategy or base
+    config) than the session runs; new ``num_samples``, ``max_concurrent_trials``, ``cpus_per_trial``
+    or ``gpus_per_trial`` in the study are taken over as ``resume --num-samples ...`` would.
+    A COMPLETED session is left as it is unless the study's ``num_samples`` is larger.
+    """
+    from lightning_bohb.cli.tune_reflow import TuneReflowCLI
+    from lightning_bohb.exceptions import SessionPaused
+
+    config = optimizer.optimization_config
+    summary = read_summary(session, required=False)
+    if summary.get("status") == SessionStatus.COMPLETED and config.num_samples <= (summary.get("num_samples") or 0):
+        print(printable(f"Session {session} already completed; nothing to resume."))
+        if (session / BEST_CONFIG_FILE).is_file():
+            print(printable(f"Best config: {session / BEST_CONFIG_FILE}"))
+        return 0
+    print(printable(f"Session {session} exists; continuing it."), flush=True)
+    cli = TuneReflowCLI.resume(session)
+    try:
+        state = cli.state
+        assert state is not None
+        changed = [what for what, ok in zip(_SEARCH, _same_search(state, optimizer), strict=True) if not ok]
+        if changed:
+            raise SessionError(
+                f"The study now declares a different {' and '.join(changed)} than session {session} runs; continuing it "
+                "would mix two searches. Restore the study file, or start a new session: --session-id OTHER_NAME."
+            )
+        recorded = state.optimization_config
+        shape = {name: getattr(config, name) for name in _SHAPE if getattr(config, name) != getattr(recorded, name)}
+        cli.session.reshape(fix="Set optimization.num_samples to {created} or more in the study", **shape)
+        for name, value in shape.items():
+            if value is not None:
+                print(printable(f"{name}: {getattr(recorded, name)} -> {value} (from the study)"), flush=True)
+    except BaseException:
+        cli.session.close()
+        raise
+    try:
+        cli.run(resume=True)
+    except SessionPaused:
+        return EXIT_PAUSED
+    return 0
+
+
+def _same_search(state: Any, optimizer: Any) -> Tuple[bool, bool, bool, bool]:
+    """Whether the session's search space, metric, strategy and base config are the study's now."""
+    space, now = state.search_space, optimizer.search_space
+    return (
+        getattr(space, "space", space) == getattr(now, "space", now),
+        space.get_metric_config() == now.get_metric_config(),
+        state.strategy.describe() == optimizer.strategy.describe(),
+        state.base_config == optimizer.base_config,
+    )
+
+
+def resume(session_dir: str, allow_code_changes: bool = False, force: bool = False, trust: bool = False, **shape: Any) -> int:
     """Continue a paused or interrupted session; 0 when it completes, `EXIT_PAUSED` when it pauses again.
 
     Before Ray starts: the summary is read as data only, the folder's owner and mode are checked
     before anything is unpickled (``trust`` skips that), then the code the trials will run is compared
-    with the code recorded at the pause.
+    with the code recorded at the pause. ``shape``: ``num_samples``, ``max_concurrent_trials``,
+    ``cpus_per_trial``, ``gpus_per_trial`` to change (`TuneSession.resume`); a COMPLETED session
+    continues only with a larger ``num_samples``.
     """
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
 
     summary = read_summary(session_dir, required=False)
-    if summary.get("status") == SessionStatus.COMPLETED:
+    more = shape.get("num_samples") is not None and shape["num_samples"] > (summary.get("num_samples") or 0)
+    if summary.get("status") == SessionStatus.COMPLETED and not more:
         best = Path(session_dir) / BEST_CONFIG_FILE
         print(printable(f"Session {session_dir} already completed; nothing to resume."))
         if best.is_file():
             print(printable(f"Best config: {best}"))
         return 0
     # Its run() puts the session's recorded import path back.
-    cli = TuneReflowCLI.resume(session_dir, allow_code_changes=allow_code_changes, force=force, trust=trust)
+    cli = TuneReflowCLI.resume(session_dir, allow_code_changes=allow_code_changes, force=force, trust=trust, **shape)
     try:
         cli.run(resume=True)
     except SessionPaused:

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                      "optimization.experiment_dir, else ./experiments)")
     run.add_argument("--experiment-name", metavar="NAME", help="experiment folder name (default: the study's "
                      "optimization.experiment_name, else the study file's stem)")
+    run.add_argument("--session-id", metavar="ID", help="name the session: its folder is <experiment>/session_ID (letters, "
+                     "digits, '.', '_', '-'; e.g. \"$SLURM_JOB_ID\"). Default: a new time-stamped id")
+    run.add_argument("--resume-if-exists", action="store_true", help="continue the session if it exists, else start it "
+                     "(default --session-id: the study file's stem); for batch jobs that are requeued, restarted or run by cron. "
+                     "The study's search must be the session's; its num_samples, max_concurrent_trials, cpus/gpus_per_trial "
+                     "are taken over")
 
     pause = command(
         "pause",
@@ -113,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the session even though its folder or state files belong to another user or are writable by group "
         "or others (also LIGHTNING_BOHB_TRUST=1). Its state is a pickle: loading it runs the code it names",
     )
+    _add_shape_arguments(resume)
 
     status = command(
         "status",
@@ -243,11 +250,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     from lightning_bohb.cli import commands
 
     if args.command == "run":
-        return commands.run(args.study, args.experiment_dir, args.experiment_name)
+        return commands.run(
+            args.study, args.experiment_dir, args.experiment_name, session_id=args.session_id, resume_if_exists=args.resume_if_exists
+        )
     if args.command == "pause":
         return commands.pause(args.session_dir, now=args.now, timeout=args.timeout)
     if args.command == "resume":
-        return commands.resume(args.session_dir, allow_code_changes=args.allow_code_changes, force=args.force, trust=args.trust)
+        return commands.resume(
+            args.session_dir, allow_code_changes=args.allow_code_changes, force=args.force, trust=args.trust, **_shape_of(args)
+        )
     if args.command == "status":
         return commands.status(args.session_dir, as_json=args.json)
     if args.command == "list":
@@ -294,6 +305,46 @@ def _quiet_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+def _add_shape_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--num-samples`` and the other settings a resume may change (kept by later resumes)."""
+    shape = parser.add_argument_group(
+        "new budget or shape (kept by later resumes; the search space, metric and strategy cannot change)"
+    )
+    shape.add_argument("--num-samples", metavar="N", type=_positive_int,
+                       help="trials in all: more continues the search (searcher and scheduler keep every decision made); "
+                       "fewer than the trials already created is refused. A COMPLETED session continues too")
+    shape.add_argument("--max-concurrent-trials", metavar="K", type=_positive_int, help="trials running at once")
+    shape.add_argument("--cpus-per-trial", metavar="C", type=_positive_float, help="CPUs per trial (also for trials that resume)")
+    shape.add_argument("--gpus-per-trial", metavar="G", type=_non_negative_float, help="GPUs per trial (also for trials that resume)")
+
+
+def _shape_of(args: argparse.Namespace) -> dict:
+    names = ("num_samples", "max_concurrent_trials", "cpus_per_trial", "gpus_per_trial")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _number(text: str, kind: type, ok, what: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value) or value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}; give {what}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, float, lambda v: v > 0, "a number > 0")
+
+
+def _non_negative_float(text: str) -> float:
+    return _number(text, float, lambda v: v >= 0, "a number >= 0")
 
 
 def _duration(text: str) -> float:

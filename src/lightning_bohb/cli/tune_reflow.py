@@ -80,7 +80,15 @@ class TuneReflowCLI(SessionListener):
     # -- public API (the seed's) -------------------------------------------------------------
     @classmethod
     def resume(
-        cls, session_dir: Union[str, Path], allow_code_changes: bool = False, force: bool = False, trust: bool = False
+        cls,
+        session_dir: Union[str, Path],
+        allow_code_changes: bool = False,
+        force: bool = False,
+        trust: bool = False,
+        num_samples: Optional[int] = None,
+        max_concurrent_trials: Optional[int] = None,
+        cpus_per_trial: Optional[float] = None,
+        gpus_per_trial: Optional[float] = None,
     ) -> "TuneReflowCLI":
         """Load a paused (or interrupted) session; its directory may have moved since.
 
@@ -89,6 +97,9 @@ class TuneReflowCLI(SessionListener):
         model or datamodule code changed since the session started, unless ``allow_code_changes``
         (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1).
         ``force`` takes over a lock that still looks live (see `TuneSession`), saying whose it was.
+        ``num_samples``, ``max_concurrent_trials``, ``cpus_per_trial``, ``gpus_per_trial``: a new budget
+        or shape for the search, kept by later resumes (see `TuneSession.resume`; README "Resume with a
+        new budget or shape").
         """
         cli = cls()
         try:
@@ -99,6 +110,10 @@ class TuneReflowCLI(SessionListener):
                 listener=cli,
                 auto_pause=lambda metrics: cli.should_auto_pause(metrics),
                 force=force,
+                num_samples=num_samples,
+                max_concurrent_trials=max_concurrent_trials,
+                cpus_per_trial=cpus_per_trial,
+                gpus_per_trial=gpus_per_trial,
             )
         except LightningTuneError:
             sys.excepthook = _exit_quietly(sys.excepthook)  # uncaught in a script: one error line
@@ -248,6 +263,8 @@ class TuneReflowCLI(SessionListener):
                 f"⚠️ Trial {trial_id} did not reach validation within pause_timeout; stopped at {where}: "
                 "the epoch in flight is lost."
             )
+        for trial_id, why in report.epoch_end_only.items():
+            lines.append(f"⚠️ Trial {trial_id} {why}")
         lines += ["", "📝 To resume this EXACT session with all settings, run:", f"   {session.resume_command}"]
         self._say("\n".join(lines))
         if self.on_pause is not None:

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Union
 from lightning_bohb.exceptions import ConfigError
 
 ERRORED_TRIAL_POLICIES = ("resume", "restart", "fail")
+CHECKPOINT_COMPRESSIONS = (None, "zstd")
 DEFAULT_EXPERIMENT_NAME = "lightning_bohb"
 DEFAULT_EXPERIMENT_DIR = "./experiments"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
@@ -46,6 +47,11 @@ class OptimizationConfig:
         pause_after: Pause the session (never stop it) after this long: seconds or ``"90m"``, ``"8h"``.
             Counted from each start or resume. Needs `TuneReflowCLI`.
         pause_at: Pause the session at this local clock time, ``"HH:MM"`` (its next occurrence).
+        checkpoint_compression: ``"zstd"`` compresses each trial checkpoint (pyarrow's zstd codec),
+            ``None`` (default) writes Lightning's file as it is. Resumes read either kind.
+        checkpoint_every: A trial writes a checkpoint every this many validated epochs (default 1),
+            at its last epoch, and whenever it pauses. Needs a scheduler that stops trials rather
+            than pausing them (not ``bohb``).
     """
 
     max_epochs: int = 10
@@ -61,9 +67,11 @@ class OptimizationConfig:
     errored_trial_policy: str = "resume"
     pause_after: Optional[Union[float, str]] = None
     pause_at: Optional[str] = None
+    checkpoint_compression: Optional[str] = None
+    checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
-        _integers(self, "max_epochs", "num_samples", "checkpoints_to_keep")
+        _integers(self, "max_epochs", "num_samples", "checkpoints_to_keep", "checkpoint_every")
         if self.max_concurrent_trials is not None:
             _integers(self, "max_concurrent_trials")
         _numbers(self, "cpus_per_trial", "gpus_per_trial", "pause_timeout")
@@ -88,6 +96,13 @@ class OptimizationConfig:
         _require(self, "gpus_per_trial", self.gpus_per_trial >= 0, "gpus_per_trial >= 0")
         _require(self, "checkpoints_to_keep", self.checkpoints_to_keep >= 1, "checkpoints_to_keep >= 1")
         _require(self, "pause_timeout", self.pause_timeout > 0, "pause_timeout > 0")
+        _require(self, "checkpoint_every", self.checkpoint_every >= 1, "checkpoint_every >= 1")
+        _require(
+            self,
+            "checkpoint_compression",
+            self.checkpoint_compression in CHECKPOINT_COMPRESSIONS,
+            "one of ['zstd', None]",
+        )
         _require(
             self,
             "errored_trial_policy",

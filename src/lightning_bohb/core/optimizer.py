@@ -18,6 +18,7 @@ from lightning_bohb.core.base_config import (
     resolve_parameter_paths,
     split_fit_arguments,
 )
+from lightning_bohb.core.distributed import DeviceRequest, device_request, trial_resources
 from lightning_bohb.core.lightning_cli import CLISpec, dump_config, user_classes
 from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.core.search_space import SearchSpace, describe_domain
@@ -86,6 +87,7 @@ class ConfigDrivenOptimizer:
         self.seed = self._trial_seed()
         check_values(self._parser.parse_object, self._cli_config, self.space, self.parameter_paths, describe_domain)
         self._warn_about_loader_workers()
+        self.device_request()  # a trainer asking for devices the trial does not reserve fails here, before Ray
 
     @property
     def cli_arguments(self) -> Dict[str, Any]:
@@ -115,9 +117,17 @@ class ConfigDrivenOptimizer:
             return int(os.environ.get("PL_GLOBAL_SEED", 0))
         return None
 
+    def device_request(self) -> DeviceRequest:
+        """The trainer's devices per trial, checked against ``cpus_per_trial``/``gpus_per_trial`` (`ConfigError`)."""
+        config = self.optimization_config
+        trainer = self._parsed.get("trainer") if getattr(self, "_parsed", None) is not None else None
+        if trainer is None:
+            trainer = self._cli_config.get("trainer") or {}
+        return device_request(trainer, config.cpus_per_trial, config.gpus_per_trial, list(self.parameter_paths.values()))
+
     def _warn_about_loader_workers(self) -> None:
-        """Once, before Ray starts: loader workers Ray does not reserve CPUs for; persistent workers."""
-        workers, persistent = loader_settings(self._parsed, self.space, self.parameter_paths)
+        """Once, before Ray starts: loader workers Ray does not reserve CPUs for."""
+        workers, _ = loader_settings(self._parsed, self.space, self.parameter_paths)
         cpus = self.optimization_config.cpus_per_trial
         if workers and cpus < 1 + workers:
             logger.warning(
@@ -126,12 +136,6 @@ class ConfigDrivenOptimizer:
                 workers,
                 cpus,
                 1 + workers,
-            )
-        if workers and persistent:
-            logger.warning(
-                "The config sets persistent_workers: true. A resumed trial starts new loader workers, whose random "
-                "state differs from the workers an uninterrupted trial keeps: after a pause its metrics are valid but "
-                "not bitwise those of an uninterrupted run. For exact resume set persistent_workers: false."
             )
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -168,6 +172,9 @@ class ConfigDrivenOptimizer:
             cli=self.cli,
             fit_arguments=dict(self.fit_arguments),
             environment=seed_environment(),
+            ranks=self.device_request().ranks,
+            checkpoint_compression=self.optimization_config.checkpoint_compression,
+            checkpoint_every=self.optimization_config.checkpoint_every,
         )
 
     def build_search(self):
@@ -180,6 +187,7 @@ class ConfigDrivenOptimizer:
             from ray.tune.schedulers import FIFOScheduler
 
             scheduler = FIFOScheduler()
+        _check_checkpoint_every(config.checkpoint_every, scheduler)
         return search_alg, scheduler
 
     def run(
@@ -222,7 +230,7 @@ class ConfigDrivenOptimizer:
         search_alg, scheduler = search if search is not None else self.build_search()
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, spec=self.trial_spec(control_name)),
-            {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+            trial_resources(self.device_request().ranks, config.cpus_per_trial, config.gpus_per_trial),
         )
         resume_config = None
         if resume:
@@ -275,6 +283,10 @@ class ConfigDrivenOptimizer:
         class paths in full, the seed used; ``python main.py fit --config`` accepts it as is."""
         parser = self._parser_for_dump()
         merged = self.trial_spec().merged_config(values)
+        if all(loader_settings(self._parsed, self.space, self.parameter_paths)):  # workers that persist: as trials ran
+            from lightning_bohb.callbacks.loader_workers import with_fresh_loader_workers
+
+            with_fresh_loader_workers(merged)
         complete = dump_config(parser, parser.parse_object(merged))
         complete.pop("config", None)
         complete.update(self.fit_arguments)
@@ -306,3 +318,15 @@ def _signal_handlers_kept() -> Iterator[None]:
     finally:
         for signum, handler in kept.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def _check_checkpoint_every(every: int, scheduler: Any) -> None:
+    """A scheduler that pauses trials (HyperBand, BOHB) resumes them from their last checkpoint: one per epoch."""
+    from ray.tune.schedulers import HyperBandScheduler
+
+    if every > 1 and isinstance(scheduler, HyperBandScheduler):
+        raise ConfigError(
+            f"The value of `checkpoint_every` is {every}, but must be `1` with {type(scheduler).__name__}: it pauses "
+            "trials between epochs and resumes them from their last checkpoint. Use `checkpoint_every: 1`, or a "
+            "strategy whose scheduler stops trials (asha, random, optuna, hyperopt)."
+        )

@@ -55,6 +55,10 @@ class TrialSpec:
     """``ckpt_path``/``weights_only`` from the YAML, for a trial's first start."""
     environment: Dict[str, Optional[str]] = field(default_factory=dict)
     """The driver's ``PL_GLOBAL_SEED``/``PL_SEED_WORKERS`` (``None``: unset)."""
+    checkpoint_compression: Optional[str] = None
+    checkpoint_every: int = 1
+    ranks: int = 1
+    """DDP ranks the trial runs (`core/distributed.py`): rank 0 is the trial, the others Ray actors."""
 
     def merged_config(self, values: Mapping[str, Any]) -> Dict[str, Any]:
         """The LightningCLI config of a trial with these sampled values (what its CLI parses)."""
@@ -79,34 +83,52 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
     """Ray Tune function trainable: one Lightning fit, resumed from Tune's checkpoint when present."""
     from ray import tune
 
-    from lightning_bohb.callbacks import RNGStateCallback, TunePauseCallback, TuneReportCallback
-    from lightning_bohb.callbacks.tune_report_callback import CHECKPOINT_FILE
-    from lightning_bohb.core.trial_logs import TrialLogs, resume_logs
-    from lightning_bohb.pause.channel import ControlClient
+    from lightning_bohb.callbacks.tune_report_callback import readable_checkpoint
+    from lightning_bohb.core.distributed import trial_ranks
+    from lightning_bohb.core.trial_logs import resume_logs, start_logs
 
     quiet_trial_output()
     extend_import_path(spec.sys_path, first=False)
     _restore_environment(spec.environment)
     trial_dir = trial_folder()
-    control = ControlClient(spec.control_name) if spec.control_name else None
-    callbacks = [
-        TrialLogs(),  # records the loggers' state before the checkpoint is taken
-        RNGStateCallback(),
-        TuneReportCallback(spec.metric),  # reports the checkpoint before the pause callback holds
-        TunePauseCallback(check_interval=spec.check_interval, control=control),
-    ]
+    callbacks = trial_callbacks(spec)
     checkpoint = tune.get_checkpoint()
-    with _working_directory(trial_dir):
-        cli = spec.cli.build(spec.trial_config(to_plain(config), trial_dir), callbacks, QUIET_TRAINER_DEFAULTS)
+    with _working_directory(trial_dir), trial_ranks(spec) as ranks:
+        trial_config = spec.trial_config(to_plain(config), trial_dir)
+        cli = spec.cli.build(ranks.own_config(trial_config), callbacks, QUIET_TRAINER_DEFAULTS)
         if checkpoint is None:
-            cli.trainer.fit(cli.model, datamodule=cli.datamodule, **spec.fit_arguments)
+            start_logs(cli.trainer)  # the logger versions of an earlier start of this trial, if any
+            with ranks.fitting(spec, trial_config, trial_dir, spec.fit_arguments):
+                cli.trainer.fit(cli.model, datamodule=cli.datamodule, **spec.fit_arguments)
             return
-        with checkpoint.as_directory() as checkpoint_dir:
-            path = os.path.join(checkpoint_dir, CHECKPOINT_FILE)
+        with checkpoint.as_directory() as checkpoint_dir, readable_checkpoint(checkpoint_dir) as path:
             # weights_only=True unless the YAML says otherwise: Lightning passes None on to torch, whose default may change.
             weights_only = spec.fit_arguments.get("weights_only", True)
             resume_logs(cli.trainer, path, weights_only)
-            cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=path, weights_only=weights_only)
+            with ranks.fitting(spec, trial_config, trial_dir, {"ckpt_path": path, "weights_only": weights_only}):
+                cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=path, weights_only=weights_only)
+
+
+def trial_callbacks(spec: TrialSpec) -> List[Any]:
+    """LightningTune's callbacks of a trial, the same on every rank (they meet in the same collectives)."""
+    from lightning_bohb.callbacks import FreshLoaderWorkers, RNGStateCallback, TunePauseCallback, TuneReportCallback
+    from lightning_bohb.callbacks.loader_position import LoaderPosition
+    from lightning_bohb.core.trial_logs import LogPendingRow, TrialLogs
+    from lightning_bohb.pause.channel import ControlClient
+
+    control = ControlClient(spec.control_name) if spec.control_name else None
+    report = TuneReportCallback(spec.metric, spec.checkpoint_every, spec.checkpoint_compression)
+    pause = TunePauseCallback(check_interval=spec.check_interval, control=control)
+    pause.report, pause.loader_position = report, LoaderPosition()  # a pause with a deadline may checkpoint at a step
+    return [
+        TrialLogs(),  # records the loggers' state before the checkpoint is taken
+        RNGStateCallback(),
+        FreshLoaderWorkers(),  # persistent loader workers seeded per epoch from the restored RNG, as on resume
+        pause.loader_position,  # the training loader's position within an epoch, for a step checkpoint
+        report,  # reports the checkpoint before the pause callback holds
+        pause,
+        LogPendingRow(),  # a restored trial's pending log row, after a hold at on_train_start
+    ]
 
 
 def trial_folder() -> str:

@@ -8,24 +8,34 @@ And a pause falls in ``on_train_epoch_end``, before Lightning logs that epoch's 
 So at each validated epoch end, before the checkpoint is reported, this callback records in the
 checkpoint each logger's version (or run id), how many rows each CSV file holds, and the row
 Lightning is about to log. `resume_logs` (before ``fit`` of the resumed trial) gives every logger its
-version or run id back, keeps the CSV rows the checkpoint covers (rows of an epoch lost to a crash
-go), and logs the pending row: the files read as those of one uninterrupted run.
+version or run id back and keeps the CSV rows the checkpoint covers (rows of an epoch lost to a crash
+go); `LogPendingRow` logs the pending row at ``on_train_start``, after the point where a pause that
+arrives as the trial starts holds it (a held process ends there, and the next resume logs the row
+once). A trial held before its first checkpoint starts over with no checkpoint: each start records
+its loggers' versions in ``default_root_dir`` (`RECORD_FILE`), and `start_logs` gives a new start the
+same ones, so no empty ``version_<n>`` is left behind. The files read as those of one uninterrupted run.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 import warnings
 from typing import Any, Dict, List, Optional
 
+from lightning.pytorch.callbacks import Checkpoint
 from typing_extensions import override
 
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
+from lightning_bohb.utils.files import atomic_write
 
 STATE_KEY = "TrialLogs"
 METRICS_FILE = "metrics.csv"
+RECORD_FILE = "trial_logs.json"
+"""In the trial's ``default_root_dir``: the loggers' versions (run ids) of the trial's first start."""
+RECORD_LIMIT = 64 * 1024
 
 
 class TrialLogs(ValidatedEpochEnd):
@@ -37,6 +47,17 @@ class TrialLogs(ValidatedEpochEnd):
     def __init__(self) -> None:
         super().__init__()
         self._state: Dict[str, Any] = {"loggers": [], "pending": None}
+        self._pending: Optional[Dict[str, Any]] = None  # the restored checkpoint's row, until logged
+
+    @override
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        # The loggers' runs exist now (Lightning creates them before the callbacks' setup): record them for a start over.
+        if stage == "fit" and trainer.loggers and trainer.is_global_zero:
+            record = [{"class": type(logger).__name__, "version": _describe(logger, rows=False)["version"]} for logger in trainer.loggers]
+            try:
+                atomic_write(os.path.join(trainer.default_root_dir, RECORD_FILE), json.dumps(record))
+            except OSError:  # never let log bookkeeping fail a trial
+                return
 
     @property
     @override
@@ -56,6 +77,32 @@ class TrialLogs(ValidatedEpochEnd):
     @override
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self._state = dict(state_dict)  # applied by `resume_logs` before fit; kept for the next checkpoint
+        pending = self._state.get("pending")
+        self._pending = pending if isinstance(pending, dict) and pending.get("metrics") else None
+
+    def log_pending(self, trainer: Any) -> None:
+        """Log the restored checkpoint's pending training row, once (see `LogPendingRow`)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        for logger in _creation_order(trainer.loggers):
+            logger.log_metrics(dict(pending["metrics"]), step=int(pending["step"]))
+            persist(logger)
+
+
+class LogPendingRow(Checkpoint):
+    """Logs the pending training row of the checkpoint a trial resumed from, at ``on_train_start``.
+
+    Place it after `TunePauseCallback` (a `Checkpoint` too, so Lightning keeps their order and runs both
+    after the other callbacks' ``on_train_start``): a trial held there logs nothing, and the row comes
+    before anything the first resumed epoch logs, where the uninterrupted run has it.
+    """
+
+    @override
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        for callback in trainer.callbacks:
+            if isinstance(callback, TrialLogs):
+                callback.log_pending(trainer)
 
 
 def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
@@ -85,29 +132,50 @@ def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
 
 def resume_logs(trainer: Any, checkpoint_path: str, weights_only: bool = True) -> None:
     """Continue the loggers of the run that saved ``checkpoint_path`` (before ``trainer.fit``, which
-    loads the same file with the same ``weights_only``)."""
+    loads the same file with the same ``weights_only``); `LogPendingRow` logs its pending row."""
     state = saved_state(checkpoint_path, weights_only)
-    if not state:
+    if state:
+        _continue(trainer.loggers, list(state.get("loggers") or []), csv_rows=None)
+
+
+def start_logs(trainer: Any) -> None:
+    """Before ``trainer.fit`` of a trial with no checkpoint: if an earlier start of the same trial (held
+    before its first checkpoint, or crashed) recorded its loggers in ``default_root_dir``, continue those
+    versions and runs, its CSV rows dropped (the trial starts over); else the loggers choose as usual."""
+    path = os.path.join(trainer.default_root_dir, RECORD_FILE)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(RECORD_LIMIT + 1)
+        record = json.loads(data) if len(data) <= RECORD_LIMIT else None
+    except (OSError, ValueError):
         return
-    saved: List[Dict[str, Any]] = list(state.get("loggers") or [])
-    loggers = list(trainer.loggers)
-    # Lightning creates W&B's run first (wandb.init before any TensorBoard writer): the same order here.
-    order = sorted(range(len(loggers)), key=lambda i: type(loggers[i]).__name__ != "WandbLogger")
-    for index in order:
+    if isinstance(record, list) and all(isinstance(entry, dict) for entry in record):
+        _continue(trainer.loggers, record, csv_rows=0)
+
+
+def _continue(loggers: List[Any], saved: List[Dict[str, Any]], csv_rows: Optional[int]) -> None:
+    """Give each logger the identity saved for its position (same class only); CSV keeps ``csv_rows``
+    rows, or the count saved with it when ``None``."""
+    loggers = list(loggers)
+    for index in sorted(range(len(loggers)), key=lambda i: type(loggers[i]).__name__ != "WandbLogger"):
         logger = loggers[index]
         record = saved[index] if index < len(saved) else None
         if not record or record.get("class") != type(logger).__name__:
             continue
-        restore_identity(logger, record.get("version"))
+        version = record.get("version")
+        if isinstance(version, bool) or not isinstance(version, (int, str)):
+            continue
+        restore_identity(logger, version)
         if _is_csv(logger):
-            _reopen_csv(logger, record.get("csv_rows"))
+            _reopen_csv(logger, record.get("csv_rows") if csv_rows is None else csv_rows)
         if type(logger).__name__ == "TensorBoardLogger":
             _continue_tensorboard(logger)
-    pending = state.get("pending")
-    if pending and pending.get("metrics"):
-        for index in order:
-            loggers[index].log_metrics(dict(pending["metrics"]), step=int(pending["step"]))
-            persist(loggers[index])
+
+
+def _creation_order(loggers: Any) -> List[Any]:
+    """Lightning creates W&B's run first (wandb.init before any TensorBoard writer): the same order here
+    (as in `_continue`)."""
+    return sorted(loggers, key=lambda logger: type(logger).__name__ != "WandbLogger")
 
 
 def persist(logger: Any) -> None:
@@ -170,7 +238,7 @@ def _continue_tensorboard(logger: Any) -> None:
         kwargs["filename_suffix"] = f"{kwargs.get('filename_suffix') or ''}.resumed{time.time_ns()}"
 
 
-def _describe(logger: Any) -> Dict[str, Any]:
+def _describe(logger: Any, rows: bool = True) -> Dict[str, Any]:
     record: Dict[str, Any] = {"class": type(logger).__name__, "version": None}
     try:
         version = logger.version
@@ -178,7 +246,7 @@ def _describe(logger: Any) -> Dict[str, Any]:
         version = None
     if isinstance(version, (int, str)) and not isinstance(version, bool):
         record["version"] = version
-    if _is_csv(logger):
+    if rows and _is_csv(logger):
         record["csv_rows"] = _csv_rows(os.path.join(logger.log_dir, METRICS_FILE))
     return record
 
@@ -199,7 +267,8 @@ def _csv_rows(path: str) -> Optional[int]:
 def _reopen_csv(logger: Any, rows: Optional[int]) -> None:
     """Open the CSV logger's writer on its existing ``metrics.csv``, which the writer would delete.
 
-    Keeps the header and the first ``rows`` rows (all when unknown); the writer appends after them.
+    Keeps the header and the first ``rows`` rows (all when unknown; none, no header, for 0); the writer
+    appends after them.
     """
     path = os.path.join(logger.log_dir, METRICS_FILE)
     kept: List[str] = []
@@ -207,7 +276,7 @@ def _reopen_csv(logger: Any, rows: Optional[int]) -> None:
         with open(path, newline="") as handle:
             kept = handle.readlines()
         if rows is not None:
-            kept = kept[: 1 + rows]
+            kept = kept[: 1 + rows] if rows > 0 else []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
         writer = logger.experiment  # the writer removes metrics.csv here
@@ -224,3 +293,4 @@ def _plain(value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return str(value)
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 NAMESPACE = "lightning_bohb"
 
@@ -30,19 +30,25 @@ class PauseChannel:
 
     def __init__(self) -> None:
         self._requested_at: Optional[float] = None
+        self._deadline: Optional[float] = None
         self._acks: Dict[str, Optional[int]] = {}
+        self._notes: Dict[str, str] = {}
         self._released = False
         self._changed = threading.Condition()
 
-    def request_pause(self) -> None:
+    def request_pause(self, deadline: Optional[float] = None) -> None:
+        """Ask for a pause; ``deadline`` (epoch seconds): when it must be saved (see `pause_status`)."""
         with self._changed:
             if self._requested_at is None:
                 self._requested_at = time.time()
+            if deadline is not None and (self._deadline is None or deadline < self._deadline):
+                self._deadline = deadline
             self._changed.notify_all()
 
     def cancel_pause(self) -> None:
         with self._changed:
             self._requested_at = None
+            self._deadline = None
             self._acks.clear()
             self._changed.notify_all()
 
@@ -57,6 +63,10 @@ class PauseChannel:
     def pause_requested(self) -> bool:
         return self._requested_at is not None
 
+    def pause_status(self) -> Tuple[bool, Optional[float]]:
+        """Whether a pause stands, and by when (epoch seconds) it must be saved, if it has a deadline."""
+        return self._requested_at is not None, self._deadline
+
     def acknowledge(self, trial_id: str, global_step: Optional[int]) -> bool:
         """Record that ``trial_id`` reported its last checkpoint (at ``global_step``) and now waits."""
         if self._requested_at is not None:
@@ -65,6 +75,13 @@ class PauseChannel:
 
     def acknowledgements(self) -> Dict[str, Optional[int]]:
         return dict(self._acks)
+
+    def note(self, trial_id: str, message: str) -> None:
+        """Why ``trial_id`` cannot pause before its epoch end although the pause has a deadline."""
+        self._notes[trial_id] = message
+
+    def notes(self) -> Dict[str, str]:
+        return dict(self._notes)
 
     def release(self) -> None:
         """The driver ended the run: held trials stop waiting (the driver also ends their processes)."""
@@ -79,8 +96,8 @@ class ChannelHandle:
     def __init__(self, actor) -> None:
         self.actor = actor
 
-    def request_pause(self) -> None:
-        self.actor.request_pause.remote()
+    def request_pause(self, deadline: Optional[float] = None) -> None:
+        self.actor.request_pause.remote(deadline)
 
     def cancel_pause(self) -> None:
         self.actor.cancel_pause.remote()
@@ -92,6 +109,11 @@ class ChannelHandle:
         import ray
 
         return ray.get(self.actor.acknowledgements.remote())
+
+    def notes(self) -> Dict[str, str]:
+        import ray
+
+        return ray.get(self.actor.notes.remote())
 
 
 def actor_name(session_id: str) -> str:
@@ -130,6 +152,12 @@ class ControlClient:
 
         return bool(ray.get(self._handle().pause_requested.remote(), timeout=self.timeout))
 
+    def pause_status(self) -> Tuple[bool, Optional[float]]:
+        import ray
+
+        requested, deadline = ray.get(self._handle().pause_status.remote(), timeout=self.timeout)
+        return bool(requested), deadline
+
     def wait_while_paused(self, timeout: float) -> HoldState:
         import ray
 
@@ -139,3 +167,8 @@ class ControlClient:
         import ray
 
         return bool(ray.get(self._handle().acknowledge.remote(trial_id, global_step), timeout=self.timeout))
+
+    def note(self, trial_id: str, message: str) -> None:
+        import ray
+
+        ray.get(self._handle().note.remote(trial_id, message), timeout=self.timeout)

@@ -71,6 +71,8 @@ class PauseCoordinator(Callback):
         self.trials: List[Trial] = []
         self.statuses_at_stop: Dict[str, str] = {}
         self.timed_out: Dict[str, Optional[int]] = {}
+        self.epoch_end_only: Dict[str, str] = {}
+        """Trials that could not checkpoint at a step for a pause with a deadline: id -> why."""
         self._interrupt: Optional[threading.Event] = None
         self.on_trial_status = on_trial_status
         self.session_dir = session_dir
@@ -125,8 +127,9 @@ class PauseCoordinator(Callback):
                 self._requests_read = time.monotonic()
                 self._handle_requests(trials)
         if self.pause_deadline is not None and time.time() >= self.pause_deadline:
+            # ``pause_after``/``pause_at`` name when to be paused: trials whose epoch end is not near checkpoint at a step
+            self.pause.request_pause(deadline=self.pause_deadline)
             self.pause_deadline = None
-            self.pause.request_pause()
         if self.pause.quit_requested:
             self._stop(StopReason.QUIT)
         elif self.pause.pause_pending:
@@ -136,6 +139,11 @@ class PauseCoordinator(Callback):
 
     def _check_pause(self, trials: List[Trial]) -> None:
         acks = self.control.acknowledgements()
+        if self.pause.deadline is not None:
+            for trial_id, why in self.control.notes().items():
+                if trial_id not in self.epoch_end_only:
+                    self.epoch_end_only[trial_id] = why
+                    logger.warning("Trial %s %s", trial_id, why)
         running = [t for t in trials if t.status == Trial.RUNNING]
         self.waiting = [t.trial_id for t in running if not checkpointed(t, acks)]
         if not self.waiting:

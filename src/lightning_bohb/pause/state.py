@@ -13,6 +13,10 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
+STEP_CHECKPOINT = "lightning_bohb_step_checkpoint"
+"""Metric that marks a trial's report of a checkpoint taken at a training step (a pause whose deadline
+comes before the epoch end): no epoch result, only a checkpoint to resume from."""
+
 
 class StopReason(str, enum.Enum):
     """Why a session's Tune loop was ended early."""
@@ -33,6 +37,9 @@ class PauseState:
     def __init__(self, grace_period: float = math.inf) -> None:
         self.grace_period = grace_period
         self.requested_at: Optional[float] = None
+        self.deadline: Optional[float] = None
+        """Epoch seconds by which the pending pause must be saved (SIGTERM's grace period, ``pause_at``,
+        ``lightning-bohb pause --within``); trials whose epoch end comes later checkpoint at a step."""
         self._quit = threading.Event()
         self._lock = threading.RLock()
         self._channel: Any = None
@@ -52,7 +59,7 @@ class PauseState:
         with self._lock:
             self._channel = channel
             if self.requested_at is not None:
-                channel.request_pause()
+                channel.request_pause(self.deadline)
 
     def detach(self) -> None:
         with self._lock:
@@ -61,14 +68,24 @@ class PauseState:
                 self._grace_timer.cancel()
                 self._grace_timer = None
 
-    def request_pause(self) -> bool:
-        """Ask every running trial to pause at its next validated epoch end; False if already asked."""
+    def request_pause(self, deadline: Optional[float] = None) -> bool:
+        """Ask every running trial to pause at its next validated epoch end; False if already asked.
+
+        With a ``deadline`` (epoch seconds), a trial whose epoch end is not expected by then checkpoints
+        at its next training step instead; an earlier deadline replaces a later one, also when a pause
+        was already asked.
+        """
         with self._lock:
+            earlier = deadline is not None and (self.deadline is None or deadline < self.deadline)
+            if earlier:
+                self.deadline = deadline
             if self.requested_at is not None:
+                if earlier and self._channel is not None:
+                    self._channel.request_pause(self.deadline)
                 return False
             self.requested_at = time.time()
             if self._channel is not None:
-                self._channel.request_pause()
+                self._channel.request_pause(self.deadline)
             return True
 
     def cancel_pause(self) -> bool:
@@ -77,6 +94,7 @@ class PauseState:
             if self.requested_at is None:
                 return False
             self.requested_at = None
+            self.deadline = None
             if self._channel is not None:
                 self._channel.cancel_pause()
             return True
@@ -100,12 +118,15 @@ class PauseState:
         if already:
             listener()
 
-    def start_grace(self, on_expiry: Optional[Callable[[], None]] = None) -> None:
-        """After SIGTERM/SIGUSR1: once ``grace_period`` seconds pass, call ``on_expiry`` (default:
-        `quit`). Started once; never when the grace period is infinite."""
+    def start_grace(self, on_expiry: Optional[Callable[[], None]] = None, within: Optional[float] = None) -> None:
+        """After SIGTERM/SIGUSR1: once ``within`` (default ``grace_period``) seconds pass, call
+        ``on_expiry`` (default: `quit`); the pending pause gets that moment as its deadline. Started once;
+        never when the period is infinite."""
+        period = self.grace_period if within is None else within
         with self._lock:
-            if self._grace_timer is not None or not math.isfinite(self.grace_period):
+            if self._grace_timer is not None or not math.isfinite(period):
                 return
-            self._grace_timer = threading.Timer(self.grace_period, on_expiry or self.quit)
+            self.request_pause(deadline=time.time() + period)
+            self._grace_timer = threading.Timer(period, on_expiry or self.quit)
             self._grace_timer.daemon = True
             self._grace_timer.start()

@@ -21,6 +21,8 @@ class PauseReport:
     quit: bool
     timed_out: Dict[str, Optional[int]] = field(default_factory=dict)
     """Trials that did not reach validation within ``pause_timeout``: id -> epoch of the checkpoint kept."""
+    epoch_end_only: Dict[str, str] = field(default_factory=dict)
+    """Trials that could not checkpoint at a step before the pause's deadline: id -> why (their loader)."""
 
 
 class SessionListener:

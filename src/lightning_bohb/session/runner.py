@@ -16,6 +16,7 @@ PAUSED, never COMPLETED (COMPLETED needs a loop that ran to its end).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME
+from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME, OptimizationConfig
 from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionPaused
 from lightning_bohb.pause.signals import SignalHandlers
@@ -41,10 +42,12 @@ from lightning_bohb.session.state import (
     STATE_FILE,
     SessionStatus,
     TuneSessionState,
+    check_session_id,
     check_tune_state,
     new_session_id,
     now_iso,
     read_summary,
+    tune_trial_count,
     write_summary,
 )
 from lightning_bohb.session.summary import better, build_summary
@@ -89,7 +92,7 @@ class TuneSession:
             raise ConfigError("The value of `experiment_name` is '', but must be a non-empty name.")
         self.experiment_name = None if experiment_name is None else str(experiment_name)
         self.experiment_dir = None if experiment_dir is None else str(experiment_dir)
-        self.session_id = session_id or new_session_id()
+        self.session_id = check_session_id(session_id) if session_id is not None else new_session_id()
         self.import_paths = [os.path.abspath(p) for p in import_paths]
         self.listener = listener or SessionListener()
         self.auto_pause = auto_pause
@@ -125,9 +128,21 @@ class TuneSession:
     # -- create / resume ---------------------------------------------------------------------
     @classmethod
     def resume(
-        cls, session_dir: Union[str, Path], allow_code_changes: bool = False, trust: bool = False, **kwargs: Any
+        cls,
+        session_dir: Union[str, Path],
+        allow_code_changes: bool = False,
+        trust: bool = False,
+        num_samples: Optional[int] = None,
+        max_concurrent_trials: Optional[int] = None,
+        cpus_per_trial: Optional[float] = None,
+        gpus_per_trial: Optional[float] = None,
+        **kwargs: Any,
     ) -> "TuneSession":
         """Load a paused (or interrupted) session; its directory may have moved since.
+
+        ``num_samples``, ``max_concurrent_trials``, ``cpus_per_trial`` and ``gpus_per_trial`` give the
+        search a new budget or shape (`reshape_config`): recorded in the session state when it runs,
+        so later resumes keep them.
 
         Refuses, before anything is unpickled, a session folder that another user owns or could
         have written to (`lightning_bohb.session.trust`), unless ``trust`` (or LIGHTNING_BOHB_TRUST=1).
@@ -144,8 +159,10 @@ class TuneSession:
         # lock is held (with a heartbeat) until `run` ends.
         lock = SessionLock(session_dir)
         lock.acquire(force=bool(kwargs.get("force", False)))
+        shape: Dict[str, Any] = dict(num_samples=num_samples, max_concurrent_trials=max_concurrent_trials)
+        shape.update(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
         try:
-            session = cls._resumed(session_dir, allow_code_changes, trust, **kwargs)
+            session = cls._resumed(session_dir, allow_code_changes, trust, shape, **kwargs)
         except BaseException:
             lock.release()
             raise
@@ -153,7 +170,7 @@ class TuneSession:
         return session
 
     @classmethod
-    def _resumed(cls, session_dir: Path, allow_code_changes: bool, trust: bool, **kwargs: Any) -> "TuneSession":
+    def _resumed(cls, session_dir: Path, allow_code_changes: bool, trust: bool, shape: Dict[str, Any], **kwargs: Any) -> "TuneSession":
         state = TuneSessionState.load(session_dir, trust=trust)
         check_tune_state(session_dir, RAY_EXPERIMENT_FOLDER)  # what Ray would fail on once started
         extend_import_path(state.sys_path)
@@ -180,6 +197,7 @@ class TuneSession:
         session._restored = optimizer
         session.code_changes = changes
         session.trusted = trust
+        session.reshape(**shape)
         session.trial_best = {
             row["id"]: row["best"]
             for row in summary.get("trials") or []
@@ -189,6 +207,18 @@ class TuneSession:
 
     trusted: bool = False
     _lock: Optional[SessionLock] = None
+
+    def reshape(self, fix: str = "Resume with --num-samples {created} or more", **shape: Any) -> None:
+        """Give a resumed session, before it runs, a new ``num_samples``, ``max_concurrent_trials``,
+        ``cpus_per_trial`` or ``gpus_per_trial`` (None: unchanged); see `reshape_config`. Saved in the
+        session state when the run starts, so later resumes keep it."""
+        if all(value is None for value in shape.values()):
+            return
+        state = self._require_state()
+        config = reshape_config(state, self.session_dir, fix, **shape)
+        state.optimization_config = config
+        if self._restored is not None:
+            self._restored.optimization_config = config
 
     def close(self) -> None:
         """Give up the lock `resume` took, for a resumed session that will not be run after all
@@ -295,6 +325,12 @@ class TuneSession:
             lock.acquire(force=self.force)
         self._lock = None  # released at the end of this run; a later run takes it again
         try:
+            if not resume and (self.session_dir / STATE_FILE).exists():  # a chosen session id met an existing session
+                raise SessionError(
+                    f"Session {self.session_dir} already exists; a new session would overwrite it. Resume it with: "
+                    f"{console_command()} resume {shlex.quote(str(self.session_dir))} (or 'lightning-bohb run STUDY "
+                    "--resume-if-exists'), or start a new one with another session id."
+                )
             if resume:
                 optimizer = self._restored_optimizer()
             assert optimizer is not None
@@ -351,6 +387,8 @@ class TuneSession:
         from lightning_bohb._ray import internals as ray_internals
         from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
         from lightning_bohb._ray.scheduler_state import SchedulerStateCallback
+        from lightning_bohb._ray.trial_resources import TrialResourcesCallback
+        from lightning_bohb.core.retention import StoppedTrialCheckpoints
         from lightning_bohb.pause.channel import ChannelHandle, actor_name, create_control
         from lightning_bohb.pause.coordinator import PauseCoordinator
 
@@ -372,8 +410,13 @@ class TuneSession:
             session_dir=self.session_dir,
         )
         search_alg, scheduler = optimizer.build_search()
-        ray_internals.capture_controller(scheduler, on_capture=ray_internals.publish_snapshots_last)
+        ray_internals.capture_controller(scheduler, on_capture=_on_controller)
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
+        shape_callbacks: List[Any] = []
+        if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones
+            config = optimizer.optimization_config
+            search_alg = ray_internals.reshape_on_restore(search_alg, config.num_samples, config.max_concurrent_trials or 0)
+            shape_callbacks.append(TrialResourcesCallback({"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}))
         state.status = SessionStatus.RUNNING
         state.fingerprint = code_fingerprint(
             optimizer.search_space, optimizer.strategy, optimizer.base_config, optimizer.user_classes()
@@ -387,7 +430,13 @@ class TuneSession:
                 output_dir=self.session_dir,
                 experiment_folder=RAY_EXPERIMENT_FOLDER,
                 resume=resume,
-                callbacks=[SchedulerStateCallback(scheduler, trust_check=self.check_trusted), coordinator, *kwargs.pop("callbacks", [])],
+                callbacks=[
+                    SchedulerStateCallback(scheduler, trust_check=self.check_trusted),
+                    *shape_callbacks,
+                    coordinator,
+                    StoppedTrialCheckpoints.for_session(optimizer, coordinator),
+                    *kwargs.pop("callbacks", []),
+                ],
                 control_name=actor_name(control_id),
                 verbose=kwargs.pop("tune_verbose", 0),
                 write_best=False,
@@ -414,7 +463,11 @@ class TuneSession:
         state.status = SessionStatus.PAUSED
         state.paused_at.append(now_iso())
         self._save()
-        self.listener.on_paused(self, PauseReport(quit=coordinator.stop_reason != StopReason.PAUSED, timed_out=dict(coordinator.timed_out)))
+        self.listener.on_paused(self, PauseReport(
+            quit=coordinator.stop_reason != StopReason.PAUSED,
+            timed_out=dict(coordinator.timed_out),
+            epoch_end_only=dict(coordinator.epoch_end_only),
+        ))
         raise SessionPaused(self.session_dir, self.resume_command)
 
     # -- progress ----------------------------------------------------------------------------
@@ -526,6 +579,45 @@ def _optimizer_of(state: TuneSessionState) -> ConfigDrivenOptimizer:
     return optimizer
 
 
+_RESHAPES = ("num_samples", "max_concurrent_trials", "cpus_per_trial", "gpus_per_trial")
+_LIMIT_WRAPPED = ("optuna", "hyperopt")
+"""Strategies whose searcher Ray's ConcurrencyLimiter wraps only when a limit is set."""
+
+
+def reshape_config(
+    state: TuneSessionState, session_dir: Path, fix: str = "Resume with --num-samples {created} or more", **shape: Any
+) -> OptimizationConfig:
+    """The session's `OptimizationConfig` with a new budget or shape (the values given, not None).
+
+    A larger ``num_samples`` continues the search (the searcher and scheduler keep everything they
+    decided); a smaller one than the trials already created is refused, and so is adding a
+    concurrency limit to an Optuna or HyperOpt search that had none (the limiter Ray wraps around
+    the searcher would not know the trials already running, and would not pass on their results).
+    New values are validated as `OptimizationConfig` validates them (`ConfigError`).
+    """
+    old = state.optimization_config
+    given = {name: shape[name] for name in _RESHAPES if shape.get(name) is not None}
+    if not given:
+        return old
+    new = dataclasses.replace(old, **given)
+    created = tune_trial_count(session_dir, RAY_EXPERIMENT_FOLDER)
+    if new.num_samples < created:
+        raise SessionError(
+            f"The value of `num_samples` is {new.num_samples}, but session {session_dir} has already created {created} trials "
+            f"(they keep their results and checkpoints); a budget smaller than that cannot be kept. "
+            f"{fix.format(created=created)} (now: {old.num_samples})."
+        )
+    strategy = getattr(state.strategy, "name", "")
+    if strategy in _LIMIT_WRAPPED and not old.max_concurrent_trials and new.max_concurrent_trials:
+        raise SessionError(
+            f"Session {session_dir} started its {strategy} search without `max_concurrent_trials`, so Ray saved its "
+            "searcher without a concurrency limiter; one added now would not know the trials already created and "
+            "would not pass on their results. Resume without --max-concurrent-trials (cpus_per_trial then bounds "
+            "how many run at once)."
+        )
+    return new
+
+
 def user_script() -> Optional[str]:
     """The user's script when the session was started as ``python script.py``, else ``None``."""
     argv0 = sys.argv[0] if sys.argv else ""
@@ -549,3 +641,12 @@ def console_command() -> str:
     if found and sibling.exists() and os.path.realpath(found) == os.path.realpath(sibling):
         return "lightning-bohb"
     return f"{python_command()} -m lightning_bohb"
+
+
+def _on_controller(controller: Any) -> None:
+    """What the session changes in Tune's controller once it is known (before any trial runs)."""
+    from lightning_bohb._ray import internals as ray_internals
+    from lightning_bohb.pause.state import STEP_CHECKPOINT
+
+    ray_internals.publish_snapshots_last(controller)
+    ray_internals.register_step_checkpoints(controller, STEP_CHECKPOINT)  # a pause's step checkpoint is no epoch result

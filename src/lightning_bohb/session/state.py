@@ -12,6 +12,7 @@ import enum
 import errno
 import os
 import platform
+import re
 import secrets
 import stat
 import sys
@@ -22,7 +23,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
-from lightning_bohb.exceptions import SessionError
+from lightning_bohb.exceptions import ConfigError, SessionError
 from lightning_bohb.utils.files import atomic_write
 
 SCHEMA_VERSION = 1
@@ -43,6 +44,23 @@ class SessionStatus(str, enum.Enum):
 
 def new_session_id() -> str:
     return f"{datetime.datetime.now():%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"
+
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_session_id(session_id: Any) -> str:
+    """A session id chosen by the user (``--session-id``): it names the folder ``session_<id>``.
+
+    `ConfigError` unless 1-100 letters, digits, ``.``, ``_`` or ``-``, starting with a letter or digit
+    (so ``$SLURM_JOB_ID``, a Kubernetes Job name or ``nightly`` work; nothing leads out of the folder).
+    """
+    if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
+        raise ConfigError(
+            f"The value of `session_id` is {session_id!r}, but must be 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (e.g. --session-id \"$SLURM_JOB_ID\" or --session-id nightly)."
+        )
+    return session_id
 
 
 def now_iso() -> str:
@@ -414,6 +432,25 @@ def check_tune_state(session_dir: Union[str, Path], tune_folder: str = "tune") -
 
 
 _TUNE_SNAPSHOT = "experiment_state-*.json"  # Ray's TuneController.CKPT_FILE_TMPL
+
+
+def tune_trial_count(session_dir: Union[str, Path], tune_folder: str = "tune") -> int:
+    """How many trials Ray Tune's newest experiment snapshot in the session holds (0 without one).
+
+    Read as JSON only (check it first with `check_tune_state`); the searcher's state is saved with
+    each snapshot, so this is how many trials the searcher had created when the session stopped.
+    """
+    import json
+
+    folder = Path(session_dir) / tune_folder
+    try:
+        snapshots = sorted(p.name for p in folder.glob(_TUNE_SNAPSHOT) if not p.name.startswith("."))
+    except OSError:
+        return 0
+    if not snapshots:
+        return 0
+    state = json.loads(read_bounded(folder / snapshots[-1], MAX_STATE_BYTES))
+    return len(state.get("trial_data") or []) if isinstance(state, dict) else 0
 
 
 def _tune_state_problem(text: str) -> Optional[str]:

@@ -2,8 +2,10 @@
 
 Every file LightningTune writes (session state, summary, best config) and every file Ray Tune writes
 into a session (through `lightning_bohb._ray.atomic_fs`) goes through `AtomicFile`. Written by hand
-because no library offers an atomic file whose every write is on disk when it returns: pyarrow's
-copy drops errors raised at ``close`` (checked), so the fsync must happen in ``write``.
+because no library offers an atomic file whose I/O errors reach a pyarrow copy: pyarrow's
+``copy_files`` (how Ray uploads checkpoints and snapshots) never calls ``flush`` and drops errors
+raised by ``close`` (checked with pyarrow 26), so the one fsync per file happens in the ``write`` of
+the copy's last chunk, the first one that is not a whole number of MiB (see `AtomicFile`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Union
 
+SYNC_UNIT = 1 << 20
+"""pyarrow's copy writes chunks of a whole number of MiB (1 MiB by default, 64 MiB from Ray) until the last one."""
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # AtomicFile's: tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")
 
 
@@ -47,11 +51,17 @@ def make_private_dir(path: Union[str, Path]) -> Path:
 class AtomicFile:
     """A binary file that appears at ``path`` only when closed after every write succeeded.
 
-    Writes go to a temporary file beside ``path`` (owner-only) and are on disk (fsynced) when
-    `write` returns, so a full disk or an I/O error fails the write itself (pyarrow's copy reports
-    errors from writes, not from ``close``); `close` moves the file into place with `os.replace`.
-    A crash at any moment leaves the previous file or the new one, never part of one; a failed
-    write removes the temporary file and leaves the previous file as it was.
+    Writes go to a temporary file beside ``path`` (owner-only); `close` fsyncs what is not on disk
+    yet and moves the file into place with `os.replace`. A crash at any moment leaves the previous
+    file or the new one, never part of one; a failed write or fsync removes the temporary file and
+    leaves the previous file as it was.
+
+    One fsync per file, placed where pyarrow's copy sees its error: pyarrow copies in chunks of a
+    whole number of MiB and reports errors from ``write``, not from ``close``. So a write whose
+    length is not a multiple of `SYNC_UNIT` (the last chunk of a copy, or any write of another
+    writer) is fsynced before it returns; a full disk or an I/O error fails that write, and the
+    copy (Ray's checkpoint upload) fails. Only a file whose size is an exact multiple of 1 MiB is
+    fsynced at `close`, where a copy drops the error: the file then never appears.
     """
 
     def __init__(self, path: Union[str, Path]) -> None:
@@ -59,6 +69,7 @@ class AtomicFile:
         directory, name = os.path.split(self.path)
         fd, self._tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory or ".")
         self._file = os.fdopen(fd, "wb", buffering=0)
+        self._unsynced = False
 
     @property
     def closed(self) -> bool:
@@ -82,24 +93,32 @@ class AtomicFile:
         try:
             while written < len(view):  # an unbuffered write may take only part of what it is given
                 written += self._file.write(view[written:])
-            os.fsync(self._file.fileno())
+            self._unsynced = self._unsynced or written > 0
+            if written % SYNC_UNIT:  # the last chunk of a pyarrow copy: see the class docstring
+                self._sync()
             return written
         except BaseException:
             self._discard()
             raise
 
     def flush(self) -> None:
-        pass  # every write is on disk when it returns
+        if self._unsynced:
+            self._sync()
 
     def close(self) -> None:
         if self._file.closed:
             return
-        self._file.close()
         try:
+            self.flush()
+            self._file.close()
             os.replace(self._tmp, self.path)
         except BaseException:
             self._discard()
             raise
+
+    def _sync(self) -> None:
+        os.fsync(self._file.fileno())
+        self._unsynced = False
 
     def _discard(self) -> None:
         if not self._file.closed:
