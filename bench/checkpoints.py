@@ -52,7 +52,7 @@ def _big_module(size_gb: float):
     import lightning.pytorch as pl
     import torch
 
-    width = 4096
+    width = 2048
     # parameters + Adam's two moments: 12 bytes per parameter
     layers = max(1, round(size_gb * 1e9 / 12 / (width * width)))
 

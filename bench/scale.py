@@ -108,12 +108,14 @@ def child_main(side: str, phase: str, spec_path: str) -> None:
 
 
 def _plain_tune(spec, phase, recorder) -> None:
+    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from scale_model import TinySpace, plain_trainable
 
+    ray.init(address="local", include_dashboard=False)  # a Ray of its own, as the session starts one (never another's cluster)
     trainable = tune.with_resources(tune.with_parameters(plain_trainable, max_epochs=spec["epochs"], seed=42), {"cpu": 1})
     path = os.path.join(spec["run_dir"], "tune")
     if phase == "resume":

@@ -195,3 +195,81 @@ class RankRecordingClassifier(DigitsClassifier):
         }
         with open(os.path.join(self.record_dir, f"rank{self.global_rank}.jsonl"), "a") as handle:
             handle.write(json.dumps(event) + "\n")
+
+
+# -- Step-level pause (issue 13): slow steps, every step's loss recorded, a loader that may not resume.
+
+
+class StepLossRegressor(EncoderRegressor):
+    """`EncoderRegressor` with dropout, a floor of ``step_seconds`` per training step (a long epoch), and
+    every step's loss appended to ``<record_dir>/<trial_id>.jsonl`` (with its batch's sample indices)."""
+
+    def __init__(self, encoder: torch.nn.Module, record_dir: str = "", step_seconds: float = 0.0, lr: float = 0.05):
+        super().__init__(encoder)
+        self.dropout = torch.nn.Dropout(0.2)
+        self.record_dir, self.step_seconds, self.lr = record_dir, step_seconds, lr
+
+    def forward(self, x):
+        return self.head(self.dropout(self.encoder(x))).squeeze(-1)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+    def training_step(self, batch, batch_idx):
+        started = time.monotonic()
+        x, y, index = batch
+        loss = torch.nn.functional.mse_loss(self(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        self._record({"hook": "step", "epoch": self.current_epoch, "batch": batch_idx, "index": index.tolist(), "loss": loss.item()})
+        time.sleep(max(0.0, self.step_seconds - (time.monotonic() - started)))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y, _ = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self(x), y))
+
+    def on_train_epoch_end(self):
+        self._record({"hook": "train_epoch_end", "epoch": self.current_epoch})
+
+    def _record(self, event):
+        if not self.record_dir:
+            return
+        from ray import tune
+
+        with open(os.path.join(self.record_dir, f"{tune.get_context().get_trial_id()}.jsonl"), "a") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
+class IndexedNoisyDataset(NoisyDataset):
+    def __getitem__(self, index):
+        x, y = super().__getitem__(index)
+        return x, y, index
+
+
+class StepData(pl.LightningDataModule):
+    """``samples`` points of y = sum(x), a shuffled training loader (noise drawn where samples are read).
+
+    ``sampler: weighted`` draws the training order with a `WeightedRandomSampler`, which a checkpoint
+    in the middle of an epoch cannot replay.
+    """
+
+    def __init__(self, batch_size: int = 4, samples: int = 80, num_workers: int = 0, sampler: str = "shuffle"):
+        super().__init__()
+        self.batch_size, self.samples, self.num_workers, self.sampler = batch_size, samples, num_workers, sampler
+
+    def setup(self, stage=None):
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(self.samples + 16, 8, generator=generator)
+        y = x.sum(dim=1)
+        self.train_set = IndexedNoisyDataset(x[: self.samples], y[: self.samples], 0.1)
+        self.val_set = IndexedNoisyDataset(x[self.samples :], y[self.samples :], 0.0)
+
+    def train_dataloader(self):
+        if self.sampler == "weighted":
+            order = {"sampler": torch.utils.data.WeightedRandomSampler([1.0] * self.samples, self.samples)}
+        else:
+            order = {"shuffle": True}
+        return torch.utils.data.DataLoader(self.train_set, batch_size=self.batch_size, num_workers=self.num_workers, **order)
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(self.val_set, batch_size=16)

@@ -58,7 +58,8 @@ def _rung_records(name, state):
     """ASHA: ``{(rung milestone, trial): value}``. BOHB: ``{(band, bracket, trial)}`` membership, and
     each bracket's trials in the order they joined."""
     if name == "asha":
-        return {(milestone, trial): value for bracket in state["_brackets"] for milestone, recorded in bracket._rungs for trial, value in recorded.items()}
+        rungs = [rung for bracket in state["_brackets"] for rung in bracket._rungs]
+        return {(milestone, trial): value for milestone, recorded in rungs for trial, value in recorded.items()}
     return {
         (band, index): [trial for trial in bracket._all_trials]
         for band, brackets in enumerate(state["_hyperbands"])

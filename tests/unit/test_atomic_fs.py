@@ -173,3 +173,59 @@ def test_close_reports_a_failed_fsync_to_direct_writers(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="Input/output error"):
         handle.close()
     assert os.listdir(tmp_path) == []
+
+
+def test_rays_checkpoint_upload_fsyncs_once_and_reports_the_error(tmp_path, monkeypatch):
+    from ray.train._internal.storage import _pyarrow_fs_copy_files  # what persist_current_checkpoint calls
+
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "checkpoint.ckpt").write_bytes(b"\0" * (64 * files.SYNC_UNIT + 5))  # Ray copies 64 MiB chunks
+    calls = _count_fsyncs(monkeypatch)
+    _pyarrow_fs_copy_files(str(staging), str(tmp_path / "ok"), destination_filesystem=atomic_storage_filesystem())
+    assert len(calls) == 1 and (tmp_path / "ok" / "checkpoint.ckpt").stat().st_size == 64 * files.SYNC_UNIT + 5
+    _count_fsyncs(monkeypatch, fail=True)
+    with pytest.raises(OSError, match="Input/output error"):
+        _pyarrow_fs_copy_files(str(staging), str(tmp_path / "failed"), destination_filesystem=atomic_storage_filesystem())
+    assert os.listdir(tmp_path / "failed") == []
+
+
+def _same_filesystem_upload(tmp_path, folder_name, data):
+    """What Ray does with a checkpoint reported with the session's own filesystem: a copy inside it."""
+    from ray.train._internal.storage import _pyarrow_fs_copy_files
+
+    fs = atomic_storage_filesystem()
+    source = tmp_path / "trial" / folder_name
+    source.mkdir(parents=True)
+    (source / "checkpoint.ckpt").write_bytes(data)
+    target = tmp_path / "trial" / "checkpoint_000000"
+    fs.create_dir(str(target))
+    _pyarrow_fs_copy_files(str(source), str(target), source_filesystem=fs, destination_filesystem=fs)
+    return source / "checkpoint.ckpt", target / "checkpoint.ckpt"
+
+
+def test_a_staged_checkpoint_is_linked_into_place_after_one_fsync(tmp_path, monkeypatch):
+    from lightning_bohb._ray.atomic_fs import STAGING_FOLDER
+
+    calls = _count_fsyncs(monkeypatch)
+    staged, placed = _same_filesystem_upload(tmp_path, STAGING_FOLDER, b"weights" * 1000)
+    assert len(calls) == 1
+    assert placed.read_bytes() == b"weights" * 1000 and os.path.samefile(staged, placed)  # no data copied
+    assert os.listdir(placed.parent) == ["checkpoint.ckpt"]
+    staged.unlink()  # what the report callback does next
+    assert placed.read_bytes() == b"weights" * 1000
+
+
+def test_other_copies_inside_the_session_are_atomic_copies(tmp_path, monkeypatch):
+    calls = _count_fsyncs(monkeypatch)
+    source, placed = _same_filesystem_upload(tmp_path, "elsewhere", b"log line\n")
+    assert len(calls) == 1 and placed.read_bytes() == b"log line\n" and not os.path.samefile(source, placed)
+    assert os.listdir(placed.parent) == ["checkpoint.ckpt"]
+
+
+@pytest.mark.parametrize("folder", [".checkpoint_staging", "elsewhere"])
+def test_an_io_error_in_a_copy_inside_the_session_reaches_the_copy(tmp_path, monkeypatch, folder):
+    _count_fsyncs(monkeypatch, fail=True)
+    with pytest.raises(OSError, match="Input/output error"):
+        _same_filesystem_upload(tmp_path, folder, b"weights")
+    assert os.listdir(tmp_path / "trial" / "checkpoint_000000") == []

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 import ray
-from ray.train._internal.storage import _FilesystemSyncer
+from ray.train._internal.storage import StorageContext, _FilesystemSyncer
 from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
@@ -39,6 +39,13 @@ def test_controller_methods_used_exist():
         assert callable(getattr(TuneController, name))
     assert "_tune_controller" in TrialRunnerWrapper.__init__.__code__.co_names
     assert "_storage" in TuneController.__init__.__code__.co_names  # publish_snapshots_last wraps its syncer
+    # What a snapshot delta reads and the set it tracks (snapshot_experiment, apply_snapshot_delta).
+    assert {"_trials_to_cache", "_iteration", "_session_str"} <= set(TuneController.__init__.__code__.co_names)
+    assert "_trials_to_cache" in TuneController._get_trial_checkpoints.__code__.co_names
+    assert isinstance(TuneController.experiment_state_file_name, property) and TuneController.CKPT_FILE_TMPL.startswith("experiment_state-")
+    assert {"trial_driver_staging_path", "trial_fs_path"} <= set(dir(StorageContext))
+    assert "trial_dir_name" in StorageContext.__init__.__code__.co_names
+    assert callable(Trial.get_json_state) and "_iteration" not in TuneController.__getstate__.__code__.co_consts
 
 
 def test_what_per_trial_holds_rely_on_is_still_there():
@@ -98,6 +105,7 @@ class _Controller:
 
     def __init__(self):
         self._storage = SimpleNamespace(syncer=_FilesystemSyncer(storage_filesystem=atomic_storage_filesystem()))
+        self._trials_to_cache = set()
 
 
 def test_capture_controller_keeps_the_controller_out_of_the_saved_state():
@@ -178,3 +186,66 @@ def test_snapshot_copy_copies_again_only_the_files_that_changed(tmp_path, monkey
     assert published[-1] == "experiment_state-x.json"  # the index is always copied, last
     assert (session / "trial_b" / "result.json").read_text() == '{"epoch": 0}\n{"epoch": 1}\n'
     assert (session / "trial_c" / "result.json").read_text() == same_size
+
+
+def _snapshot_folder(tmp_path, iteration, trials):
+    import json
+
+    folder = tmp_path / "tune"
+    folder.mkdir()
+    index = {
+        "trial_data": [[json.dumps({"trial_id": trial_id, "status": status}), "{}"] for trial_id, status in trials.items()],
+        "runner_data": {"_iteration": iteration, "_session_str": "s1"},
+        "stats": {"start_time": 1.0},
+    }
+    (folder / "experiment_state-s1.json").write_text(json.dumps(index))
+    (folder / "searcher-state-s1.pkl").write_bytes(b"old searcher")
+    return folder
+
+
+def _delta(folder, iteration, trials, index="experiment_state-s1.json"):
+    import base64
+    import json
+
+    delta = {
+        "version": 1,
+        "index": index,
+        "iteration": iteration,
+        "runner_data": {"_iteration": iteration, "_session_str": "s1"},
+        "trials": {trial_id: [json.dumps({"trial_id": trial_id, "status": status}), '{"n": 1}'] for trial_id, status in trials.items()},
+        "files": {"searcher-state-s1.pkl": base64.b64encode(b"new searcher").decode()},
+    }
+    (folder / ray_internals.SNAPSHOT_DELTA_FILE).write_text(json.dumps(delta))
+
+
+def test_a_snapshot_delta_newer_than_the_snapshot_is_folded_into_it(tmp_path):
+    import json
+
+    folder = _snapshot_folder(tmp_path, 10, {"a": "RUNNING", "b": "RUNNING"})
+    _delta(folder, 12, {"b": "TERMINATED", "c": "RUNNING"})  # b ended, c was created since the snapshot
+
+    assert ray_internals.apply_snapshot_delta(folder) is True
+
+    index = json.loads((folder / "experiment_state-s1.json").read_text())
+    assert [json.loads(state) for state, _ in index["trial_data"]] == [
+        {"trial_id": "a", "status": "RUNNING"},
+        {"trial_id": "b", "status": "TERMINATED"},
+        {"trial_id": "c", "status": "RUNNING"},
+    ]
+    assert index["runner_data"]["_iteration"] == 12 and index["stats"] == {"start_time": 1.0}
+    assert (folder / "searcher-state-s1.pkl").read_bytes() == b"new searcher"
+    assert not (folder / ray_internals.SNAPSHOT_DELTA_FILE).exists()
+    assert ray_internals.apply_snapshot_delta(folder) is False  # nothing left to fold
+
+
+@pytest.mark.parametrize("iteration, index", [(10, "experiment_state-s1.json"), (9, "experiment_state-s1.json"), (12, "other-s0.json")])
+def test_a_snapshot_delta_older_than_the_snapshot_or_from_another_run_is_dropped(tmp_path, iteration, index):
+    folder = _snapshot_folder(tmp_path, 10, {"a": "TERMINATED"})
+    before = (folder / "experiment_state-s1.json").read_bytes()
+    _delta(folder, iteration, {"a": "RUNNING"}, index=index)
+
+    assert ray_internals.apply_snapshot_delta(folder) is False
+
+    assert (folder / "experiment_state-s1.json").read_bytes() == before
+    assert (folder / "searcher-state-s1.pkl").read_bytes() == b"old searcher"
+    assert not (folder / ray_internals.SNAPSHOT_DELTA_FILE).exists()

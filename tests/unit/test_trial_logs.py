@@ -25,11 +25,12 @@ class Stop(Exception):
 
 class SaveEachEpoch(ValidatedEpochEnd):
     """Saves ``epoch_<n>.ckpt`` at each validated epoch end; raises after epoch ``stop_after``, or in
-    epoch ``crash_in`` after its second batch (a crash between checkpoints)."""
+    epoch ``crash_in`` after its third batch (a crash between checkpoints), or in epoch ``step_pause_in``
+    after saving ``step.ckpt`` there (a pause at a training step)."""
 
-    def __init__(self, folder: Path, stop_after=None, crash_in=None):
+    def __init__(self, folder: Path, stop_after=None, crash_in=None, step_pause_in=None):
         super().__init__()
-        self.folder, self.stop_after, self.crash_in = folder, stop_after, crash_in
+        self.folder, self.stop_after, self.crash_in, self.step_pause_in = folder, stop_after, crash_in, step_pause_in
         self.pending = []
 
     def on_validated_epoch_end(self, trainer, pl_module):
@@ -39,6 +40,9 @@ class SaveEachEpoch(ValidatedEpochEnd):
             raise Stop
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.step_pause_in and batch_idx == 2:
+            trainer.save_checkpoint(self.folder / "step.ckpt")
+            raise Stop
         if trainer.current_epoch == self.crash_in and batch_idx == 2:
             raise Stop
 
@@ -144,6 +148,22 @@ def test_held_before_its_first_checkpoint_a_trial_keeps_one_logger_version(tmp_p
     fit(tmp_path, hold_at_start=True)
     fit(tmp_path)
     assert logs(tmp_path) == expected  # `logs` checks: version_0 (CSV) and version_1 (TensorBoard), no other
+
+
+def test_resumed_from_a_step_checkpoint_no_row_is_logged_twice_or_dropped(tmp_path):
+    """A checkpoint taken at a training step (a pause with a deadline) records the loggers as they are
+    then: the previous epoch's training row, logged long before, is not pending any more."""
+    fit(tmp_path, step_pause_in=1)
+    logged_before = logs(tmp_path)[0].splitlines()
+    fit(tmp_path, tmp_path / "step.ckpt")
+    text, found = logs(tmp_path)
+    rows = text.splitlines()
+    assert rows[: len(logged_before)] == logged_before  # what the step checkpoint covered is kept
+    header = rows[0].split(",")
+    epochs = [row.split(",")[header.index("epoch")] for row in rows[1:] if row.split(",")[header.index("train_loss_epoch")]]
+    assert epochs == ["0", "1", "2", "3"]  # each epoch's training row once
+    steps = [(tag, step) for tag, step, _ in found if tag != "epoch"]
+    assert len(steps) == len(set(steps))
 
 
 def test_after_a_crash_the_csv_keeps_what_the_checkpoint_covers(tmp_path, uninterrupted):

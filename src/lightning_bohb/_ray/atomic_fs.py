@@ -7,6 +7,11 @@ snapshot that no resume can read. Through this filesystem each file is written t
 file beside it, flushed, and moved into place with `os.replace`: a crash leaves the previous
 file or the new one, never part of one. A write that fails (a full disk) leaves the previous
 file as it was.
+
+A copy from this filesystem to itself (Ray's upload of a checkpoint reported with this filesystem)
+is made by `cp_file`, with the same rule; a file under a `STAGING_FOLDER` (where the report callback
+writes a trial checkpoint, inside the trial's folder) is hard-linked into place after one fsync
+instead of copied, so a checkpoint's data is written to disk once.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import os
 
 from fsspec.implementations.local import LocalFileSystem
 
-from lightning_bohb.utils.files import AtomicFile
+from lightning_bohb.utils.files import AtomicFile, place_copy
+
+STAGING_FOLDER = ".checkpoint_staging"
+"""A folder whose files are written once and never changed (then deleted): copies of them are hard links."""
 
 
 class AtomicLocalFileSystem(LocalFileSystem):
@@ -46,6 +54,23 @@ class AtomicLocalFileSystem(LocalFileSystem):
                 self.makedirs(self._parent(path), exist_ok=True)
             return AtomicFile(path)
         return super()._open(path, mode=mode, block_size=block_size, **kwargs)
+
+    def cp_file(self, path1, path2, **kwargs):
+        source, target = self._strip_protocol(path1), self._strip_protocol(path2)
+        if self.auto_mkdir:
+            self.makedirs(self._parent(target), exist_ok=True)
+        if os.path.isdir(source):
+            self.makedirs(target, exist_ok=True)
+        elif os.path.isfile(source):
+            place_copy(source, target, link=os.path.basename(os.path.dirname(source)) == STAGING_FOLDER)
+        else:
+            raise FileNotFoundError(source)
+
+
+def is_atomic_storage(filesystem) -> bool:
+    """Whether ``filesystem`` (a ``pyarrow.fs.FileSystem``) is one `atomic_storage_filesystem` made."""
+    handler = getattr(filesystem, "handler", None)
+    return isinstance(getattr(handler, "fs", None), AtomicLocalFileSystem)
 
 
 def atomic_storage_filesystem():

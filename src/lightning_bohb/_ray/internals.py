@@ -6,9 +6,11 @@ Each function fails loudly, naming the Ray version, if a Ray upgrade changes wha
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+import weakref
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 
 def _ray_version() -> str:
@@ -98,10 +100,11 @@ def publish_snapshots_last(controller) -> None:
     copied it is the same file (Tune's loggers append to them) and is not copied again.
     """
     syncer = controller._storage.syncer
-    copied: Dict[str, Tuple[int, int]] = {}  # one controller's syncs run one after the other
+    journal = _journals.get(controller) or _SnapshotJournal(controller)
+    _journals[controller] = journal
 
     def sync_up_command(local_path, uri, exclude=None):
-        options = {"local_path": local_path, "fs": syncer.storage_filesystem, "fs_path": uri, "exclude": exclude, "copied": copied}
+        options = {"local_path": local_path, "fs": syncer.storage_filesystem, "fs_path": uri, "exclude": exclude, "journal": journal}
         return _upload_snapshot_last, options
 
     syncer._sync_up_command = sync_up_command
@@ -112,7 +115,20 @@ def publish_snapshots_last(controller) -> None:
 _RACY_NS = 1_000_000_000
 
 
-def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, copied: Optional[Dict[str, Tuple[int, int]]] = None) -> None:
+def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journal: Optional["_SnapshotJournal"] = None) -> None:
+    if journal is not None:
+        journal.published = False
+    _upload_changed(local_path, fs, fs_path, exclude, {} if journal is None else journal.copied)
+    if journal is not None:
+        journal.published = True  # what the copy raised reached Tune's syncer instead
+
+
+def _upload_changed(
+    local_path: str, fs, fs_path: str, exclude=None, copied: Optional[Dict[str, Tuple[int, int]]] = None, prefix: str = ""
+) -> None:
+    """Copy the files under ``local_path`` that changed since they were last copied (``copied``, keyed by
+    ``prefix`` + their path below ``local_path``): subfolders first, top-level files after them, the
+    experiment state index last."""
     import fnmatch
     import os
     import posixpath
@@ -138,25 +154,175 @@ def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, copie
     top.sort(key=lambda item: item[0].startswith(_SNAPSHOT_INDEX_PREFIX))
     for relative, path, stat in nested + top:
         key = (stat.st_size, stat.st_mtime_ns)
-        if copied.get(relative) == key:
+        if copied.get(prefix + relative) == key:
             continue
         _upload_to_fs_path(path, fs, posixpath.join(fs_path, relative))
         if stat.st_mtime_ns < settled_before:
-            copied[relative] = key
+            copied[prefix + relative] = key
         else:
-            copied.pop(relative, None)
+            copied.pop(prefix + relative, None)
 
 
 def snapshot_experiment(scheduler) -> None:
-    """Write Tune's experiment snapshot into the session now, and wait until it is there.
+    """Put what Tune knows of the experiment into the session now, and wait until it is there.
 
     Called when a trial has registered a checkpoint, before Tune lets that trial train on. Tune
     throttles snapshots (10 s and more) and copies them into storage in the background; after a
     ``kill -9`` the trials would then restart from older checkpoints and train the epochs since again.
+
+    A full snapshot (every trial's state: about 13 kB a trial) is written at most every few seconds
+    (`_SnapshotJournal`); in between, a delta file holds the trials changed since the last full one
+    and the searcher's and callbacks' state, and `apply_snapshot_delta` folds it into the snapshot
+    before a resume reads it. Each write costs what changed, not the size of the session.
     """
     controller = getattr(scheduler, _OWN_PREFIX + "controller", None)
-    if controller is not None:
+    if controller is None:
+        return
+    journal = _journals.get(controller)
+    if journal is None:
         controller.checkpoint(force=True, wait=True)
+    else:
+        journal.snapshot()
+
+
+SNAPSHOT_DELTA_FILE = "lightning_bohb-snapshot-delta.json"  # beside Tune's experiment_state-*.json
+_DELTA_VERSION = 1
+_FULL_SNAPSHOT_EVERY_S = 5.0  # and at least 19 times what the last one took, as Tune spaces its own
+_journals: "weakref.WeakKeyDictionary[Any, _SnapshotJournal]" = weakref.WeakKeyDictionary()
+
+
+class _TrackingSet(set):
+    """Tune's set of trials to re-serialize at its next snapshot, also recording them in ``sink``
+    (Tune empties its own set at every snapshot, also the ones it takes by itself)."""
+
+    def __init__(self, items: Any, sink: Set[Any]) -> None:
+        super().__init__(items)
+        self.sink = sink
+        sink.update(items)
+
+    def add(self, item: Any) -> None:
+        self.sink.add(item)
+        super().add(item)
+
+
+class _SnapshotJournal:
+    """One TuneController's snapshots into the session: full ones now and then, deltas in between."""
+
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller
+        self.copied: Dict[str, Tuple[int, int]] = {}  # trial files as last copied into the session
+        self.changed: Set[Any] = set()  # trials whose state changed since the last full snapshot published
+        self.published = False
+        self.last_full = float("-inf")
+        self.full_took = 0.0
+        controller._trials_to_cache = _TrackingSet(controller._trials_to_cache, self.changed)
+
+    def snapshot(self) -> None:
+        import time
+
+        since = time.monotonic() - self.last_full
+        if since >= max(_FULL_SNAPSHOT_EVERY_S, 19 * self.full_took):
+            started = time.monotonic()
+            changed = set(self.changed)
+            self.published = False
+            self.controller.checkpoint(force=True, wait=True)  # Tune logs a copy that failed; it is retried
+            if self.published:
+                self.changed -= changed
+                self.last_full = time.monotonic()
+                self.full_took = self.last_full - started
+            return
+        try:
+            self.write_delta()
+        except OSError as err:  # as Tune treats a snapshot it could not copy: logged, and the next one is full
+            from lightning_bohb.log import logger
+
+            logger.warning("Could not save the experiment's snapshot delta into the session: %s", err)
+            self.last_full = float("-inf")
+
+    def write_delta(self) -> None:
+        import base64
+        import json
+        import os
+        import posixpath
+        import tempfile
+
+        from ray.tune.utils.serialization import TuneFunctionEncoder
+
+        controller = self.controller
+        storage = controller._storage
+        try:
+            storage.syncer.wait()  # never beside a background copy of Tune's own snapshot
+        except Exception:  # that copy failed: Tune has logged it; this delta does not depend on it
+            pass
+        trials = sorted(self.changed, key=lambda trial: trial.trial_id)
+        for trial in trials:  # their result logs first, as for a full snapshot
+            folder = trial.storage.trial_driver_staging_path
+            if os.path.isdir(folder):
+                prefix = trial.storage.trial_dir_name + "/"
+                _upload_changed(folder, storage.storage_filesystem, trial.storage.trial_fs_path, None, self.copied, prefix)
+        files = {}
+        with tempfile.TemporaryDirectory() as folder:
+            controller._search_alg.save_to_dir(folder, session_str=controller._session_str)
+            controller._callbacks.save_to_dir(folder, session_str=controller._session_str)
+            for name in sorted(os.listdir(folder)):
+                with open(os.path.join(folder, name), "rb") as handle:
+                    files[name] = base64.b64encode(handle.read()).decode("ascii")
+        delta = {
+            "version": _DELTA_VERSION,
+            "index": controller.experiment_state_file_name,
+            "iteration": controller._iteration,
+            "runner_data": controller.__getstate__(),
+            "trials": {trial.trial_id: list(trial.get_json_state()) for trial in trials},
+            "files": files,
+        }
+        data = json.dumps(delta, cls=TuneFunctionEncoder).encode()
+        with storage.storage_filesystem.open_output_stream(posixpath.join(storage.experiment_fs_path, SNAPSHOT_DELTA_FILE)) as out:
+            out.write(data)
+
+
+def apply_snapshot_delta(experiment_dir: Union[str, "os.PathLike[str]"]) -> bool:
+    """Fold the delta `snapshot_experiment` left in a local experiment folder into its snapshot; True if one was.
+
+    Call before Tune resumes the experiment. A delta older than the snapshot (written before the
+    snapshot that followed it) or from an earlier run is removed unused. Each step is atomic and the
+    delta goes last, so a crash here leaves a folder this function finishes next time.
+    """
+    import base64
+    import json
+    import os
+    from pathlib import Path
+
+    from lightning_bohb.log import logger
+    from lightning_bohb.utils.files import atomic_write
+
+    folder = Path(experiment_dir)
+    delta_path = folder / SNAPSHOT_DELTA_FILE
+    if not delta_path.is_file():
+        return False
+    try:
+        delta = json.loads(delta_path.read_bytes())
+        indexes = sorted(path.name for path in folder.glob(_SNAPSHOT_INDEX_PREFIX + "*.json"))
+        usable = bool(indexes) and delta.get("version") == _DELTA_VERSION and delta.get("index") == indexes[-1]
+        index = json.loads((folder / indexes[-1]).read_bytes()) if usable else None
+    except (OSError, ValueError) as err:
+        logger.warning("Ignoring the unreadable snapshot delta %s: %s", delta_path, err)
+        usable, index = False, None
+    if usable and index is not None and index.get("runner_data", {}).get("_iteration", -1) < delta["iteration"]:
+        position = {json.loads(state)["trial_id"]: number for number, (state, _) in enumerate(index["trial_data"])}
+        for trial_id, entry in delta["trials"].items():
+            if trial_id in position:
+                index["trial_data"][position[trial_id]] = entry
+            else:
+                index["trial_data"].append(entry)
+        index["runner_data"] = delta["runner_data"]
+        for name, content in delta["files"].items():
+            atomic_write(folder / os.path.basename(name), base64.b64decode(content))
+        atomic_write(folder / indexes[-1], json.dumps(index))
+        applied = True
+    else:
+        applied = False
+    delta_path.unlink()
+    return applied
 
 
 def dump_scheduler(scheduler) -> bytes:
@@ -387,25 +553,32 @@ def register_step_checkpoints(controller, marker: str) -> None:
     """
     from ray.tune.schedulers import TrialScheduler
 
-    process = getattr(controller, "_process_trial_result", None)
+    cls = type(controller)
+    process = getattr(cls, "_process_trial_result", None)
     needed = ("_checkpoint_trial_if_needed", "_queue_decision", "_cached_trial_decisions")
     if process is None or not all(hasattr(controller, name) for name in needed):
         raise RuntimeError(
             f"Ray Tune {_ray_version()} no longer processes results the way lightning_bohb expects "
             "(TuneController._process_trial_result). Pin ray[tune]==2.60.0 or upgrade lightning_bohb."
         )
-    if getattr(process, _OWN_PREFIX + "steps", False):
+    markers = getattr(process, _OWN_PREFIX + "markers", None)
+    if markers is not None:
+        markers.add(marker)
         return
+    markers = {marker}
 
-    def process_trial_result(trial, result):
-        if not result.get(marker):
-            return process(trial, result)
-        controller._checkpoint_trial_if_needed(trial, force=True)
+    def _process_trial_result(self, trial, result):
+        if not any(result.get(name) for name in markers):
+            return process(self, trial, result)
+        self._checkpoint_trial_if_needed(trial, force=True)
         if trial.is_saving:  # the decision runs once the save is registered
-            controller._cached_trial_decisions.setdefault(trial.trial_id, TrialScheduler.CONTINUE)
+            self._cached_trial_decisions.setdefault(trial.trial_id, TrialScheduler.CONTINUE)
             return None
-        controller._queue_decision(trial, TrialScheduler.CONTINUE)
+        self._queue_decision(trial, TrialScheduler.CONTINUE)
         return TrialScheduler.CONTINUE
 
-    setattr(process_trial_result, _OWN_PREFIX + "steps", True)
-    controller._process_trial_result = process_trial_result
+    # On the class, once per process: the experiment snapshot saves the controller's attributes (a
+    # method among them would drag the controller in), and a subclass would be pickled by value
+    # wherever the controller is referenced. Results without the marker take Tune's own path.
+    setattr(_process_trial_result, _OWN_PREFIX + "markers", markers)
+    cls._process_trial_result = _process_trial_result

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import lightning.pytorch as pl
 
@@ -45,20 +46,20 @@ class TuneReportCallback(ValidatedEpochEnd):
             if trainer.is_global_zero:
                 tune.report(metrics)
             return
-        with tempfile.TemporaryDirectory(prefix="lightning_bohb_ckpt_") as tmp:
-            save_checkpoint_folder(trainer, tmp, self.compression)
+        with checkpoint_staging(trainer) as (folder, filesystem):
+            save_checkpoint_folder(trainer, folder, self.compression)
             if trainer.is_global_zero:
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+                tune.report(metrics, checkpoint=tune.Checkpoint(folder, filesystem=filesystem))
 
     def report_step_checkpoint(self, trainer: "pl.Trainer", metrics: Dict[str, Any]) -> None:
         """Report a checkpoint taken at a training step (`TunePauseCallback`, a pause with a deadline),
         written like an epoch's; ``metrics`` mark it as no epoch result."""
         from ray import tune
 
-        with tempfile.TemporaryDirectory(prefix="lightning_bohb_ckpt_") as tmp:
-            save_checkpoint_folder(trainer, tmp, self.compression)
+        with checkpoint_staging(trainer) as (folder, filesystem):
+            save_checkpoint_folder(trainer, folder, self.compression)
             if trainer.is_global_zero:
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+                tune.report(metrics, checkpoint=tune.Checkpoint(folder, filesystem=filesystem))
 
     def checkpoint_due(self, trainer: "pl.Trainer") -> bool:
         """Whether this validated epoch writes a checkpoint: every k-th, the last, or where the trial pauses.
@@ -118,6 +119,37 @@ def save_checkpoint_folder(trainer: "pl.Trainer", folder: str, compression: Opti
 
 
 _CHUNK = 16 * 2**20
+
+
+@contextlib.contextmanager
+def checkpoint_staging(trainer: "pl.Trainer") -> Iterator[Tuple[str, Any]]:
+    """``(folder, filesystem)`` to write a trial checkpoint in, for ``tune.Checkpoint(folder, filesystem)``.
+
+    In a single-process trial whose session filesystem is LightningTune's atomic one, the folder is
+    the trial's `STAGING_FOLDER`, inside the session, and Tune's upload hard-links the file into the
+    checkpoint folder (one write, one fsync: see `lightning_bohb._ray.atomic_fs`); otherwise a
+    temporary folder, which Tune's upload copies. Either is deleted on exit.
+    """
+    from lightning_bohb._ray.atomic_fs import STAGING_FOLDER, is_atomic_storage
+    from lightning_bohb.utils.files import make_private_dir
+
+    storage = None
+    if trainer.world_size == 1:
+        from ray import tune
+
+        with contextlib.suppress(Exception):  # outside a Tune trial
+            storage = tune.get_context().get_storage()
+    if storage is None or not is_atomic_storage(storage.storage_filesystem) or not os.path.isabs(storage.trial_fs_path):
+        with tempfile.TemporaryDirectory(prefix="lightning_bohb_ckpt_") as tmp:
+            yield tmp, None
+        return
+    folder = os.path.join(storage.trial_fs_path, STAGING_FOLDER)
+    shutil.rmtree(folder, ignore_errors=True)  # left by a killed trial
+    make_private_dir(folder)
+    try:
+        yield folder, storage.storage_filesystem
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

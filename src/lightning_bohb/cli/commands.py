@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
+from lightning_bohb.pause.remote import CONTROL_FILE  # imports neither Ray nor torch
 from lightning_bohb.session.lock import LOCK_FILE, SessionLock, driver_identity_problem, heartbeat_age, lock_is_live, read_lock
 from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_bounded, read_summary
 from lightning_bohb.utils.imports import extend_import_path
@@ -174,8 +175,14 @@ def resume(session_dir: str, allow_code_changes: bool = False, force: bool = Fal
 
 
 # -- pause -------------------------------------------------------------------------------------
-def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: float = 0.2) -> int:
-    """Signal a running session's driver to pause, wait until it has, print the resume command.
+def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: float = 0.2, within: Optional[float] = None) -> int:
+    """Ask a running session's driver to pause, wait until it has, print the resume command.
+
+    Through Ray (its control actor, `lightning_bohb.pause.remote`) when ``RAY_ADDRESS`` is set or the
+    driver runs on another host; else by a signal (SIGUSR1; SIGUSR2 with ``now``) to the verified pid.
+
+    ``within``: seconds by which the pause must be saved (trials checkpoint at a step if their epoch
+    end comes later; then the driver quits), instead of the session's ``grace_period``.
 
     A driver still starting (its lock is newer than its summary) gets the signal only once it
     reports RUNNING: before that it has no pause handler yet.
@@ -184,10 +191,12 @@ def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: flo
     deadline = time.monotonic() + timeout
     lock = _running_lock(session)
     host, pid = lock.get("host"), int(lock.get("pid", -1))
-    if host != socket.gethostname():
+    through_ray = bool(os.environ.get("RAY_ADDRESS")) or host != socket.gethostname()
+    if host != socket.gethostname() and not os.environ.get("RAY_ADDRESS") and not (session / CONTROL_FILE).is_file():
         raise SessionError(
             f"Session {session} runs on host {host!r} (pid {pid}, heartbeat {heartbeat_age(lock):.0f} s ago), not on this "
-            f"one ({socket.gethostname()!r}). Run this command on {host}: lightning-bohb pause {session}"
+            f"one ({socket.gethostname()!r}). Run this command on {host}, or on a node of its Ray cluster with RAY_ADDRESS "
+            f"set: lightning-bohb pause {session}"
         )
     if not _driver_ready(session, lock):
         print(f"Session {session} is starting; waiting for it to run before pausing it...", flush=True)
@@ -198,12 +207,20 @@ def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: flo
                 return _after_driver_exit(session)
             time.sleep(poll)
     signum = signal.SIGUSR2 if now else signal.SIGUSR1
+    if through_ray:
+        while not (session / CONTROL_FILE).is_file() and time.monotonic() < deadline and lock_is_live(read_lock(session)):
+            time.sleep(poll)  # written just after the RUNNING summary
+        return _wait_for_pause(session, deadline, timeout, poll, _pause_through_ray(session, host, now, within))
     problem = driver_identity_problem(lock)  # a reused pid or a planted lock must never be signalled
     if problem:
         raise SessionError(
             f"Not signalling pid {pid}: {problem}. The lock {session / LOCK_FILE} does not name this session's driver; "
             f"nothing was sent. Check the session with: lightning-bohb status {session}"
         )
+    if within is not None and not now:
+        from lightning_bohb.pause.state import write_pause_within
+
+        write_pause_within(session, within)  # read by the driver when the signal arrives
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
@@ -211,8 +228,40 @@ def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: flo
     except PermissionError:
         raise SessionError(f"Not allowed to signal pid {pid}, the driver of session {session}; run as its owner.") from None
     how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
+    if within is not None and not now:
+        how = f"within {within:g} s (at a training step where the next validation comes later)"
+    return _wait_for_pause(session, deadline, timeout, poll, f"Asked session {session} (pid {pid}) to pause {how}")
+
+
+def _pause_through_ray(session: Path, host: Any, now: bool, within: Optional[float]) -> str:
+    """Ask the driver through its control actor in the Ray cluster (``RAY_ADDRESS``, else this node's
+    Ray); what was done. With ``RAY_ADDRESS`` set this is the only route, also on the driver's host."""
+    from lightning_bohb.pause.remote import send_request
+
+    if within is not None and not now:
+        from lightning_bohb.pause.state import write_pause_within
+
+        write_pause_within(session, within)  # read by the driver when the request arrives
+    try:
+        driver = send_request(session, "quit" if now else "pause")
+    except SessionError as err:
+        if within is not None and not now:
+            from lightning_bohb.pause.state import take_pause_within
+
+            take_pause_within(session)  # not left for a later signal
+        if host == socket.gethostname():
+            raise SessionError(f"{err} On the driver's host, without RAY_ADDRESS, the driver is signalled instead.") from None
+        raise
+    how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
+    if within is not None and not now:
+        how = f"within {within:g} s (at a training step where the next validation comes later)"
+    where = f"pid {driver.get('pid', '?')} on {driver.get('host', host)}"
+    return f"Asked session {session} ({where}) through Ray to pause {how}"
+
+
+def _wait_for_pause(session: Path, deadline: float, timeout: float, poll: float, asked: str) -> int:
     left = max(0.0, deadline - time.monotonic())
-    print(f"Asked session {session} (pid {pid}) to pause {how}; waiting up to {left:.0f} s...", flush=True)
+    print(printable(f"{asked}; waiting up to {left:.0f} s..."), flush=True)
     while time.monotonic() < deadline:
         if not lock_is_live(read_lock(session)):  # the driver released its lock: it is done
             return _after_driver_exit(session)
@@ -287,6 +336,7 @@ def status(session_dir: str, as_json: bool = False) -> int:
         ("Session", f"{summary.get('session_id', session.name)}  ({session})"),
         ("Experiment", summary.get("experiment_name")),
         ("State", state),
+        ("Driver", _driver_line(session)),
         ("Started", summary.get("started_at")),
         ("Updated", summary.get("updated_at")),
         ("Last paused", summary.get("paused_at") or "never"),
@@ -319,6 +369,15 @@ def status(session_dir: str, as_json: bool = False) -> int:
     if summary.get("status") in (SessionStatus.PAUSED, SessionStatus.FAILED) or state == STALE:
         print(printable(f"Resume with: {_resume_command(summary, session)}"))
     return 0
+
+
+def _driver_line(session: Path) -> str:
+    """Where the session's driver runs and whether it is alive, from its lock record (host, pid, heartbeat)."""
+    lock = read_lock(session)
+    if not lock or lock.get("invalid") or int(lock.get("pid", -1)) <= 0:
+        return "none (no driver holds the session)"
+    alive = "alive" if lock_is_live(lock) else "gone"
+    return f"{lock.get('host')} pid {lock.get('pid')} ({alive}, heartbeat {heartbeat_age(lock):.0f} s ago)"
 
 
 def state_label(session: Path, summary: Dict[str, Any]) -> str:

@@ -89,10 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         "pause a running session from another shell",
         "Ask the driver of a running session to pause (SIGUSR1: at the next validation boundary; with --now "
         "SIGUSR2: at once, keeping the last checkpoints), wait until it has paused, and print the resume "
-        "command. Run it on the host where the session runs.",
+        "command. On the driver's host it signals the driver; with RAY_ADDRESS set (any node of the session's Ray "
+        "cluster; RAY_AUTH_TOKEN where the cluster uses token authentication) it asks the driver's control actor "
+        "through Ray. The session folder must be readable there (a shared filesystem).",
     )
     pause.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder (<experiment_dir>/<name>/session_<id>)")
     pause.add_argument("--now", action="store_true", help="stop at once instead of at the next validation")
+    pause.add_argument("--within", metavar="DURATION", type=_duration, default=None,
+                       help="the pause must be saved within this long (e.g. 60s, 2m): trials whose epoch end comes later "
+                       "checkpoint at their next training step; at the end of it, quit (default: the session's grace_period)")
     pause.add_argument("--timeout", metavar="S", type=_positive_seconds, default=300.0,
                        help="seconds to wait for the session to pause (default: 300)")
 
@@ -254,7 +259,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.study, args.experiment_dir, args.experiment_name, session_id=args.session_id, resume_if_exists=args.resume_if_exists
         )
     if args.command == "pause":
-        return commands.pause(args.session_dir, now=args.now, timeout=args.timeout)
+        if args.now and args.within is not None:
+            raise LightningTuneError(
+                "--now and --within contradict each other: --now stops at once, --within saves a pause by a deadline. Give one."
+            )
+        return commands.pause(args.session_dir, now=args.now, timeout=args.timeout, within=args.within)
     if args.command == "resume":
         return commands.resume(
             args.session_dir, allow_code_changes=args.allow_code_changes, force=args.force, trust=args.trust, **_shape_of(args)
@@ -354,6 +363,18 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _duration(text: str) -> float:
+    from lightning_bohb.core.optimization_config import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}; give a time > 0, e.g. 60s")
+    return value
 
 
 def _positive_seconds(text: str) -> float:

@@ -201,7 +201,7 @@ class RankGroup:
                 f"This trial runs {ranks} ranks but holds no placement group of {ranks} bundles; "
                 "its resources must come from `trial_resources` (ConfigDrivenOptimizer does this)."
             )
-        actors = []
+        actors: List[Any] = []
         for index in range(1, ranks):
             bundle = group.bundle_specs[index]
             actors.append(

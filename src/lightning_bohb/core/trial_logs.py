@@ -48,9 +48,12 @@ class TrialLogs(ValidatedEpochEnd):
         super().__init__()
         self._state: Dict[str, Any] = {"loggers": [], "pending": None}
         self._pending: Optional[Dict[str, Any]] = None  # the restored checkpoint's row, until logged
+        self._trainer: Any = None
+        self._at_epoch_end = False  # True from a validated epoch end until the next epoch starts
 
     @override
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._trainer = trainer
         # The loggers' runs exist now (Lightning creates them before the callbacks' setup): record them for a start over.
         if stage == "fit" and trainer.loggers and trainer.is_global_zero:
             record = [{"class": type(logger).__name__, "version": _describe(logger, rows=False)["version"]} for logger in trainer.loggers]
@@ -69,10 +72,21 @@ class TrialLogs(ValidatedEpochEnd):
         for logger in trainer.loggers:
             persist(logger)  # everything logged so far is on disk when the checkpoint says so
         self._state = {"loggers": [_describe(logger) for logger in trainer.loggers], "pending": pending_epoch_row(trainer)}
+        self._at_epoch_end = True
+
+    @override
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._at_epoch_end = False  # Lightning logged the pending row before this epoch started
 
     @override
     def state_dict(self) -> Dict[str, Any]:
-        return dict(self._state)
+        trainer = self._trainer
+        if self._at_epoch_end or trainer is None or not trainer.training:
+            return dict(self._state)
+        # A checkpoint within an epoch (a pause at a training step): the loggers as they are now, no row pending.
+        for logger in trainer.loggers:
+            persist(logger)
+        return {"loggers": [_describe(logger) for logger in trainer.loggers], "pending": None}
 
     @override
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:

@@ -130,3 +130,32 @@ class PauseState:
             self._grace_timer = threading.Timer(period, on_expiry or self.quit)
             self._grace_timer.daemon = True
             self._grace_timer.start()
+
+
+PAUSE_WITHIN_FILE = "pause_within.json"
+"""In a session folder: the deadline ``lightning-bohb pause --within`` sets, read by the driver on SIGUSR1."""
+
+
+def write_pause_within(session_dir: Any, seconds: float) -> None:
+    """Before signalling the driver: its pause must be saved within ``seconds`` from now."""
+    import json
+    import os
+
+    from lightning_bohb.utils.files import atomic_write
+
+    atomic_write(os.path.join(session_dir, PAUSE_WITHIN_FILE), json.dumps({"deadline": time.time() + seconds}))
+
+
+def take_pause_within(session_dir: Any) -> Optional[float]:
+    """The deadline (epoch seconds) a ``pause --within`` left for this driver, removed as it is read; None if none."""
+    import json
+    import os
+
+    path = os.path.join(session_dir, PAUSE_WITHIN_FILE)
+    try:
+        with open(path) as handle:
+            deadline = json.load(handle).get("deadline")
+        os.unlink(path)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(deadline) if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) else None

@@ -33,7 +33,7 @@ from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFA
 from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionPaused
 from lightning_bohb.pause.signals import SignalHandlers
-from lightning_bohb.pause.state import PauseState, StopReason
+from lightning_bohb.pause.state import PauseState, StopReason, take_pause_within
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.fingerprint import check_unchanged, code_fingerprint
 from lightning_bohb.session.lock import SessionLock
@@ -172,6 +172,9 @@ class TuneSession:
     @classmethod
     def _resumed(cls, session_dir: Path, allow_code_changes: bool, trust: bool, shape: Dict[str, Any], **kwargs: Any) -> "TuneSession":
         state = TuneSessionState.load(session_dir, trust=trust)
+        from lightning_bohb._ray.internals import apply_snapshot_delta
+
+        apply_snapshot_delta(session_dir / RAY_EXPERIMENT_FOLDER)  # what the driver saved since its last full snapshot
         check_tune_state(session_dir, RAY_EXPERIMENT_FOLDER)  # what Ray would fail on once started
         extend_import_path(state.sys_path)
         try:
@@ -293,13 +296,28 @@ class TuneSession:
             self.listener.on_quit_requested(self)
 
     def on_pause_signal(self, signum: int) -> None:
-        """SIGINT pauses (a second one quits); SIGTERM/SIGUSR1 pause and start the grace timer."""
+        """SIGINT pauses (a second one quits); SIGTERM/SIGUSR1 pause and start the grace timer.
+
+        The grace period is the pause's deadline: a trial whose epoch end is not expected by then
+        checkpoints at a training step. ``lightning-bohb pause --within S`` (SIGUSR1) sets its own.
+        """
         if signum == signal.SIGINT and self.pause.pause_pending:
             self.quit_now()  # a second Ctrl+C
             return
+        deadline = take_pause_within(self.session_dir) if signum == signal.SIGUSR1 else None
         self.request_pause()
+        if deadline is not None:
+            self.pause.request_pause(deadline=deadline)  # also when a grace timer already runs
         if signum != signal.SIGINT:
-            self.pause.start_grace(self.quit_now)  # a scheduler's SIGTERM: the node goes away after its grace period
+            within = None if deadline is None else max(0.0, deadline - time.time())
+            self.pause.start_grace(self.quit_now, within=within)  # a scheduler's SIGTERM: the node goes away after its grace period
+
+    def _on_remote_request(self, action: str) -> None:
+        """A request from `lightning-bohb pause` through Ray: as its signal would on this host."""
+        if action == "quit":
+            self.quit_now()  # SIGUSR2: now, keeping the last checkpoints
+        else:
+            self.on_pause_signal(signal.SIGUSR1)
 
     # -- run ---------------------------------------------------------------------------------
     def run(self, optimizer: Optional[ConfigDrivenOptimizer] = None, resume: bool = False, **kwargs: Any):
@@ -391,6 +409,7 @@ class TuneSession:
         from lightning_bohb.core.retention import StoppedTrialCheckpoints
         from lightning_bohb.pause.channel import ChannelHandle, actor_name, create_control
         from lightning_bohb.pause.coordinator import PauseCoordinator
+        from lightning_bohb.pause.remote import RemoteControlServer
 
         state = self._require_state()
         self.optimizer = optimizer
@@ -424,6 +443,8 @@ class TuneSession:
         if resume:
             state.resumed_at.append(now_iso())
         self._save()
+        remote = RemoteControlServer(self.session_dir, self.session_id, self._on_remote_request)
+        remote.start()  # `lightning-bohb pause` from any node of the cluster (pause/remote.py)
         self.listener.on_start(self)
         try:
             results = optimizer.run(
@@ -450,6 +471,7 @@ class TuneSession:
             self.listener.on_failed(self, err)
             raise
         finally:
+            remote.stop()
             ray.kill(control)
         self.listener.on_stop(self)
         if coordinator.stop_reason is None and not coordinator.interrupted:

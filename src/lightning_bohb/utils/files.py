@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Union
@@ -136,6 +137,39 @@ class AtomicFile:
             self.close()
         elif not self._file.closed:
             self._discard()
+
+
+def place_copy(source: Union[str, Path], target: Union[str, Path], link: bool = False) -> None:
+    """Put a copy of file ``source`` at ``target`` as `AtomicFile` would: on disk, and whole or not at all.
+
+    With ``link=True`` (for a ``source`` nobody writes to again) the copy is a hard link to ``source``,
+    made under a temporary name beside ``target`` and moved into place, after one fsync of ``source``:
+    no data is copied. Where links are not possible (another filesystem, or one without them) the data
+    is copied through an `AtomicFile`. Errors are raised, and leave any previous ``target`` as it was.
+    """
+    source, target = str(source), str(target)
+    if link:
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        directory, name = os.path.split(target)
+        temporary = os.path.join(directory or ".", f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.link(source, temporary)
+        except OSError:
+            pass  # copied below
+        else:
+            try:
+                os.replace(temporary, target)
+            except BaseException:
+                os.unlink(temporary)
+                raise
+            return
+    with open(source, "rb") as reader, AtomicFile(target) as writer:
+        while chunk := reader.read(64 * SYNC_UNIT):
+            writer.write(chunk)
 
 
 def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> None:

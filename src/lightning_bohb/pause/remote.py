@@ -1,0 +1,263 @@
+"""Control of a running session from any node of its Ray cluster (``lightning-bohb pause`` with ``RAY_ADDRESS``).
+
+The driver starts a named actor, ``lightning_bohb_control_<session id>`` in namespace
+``lightning_bohb``, and writes ``session_control.json`` (owner-only) into the session folder: the
+actor's name and namespace and a random token. ``pause`` reads that file, connects to the cluster
+as a Ray client and hands the actor the token with its request; the actor passes a request with
+the right token to the driver, which pauses as on SIGUSR1 (or quits now, as on SIGUSR2).
+
+The file is read as data only: it can only name an actor of this namespace with this prefix, and
+a request is carried out only with the token the driver chose, which only a reader of the
+session folder knows (on a Ray cluster shared by several users, others cannot pause the session).
+The actor is not detached: it ends with the driver's Ray job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from lightning_bohb.exceptions import SessionError
+from lightning_bohb.log import logger
+from lightning_bohb.utils.files import atomic_write
+
+CONTROL_FILE = "session_control.json"
+NAMESPACE = "lightning_bohb"
+ACTOR_PREFIX = "lightning_bohb_control_"
+ACTIONS = ("pause", "quit")
+"""``pause``: at the next validation boundary (as SIGUSR1); ``quit``: now, at the last checkpoints (as SIGUSR2)."""
+_SCHEMA_VERSION = 1
+_MAX_CONTROL_BYTES = 4096
+_ACTOR_NAME = re.compile(re.escape(ACTOR_PREFIX) + r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_POLL_S = 1.0
+
+
+def actor_name(session_id: str) -> str:
+    """The name of the control actor of session ``session_id`` (in namespace `NAMESPACE`)."""
+    return f"{ACTOR_PREFIX}{session_id}"
+
+
+class RemoteControl:
+    """Actor body: requests from Ray clients that know the token, waiting for the driver to take them."""
+
+    def __init__(self, session_id: str, token: str, host: str, pid: int) -> None:
+        self._session_id, self._token, self._host, self._pid = session_id, token, host, pid
+        self._requests: List[str] = []
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def request(self, token: str, action: str) -> bool:
+        """Queue ``action`` for the driver; False (nothing queued) for a wrong token or an unknown action."""
+        if not isinstance(token, str) or not secrets.compare_digest(token, self._token) or action not in ACTIONS:
+            return False
+        with self._changed:
+            self._requests.append(action)
+            self._changed.notify_all()
+        return True
+
+    def next_request(self, timeout: float) -> Optional[str]:
+        """The oldest queued action, waiting up to ``timeout`` s; None if none came (or after `close`)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._closed or bool(self._requests), timeout)
+            return self._requests.pop(0) if self._requests and not self._closed else None
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def describe(self) -> Dict[str, Any]:
+        """Whose actor this is (the session and its driver's host and pid); no token."""
+        return {"session_id": self._session_id, "host": self._host, "pid": self._pid}
+
+
+class RemoteControlServer:
+    """The driver's side: the named actor, the control file, and a thread that hands requests to ``on_request``."""
+
+    def __init__(self, session_dir: Union[str, Path], session_id: str, on_request: Callable[[str], None]) -> None:
+        self.session_dir = Path(session_dir)
+        self.session_id = session_id
+        self.on_request = on_request
+        self.actor: Any = None
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> bool:
+        """Start the actor and the thread and write the control file; False (and a warning) if the
+        name is taken (a driver that `resume --force` took the session from may still run)."""
+        import ray
+
+        token = secrets.token_hex(16)
+        cls = ray.remote(num_cpus=0, max_concurrency=8)(RemoteControl)  # type: ignore[call-overload]
+        try:
+            self.actor = cls.options(name=actor_name(self.session_id), namespace=NAMESPACE, get_if_exists=False).remote(
+                self.session_id, token, socket.gethostname(), os.getpid()
+            )
+        except ValueError as err:  # the name is taken in this cluster
+            logger.warning(
+                "Control from other nodes is off for this run: %s (another driver of this session may still run). "
+                "Pause it on this host instead: lightning-bohb pause %s",
+                err,
+                self.session_dir,
+            )
+            return False
+        record = {
+            "schema_version": _SCHEMA_VERSION,
+            "namespace": NAMESPACE,
+            "actor": actor_name(self.session_id),
+            "session_id": self.session_id,
+            "token": token,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        atomic_write(self.session_dir / CONTROL_FILE, json.dumps(record))  # owner-only (mkstemp's 0600)
+        self._thread = threading.Thread(target=self._serve, name="lightning_bohb-remote-control", daemon=True)
+        self._thread.start()
+        return True
+
+    def _serve(self) -> None:
+        import ray
+
+        while not self._stop.is_set():
+            try:
+                action = ray.get(self.actor.next_request.remote(_POLL_S), timeout=_POLL_S + 30)
+            except Exception as err:  # the actor or the connection is gone: no more remote requests
+                if not self._stop.is_set():
+                    logger.warning("Control from other nodes stopped: %s", err)
+                return
+            if action is not None and not self._stop.is_set():
+                self.on_request(action)
+
+    def stop(self) -> None:
+        """Remove the control file, end the thread and the actor (the run is over)."""
+        import ray
+
+        self._stop.set()
+        try:
+            (self.session_dir / CONTROL_FILE).unlink()
+        except OSError:
+            pass
+        if self.actor is not None:
+            self.actor.close.remote()
+            if self._thread is not None:
+                self._thread.join(timeout=_POLL_S + 5)
+            ray.kill(self.actor)
+            self.actor = None
+
+
+def read_control(session_dir: Union[str, Path]) -> Dict[str, Any]:
+    """The session's control record, checked as data (`SessionError` naming what is wrong)."""
+    path = Path(session_dir) / CONTROL_FILE
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(_MAX_CONTROL_BYTES + 1)
+    except FileNotFoundError:
+        raise SessionError(
+            f"Session {session_dir} has no {CONTROL_FILE}: its driver does not take requests through Ray (it is not "
+            "running, or it started without Ray control). Pause it on its host: lightning-bohb pause "
+            f"{session_dir}"
+        ) from None
+    try:
+        if len(raw) > _MAX_CONTROL_BYTES:
+            raise ValueError(f"larger than {_MAX_CONTROL_BYTES} bytes")
+        record = json.loads(raw.decode("utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not a mapping")
+        if record.get("namespace") != NAMESPACE or not isinstance(record.get("actor"), str) or not _ACTOR_NAME.fullmatch(record["actor"]):
+            raise ValueError("it does not name a lightning_bohb control actor")
+        if not isinstance(record.get("token"), str) or not record["token"]:
+            raise ValueError("no token")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SessionError(f"The control file {path} is corrupt ({err}); nothing was sent.") from None
+    return record
+
+
+def send_request(session_dir: Union[str, Path], action: str, connect_timeout: float = 60.0) -> Dict[str, Any]:
+    """Connect to the Ray cluster (``RAY_ADDRESS``) and give the session's driver ``action``.
+
+    Returns the actor's description (the driver's host and pid). `SessionError` when the cluster
+    cannot be reached (token authentication included), the actor is not there, or it refuses.
+    """
+    import ray
+
+    record = read_control(session_dir)
+    address = os.environ.get("RAY_ADDRESS") or "auto"
+    if not ray.is_initialized():
+        with _stderr_kept() as kept:  # Ray's core logs each failed attempt there; one message says it all
+            try:
+                ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.ERROR)
+            except Exception as err:
+                failure: Optional[Exception] = err
+            else:
+                failure = None
+        if failure is not None:
+            raise SessionError(_connection_problem(failure, address, session_dir, record, kept.text())) from None
+    try:
+        actor = ray.get_actor(record["actor"], namespace=NAMESPACE)
+        accepted: Any = ray.get(actor.request.remote(record["token"], action), timeout=connect_timeout)
+        described: Any = ray.get(actor.describe.remote(), timeout=connect_timeout)
+    except Exception as err:
+        raise SessionError(_connection_problem(err, address, session_dir, record)) from None
+    if not accepted:
+        raise SessionError(
+            f"The control actor of session {session_dir} refused the request (the token in {CONTROL_FILE} is not its "
+            "token: the file is from another run of the session). Nothing was sent."
+        )
+    return described if isinstance(described, dict) else {}
+
+
+class _stderr_kept:
+    """Collects what is written to file descriptor 2 (also by Ray's C++ core) while it is entered."""
+
+    def __enter__(self) -> "_stderr_kept":
+        import tempfile
+
+        sys.stderr.flush()
+        self._file = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+
+    def text(self, limit: int = 65536) -> str:
+        self._file.seek(0)
+        return self._file.read(limit).decode(errors="replace")
+
+
+def _connection_problem(
+    err: Exception, address: str, session_dir: Union[str, Path], record: Dict[str, Any], logged: str = ""
+) -> str:
+    text = " ".join(str(err).split())[:300]
+    kind = type(err).__name__
+    if "InvalidAuthToken" in logged or "Unauthenticated" in logged:
+        return (
+            f"The Ray cluster at {address} refused the connection: its token authentication did not accept this client "
+            "(no token, or another one). Set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the "
+            f"cluster's token (`ray get-auth-token` on its head node), then run: lightning-bohb pause {session_dir}"
+        )
+    if kind == "AuthenticationError" or "authentication" in text.lower():
+        return (
+            f"The Ray cluster at {address} refused the connection: token authentication ({text}). Set RAY_AUTH_MODE=token "
+            "and RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) to the cluster's token (`ray get-auth-token` on its head node), "
+            f"then run: lightning-bohb pause {session_dir}"
+        )
+    if isinstance(err, ValueError) and "Failed to look up actor" in text:
+        return (
+            f"Session {session_dir}'s control actor {record['actor']} is not in the Ray cluster at {address}: its driver "
+            f"is connected to another cluster, or has ended. Check with: lightning-bohb status {session_dir}"
+        )
+    if isinstance(err, ConnectionError) or "connect" in text.lower():
+        return f"Cannot connect to the Ray cluster at {address} ({kind}: {text}). Set RAY_ADDRESS to the cluster of the session's driver."
+    return f"Could not send the request to session {session_dir} through Ray at {address} ({kind}: {text})."
