@@ -11,9 +11,12 @@ session folder (under ``--workdir``, one disk for every row):
   raytune           what plain Ray Tune does: save into a temporary folder, then Ray's upload
                     (``ray.train._internal.storage._pyarrow_fs_copy_files``) through Tune's default
                     storage filesystem (pyarrow's local one, no fsync)
-  lt-fsync-chunk    LightningTune before issue 15: ``AtomicFile`` fsyncing every 64 MiB chunk of the upload
-  lt                LightningTune: `save_checkpoint_folder` + the same upload through the session's
-                    atomic filesystem (one fsync per file)
+  lt-fsync-chunk    LightningTune before issue 15: saved in a temporary folder, uploaded through the
+                    session's atomic filesystem, which fsynced every 64 MiB chunk
+  lt-tmpdir         the same with one fsync per file (what a multi-process trial still does)
+  lt                LightningTune: `save_checkpoint_folder` into the trial's staging folder inside the
+                    session, and Ray's upload from the session's filesystem to itself, which hard-links
+                    the file into the checkpoint folder after one fsync (one write of the data)
   lt-zstd           ``lt`` with ``checkpoint_compression="zstd"``
 
 Each variant runs in its own process; "peak MiB" is that process tree's peak RSS (model included).
@@ -40,7 +43,7 @@ from pathlib import Path
 
 from _common import REPO, TreeMemory, bench_env, fmt, median, print_header, print_table
 
-VARIANTS = ("torch.save", "torch.save+fsync", "raytune", "lt-fsync-chunk", "lt", "lt-zstd")
+VARIANTS = ("torch.save", "torch.save+fsync", "raytune", "lt-fsync-chunk", "lt-tmpdir", "lt", "lt-zstd")
 
 
 def disk_bytes(folder: Path) -> int:
@@ -88,17 +91,28 @@ def _save(variant: str, trainer, target: Path) -> None:
             finally:
                 os.close(fd)
         return
+    from lightning_bohb._ray.atomic_fs import STAGING_FOLDER, atomic_storage_filesystem
+    from lightning_bohb.callbacks.tune_report_callback import save_checkpoint_folder
+    from lightning_bohb.utils.files import make_private_dir
+
+    if variant in ("lt", "lt-zstd"):  # what checkpoint_staging + tune.report do in a single-process trial
+        session = atomic_storage_filesystem()
+        staging = str(make_private_dir(target.parent / STAGING_FOLDER))
+        try:
+            save_checkpoint_folder(trainer, staging, "zstd" if variant == "lt-zstd" else None)
+            session.create_dir(str(target))  # as persist_current_checkpoint does
+            _pyarrow_fs_copy_files(staging, str(target), source_filesystem=session, destination_filesystem=session)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return
     with tempfile.TemporaryDirectory(prefix="bench_ckpt_") as tmp:
         if variant == "raytune":
             import pyarrow.fs
 
             trainer.save_checkpoint(os.path.join(tmp, "checkpoint.ckpt"))
             filesystem = pyarrow.fs.LocalFileSystem()
-        else:
-            from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
-            from lightning_bohb.callbacks.tune_report_callback import save_checkpoint_folder
-
-            save_checkpoint_folder(trainer, tmp, "zstd" if variant == "lt-zstd" else None)
+        else:  # lt-tmpdir, lt-fsync-chunk: a temporary folder, copied into the session
+            save_checkpoint_folder(trainer, tmp, None)
             filesystem = atomic_storage_filesystem()
         filesystem.create_dir(str(target))  # as persist_current_checkpoint does
         _pyarrow_fs_copy_files(tmp, str(target), destination_filesystem=filesystem)

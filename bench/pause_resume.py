@@ -77,6 +77,11 @@ def parse_args(argv=None):
     parser.add_argument("--timeout", type=float, default=600, help="seconds any one process may take (default 600)")
     parser.add_argument("--workdir", default=None, help="keep every run's files here (default: a temporary folder, deleted)")
     parser.add_argument("--json", default=None, help="also write all measurements to this JSON file")
+    parser.add_argument("--long-epochs", action="store_true",
+                        help="instead: the long-epoch case (bench/long_epochs.py): SIGTERM with a deadline shorter than an epoch")
+    parser.add_argument("--step-seconds", type=float, default=3.0, help="long epochs: seconds per step, 20 steps an epoch (default 3.0)")
+    parser.add_argument("--deadline", type=float, default=10.0, help="long epochs: LightningTune's grace_period (default 10)")
+    parser.add_argument("--into", type=float, default=5.0, help="long epochs: SIGTERM this many seconds into epoch 2 (default 5)")
     parser.add_argument("--child-plain", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--storage", help=argparse.SUPPRESS)
@@ -343,6 +348,8 @@ def main(argv=None) -> int:
         return plain_main(args)
     root = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="lt_pause_"))
     root.mkdir(parents=True, exist_ok=True)
+    if args.long_epochs:
+        return long_epochs_case(args, root)
     print_header(f"# pause/resume: ASHA, {args.num_samples} trials x <= {args.max_epochs} epochs, {args.max_concurrent_trials} at a time, "
           f"epochs >= {args.min_epoch_seconds} s, SIGINT {args.delay} s after the first checkpoint, {args.repeats} repeat(s)",
           root, bool(args.workdir))
@@ -369,6 +376,33 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1, default=str))
     return 0 if runs and all(not r.get("failed") for r in runs) else 1
+
+
+def long_epochs_case(args, root: Path) -> int:
+    """SIGTERM with a deadline shorter than an epoch: checkpoint at a step vs losing the epoch in flight."""
+    from long_epochs import BATCH, SAMPLES, main_case
+
+    epoch_s = args.step_seconds * SAMPLES / BATCH
+    args.max_epochs = min(args.max_epochs, 2)
+    print_header(f"# long epochs: 2 trials at a time, {args.max_epochs} epochs of {epoch_s:g} s, SIGTERM {args.into:g} s into "
+                 f"the 2nd epoch, LightningTune's grace_period {args.deadline:g} s", root, bool(args.workdir))
+    try:
+        runs = main_case(args, root, bench_env())
+    finally:
+        if not args.workdir:
+            shutil.rmtree(root, ignore_errors=True)
+    by = {r["side"]: r for r in runs}
+    rows = []
+    for label, key in (("SIGTERM -> every trial's checkpoint on disk s", "sigterm_to_checkpoints_s"),
+                       ("SIGTERM -> driver exit s", "sigterm_to_exit_s"),
+                       ("steps trained twice after resume", "steps_trained_twice")):
+        rows.append([label] + [by[s][key] if s in by and by[s][key] is not None else "-" for s in ("lt", "plain")])
+    steps = SAMPLES // BATCH
+    print(f"\n## Long epochs ({epoch_s:g} s, {steps} steps of {args.step_seconds:g} s), SIGTERM with a {args.deadline:g} s deadline")
+    print_table(["metric", LABELS["lt"], LABELS["plain"]], rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "runs": runs}, indent=1, default=str))
+    return 0
 
 
 def report(runs, args) -> None:

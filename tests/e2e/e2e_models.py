@@ -171,9 +171,9 @@ class RankRecordingClassifier(DigitsClassifier):
     """Appends, on every DDP rank, each epoch's end to ``<record_dir>/rank<global rank>.jsonl``: the epoch,
     this rank's own ``val_loss`` (not synced: each rank's data and RNG show), its process and placement group."""
 
-    def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, **kwargs):
+    def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, fail_rank: int = -1, **kwargs):
         super().__init__(**kwargs)
-        self.record_dir, self.min_epoch_seconds = record_dir, min_epoch_seconds
+        self.record_dir, self.min_epoch_seconds, self.fail_rank = record_dir, min_epoch_seconds, fail_rank
         self._epoch_started = 0.0
 
     def on_train_epoch_start(self):
@@ -195,6 +195,8 @@ class RankRecordingClassifier(DigitsClassifier):
         }
         with open(os.path.join(self.record_dir, f"rank{self.global_rank}.jsonl"), "a") as handle:
             handle.write(json.dumps(event) + "\n")
+        if self.global_rank == self.fail_rank and self.current_epoch == 1:
+            raise RuntimeError(f"injected failure on rank {self.fail_rank}")  # the other rank waits in a collective
 
 
 # -- Step-level pause (issue 13): slow steps, every step's loss recorded, a loader that may not resume.

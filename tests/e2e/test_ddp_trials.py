@@ -85,3 +85,12 @@ def test_two_ranks_resume_after_kill_9_of_the_driver(tmp_path, reference):
         assert len(rows) - EPOCHS <= 1 and before[rank] >= 2  # at most the epoch in flight trained again
     latest = {config: sorted({row[0]: row for row in rows}.values()) for config, rows in trial_histories(session / "tune").items()}
     assert latest == reference[2]
+
+
+def test_a_failing_rank_fails_the_trial_with_its_error_at_once(tmp_path, local_ray):
+    record_dir = tmp_path / "records"
+    record_dir.mkdir()
+    results = ddp_optimizer(record_dir, fail_rank=1).run(output_dir=tmp_path / "out", verbose=0)
+    (error,) = results.errors  # not a hang in rank 0's next collective until the DDP timeout (30 min)
+    assert "Rank 1 of the trial failed: injected failure on rank 1" in str(error)
+    assert [e["epoch"] for e in _ranks(record_dir)["rank1"]] == [0, 1]

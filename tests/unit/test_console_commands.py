@@ -379,6 +379,14 @@ def start_fake_driver(session, mode="pause"):
     return proc
 
 
+def end_fake_driver(driver, wait=10.0):
+    """Let a driver that released its lock finish exiting (pause returns as soon as the lock is gone), else kill it."""
+    try:
+        driver.wait(wait)
+    except subprocess.TimeoutExpired:
+        driver.kill()
+
+
 @pytest.mark.parametrize("now, signame", [(False, "SIGUSR1"), (True, "SIGUSR2")])
 def test_pause_signals_the_driver_and_waits_until_paused(tmp_path, capsys, now, signame):
     session = make_session(tmp_path, status="RUNNING")
@@ -386,7 +394,7 @@ def test_pause_signals_the_driver_and_waits_until_paused(tmp_path, capsys, now, 
     try:
         code, out, err = run_main(capsys, "pause", session, *(["--now"] if now else []), "--timeout", "30")
     finally:
-        driver.kill()
+        end_fake_driver(driver)
     assert code == 0, err
     assert driver.wait(10) == 3
     summary = yaml.safe_load((session / SUMMARY_FILE).read_text())
@@ -401,7 +409,7 @@ def test_pause_waits_for_a_starting_driver_before_signalling(tmp_path, capsys):
     try:
         code, out, err = run_main(capsys, "pause", session, "--timeout", "30")
     finally:
-        driver.kill()
+        end_fake_driver(driver)
     assert code == 0, err
     assert driver.wait(10) == 3  # it was signalled only once its handler was in
     assert "is starting; waiting for it to run" in out and "Session paused. Resume with:" in out

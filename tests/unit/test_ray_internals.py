@@ -249,3 +249,15 @@ def test_a_snapshot_delta_older_than_the_snapshot_or_from_another_run_is_dropped
     assert (folder / "experiment_state-s1.json").read_bytes() == before
     assert (folder / "searcher-state-s1.pkl").read_bytes() == b"old searcher"
     assert not (folder / ray_internals.SNAPSHOT_DELTA_FILE).exists()
+
+
+def test_the_snapshot_syncer_pickles_without_its_controller():
+    import cloudpickle
+
+    controller = _Controller()
+    ray_internals.publish_snapshots_last(controller)
+    # Every trial's storage context holds this syncer and is pickled into the trial's actor: a
+    # controller in it would not unpickle there ("'TuneController' object has no attribute '_storage'").
+    data = cloudpickle.dumps(controller._storage.syncer)
+    assert b"_Controller" not in data and b"_SnapshotJournal" not in data
+    assert callable(cloudpickle.loads(data)._sync_up_command)

@@ -16,7 +16,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lbohb_cli_helpers import TinyData, TinyModel
 from lightning_bohb.callbacks import RNGStateCallback
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
-from lightning_bohb.core.trial_logs import LogPendingRow, TrialLogs, pending_epoch_row, restore_identity, resume_logs, start_logs
+from lightning_bohb.core.trial_logs import TrialLogs, pending_epoch_row, restore_identity, resume_logs, start_logs
 
 
 class Stop(Exception):
@@ -49,7 +49,7 @@ class SaveEachEpoch(ValidatedEpochEnd):
 
 class HoldAtStart(Checkpoint):
     """Where `TunePauseCallback` holds a trial that starts while a pause is pending (``on_train_start``,
-    after `TrialLogs`, before `LogPendingRow`); the held process ends there."""
+    after `TrialLogs`); the held process ends there."""
 
     def on_train_start(self, trainer, pl_module):
         raise Stop
@@ -64,7 +64,7 @@ def fit(root: Path, checkpoint=None, hold_at_start=False, **stop):
         max_epochs=4,
         default_root_dir=root,
         logger=loggers,
-        callbacks=[TrialLogs(), RNGStateCallback(), saver, *([HoldAtStart()] if hold_at_start else []), LogPendingRow()],
+        callbacks=[TrialLogs(), RNGStateCallback(), saver, *([HoldAtStart()] if hold_at_start else [])],
         log_every_n_steps=1,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -130,14 +130,23 @@ def test_paused_twice_the_logs_are_those_of_one_run(tmp_path, uninterrupted):
 
 
 def test_restored_then_held_before_its_first_epoch_the_pending_row_is_logged_once(tmp_path, uninterrupted):
-    """A pause that arrives while a restored trial starts holds it at ``on_train_start``: the pending
-    training row of its checkpoint is logged after that point, so each resume logs it once."""
+    """A pause that arrives while a restored trial starts holds it at ``on_train_start``, after the
+    pending training row of its checkpoint was logged: the next start from that checkpoint rewrites it
+    in the CSV file (which it rewinds) and not in TensorBoard (append-only)."""
     expected, _ = uninterrupted
     fit(tmp_path, stop_after=0)
     fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True)
     fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True)
     fit(tmp_path, tmp_path / "epoch_0.ckpt")
     assert logs(tmp_path) == expected  # TensorBoard: no step of the pending row twice; CSV unchanged
+
+
+def test_held_at_its_last_epoch_end_the_resume_logs_the_last_row(tmp_path, uninterrupted):
+    """Resumed with nothing left to train, Lightning runs no training hook: the row is logged anyway."""
+    expected, _ = uninterrupted
+    fit(tmp_path, stop_after=3)
+    fit(tmp_path, tmp_path / "epoch_3.ckpt", hold_at_start=True)  # never held: on_train_start does not run
+    assert logs(tmp_path) == expected
 
 
 def test_held_before_its_first_checkpoint_a_trial_keeps_one_logger_version(tmp_path, uninterrupted):

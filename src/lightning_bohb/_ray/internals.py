@@ -6,6 +6,7 @@ Each function fails loudly, naming the Ray version, if a Ray upgrade changes wha
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -102,9 +103,10 @@ def publish_snapshots_last(controller) -> None:
     syncer = controller._storage.syncer
     journal = _journals.get(controller) or _SnapshotJournal(controller)
     _journals[controller] = journal
+    key = journal.key  # not the journal: every trial's storage context (pickled to its actor) holds this syncer
 
     def sync_up_command(local_path, uri, exclude=None):
-        options = {"local_path": local_path, "fs": syncer.storage_filesystem, "fs_path": uri, "exclude": exclude, "journal": journal}
+        options = {"local_path": local_path, "fs": syncer.storage_filesystem, "fs_path": uri, "exclude": exclude, "journal_key": key}
         return _upload_snapshot_last, options
 
     syncer._sync_up_command = sync_up_command
@@ -115,7 +117,8 @@ def publish_snapshots_last(controller) -> None:
 _RACY_NS = 1_000_000_000
 
 
-def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journal: Optional["_SnapshotJournal"] = None) -> None:
+def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journal_key: Optional[int] = None) -> None:
+    journal = _journals_by_key.get(journal_key) if journal_key is not None else None
     if journal is not None:
         journal.published = False
     _upload_changed(local_path, fs, fs_path, exclude, {} if journal is None else journal.copied)
@@ -189,6 +192,8 @@ SNAPSHOT_DELTA_FILE = "lightning_bohb-snapshot-delta.json"  # beside Tune's expe
 _DELTA_VERSION = 1
 _FULL_SNAPSHOT_EVERY_S = 5.0  # and at least 19 times what the last one took, as Tune spaces its own
 _journals: "weakref.WeakKeyDictionary[Any, _SnapshotJournal]" = weakref.WeakKeyDictionary()
+_journals_by_key: "weakref.WeakValueDictionary[int, _SnapshotJournal]" = weakref.WeakValueDictionary()
+_journal_keys = itertools.count()
 
 
 class _TrackingSet(set):
@@ -210,6 +215,8 @@ class _SnapshotJournal:
 
     def __init__(self, controller: Any) -> None:
         self.controller = controller
+        self.key = next(_journal_keys)
+        _journals_by_key[self.key] = self
         self.copied: Dict[str, Tuple[int, int]] = {}  # trial files as last copied into the session
         self.changed: Set[Any] = set()  # trials whose state changed since the last full snapshot published
         self.published = False

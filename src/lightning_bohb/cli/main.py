@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pause.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder (<experiment_dir>/<name>/session_<id>)")
     pause.add_argument("--now", action="store_true", help="stop at once instead of at the next validation")
-    pause.add_argument("--within", metavar="DURATION", type=_duration, default=None,
+    pause.add_argument("--within", metavar="DURATION", type=_positive_duration, default=None,
                        help="the pause must be saved within this long (e.g. 60s, 2m): trials whose epoch end comes later "
                        "checkpoint at their next training step; at the end of it, quit (default: the session's grace_period)")
     pause.add_argument("--timeout", metavar="S", type=_positive_seconds, default=300.0,
@@ -365,7 +365,7 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def _duration(text: str) -> float:
+def _positive_duration(text: str) -> float:
     from lightning_bohb.core.optimization_config import parse_duration
 
     try:

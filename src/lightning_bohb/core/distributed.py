@@ -234,17 +234,52 @@ class RankGroup:
             actor.fit.remote(spec, self.layout.rank_config(trial_config, rank), trial_dir, fit_arguments, data)
             for rank, actor in enumerate(self.actors, start=1)
         ]
+        watcher = _RankWatcher(runs, self.actors)
         try:
             yield
+            watcher.done.set()
             ray.get(runs)
-        except BaseException:
-            _close_process_group()  # a rank waiting in a collective with rank 0 fails instead of waiting
-            _raise_rank_error(runs)
+        except BaseException as err:
+            watcher.done.set()
+            _close_process_group()
+            if watcher.failure is not None or _lost_a_peer(err):
+                _raise_rank_error(runs)  # rank 0 failed because another rank did: that rank's error says why
             raise
         finally:
+            watcher.done.set()
             _close_process_group()  # the worker may run another trial next
             for actor in self.actors:
                 ray.kill(actor)
+
+
+class _RankWatcher:
+    """Ends every other rank's process as soon as one rank fails: their sockets close, so rank 0, waiting
+    for it in a collective (gloo has no abort), fails at once instead of after the DDP timeout."""
+
+    def __init__(self, runs: List[Any], actors: List[Any]) -> None:
+        import threading
+
+        self.runs, self.actors = runs, actors
+        self.done = threading.Event()
+        self.failure: Optional[BaseException] = None
+        threading.Thread(target=self._watch, name="lightning-bohb-ranks", daemon=True).start()
+
+    def _watch(self) -> None:
+        import ray
+
+        pending = list(self.runs)
+        while pending and not self.done.is_set():
+            ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            for run in ready:
+                try:
+                    ray.get(run)
+                except Exception as err:
+                    if self.done.is_set():
+                        return
+                    self.failure = err
+                    for actor in self.actors:
+                        ray.kill(actor)
+                    return
 
 
 class OneRank:
@@ -299,12 +334,9 @@ class _Rank:
             try:
                 cli = spec.cli.build(config, trial_callbacks(spec), QUIET_TRAINER_DEFAULTS)
                 cli.trainer.fit(cli.model, datamodule=cli.datamodule, **fit_arguments)
-            except BaseException as err:
-                _close_process_group()  # rank 0 stops waiting for this rank and fails the trial
+            except BaseException as err:  # rank 0's watcher ends this process once it has this error
                 rank = config["trainer"]["strategy"]["init_args"]["cluster_environment"]["init_args"]["global_rank"]
                 raise RankError(f"Rank {rank} of the trial failed: {err}\n{traceback.format_exc()}") from None
-            finally:
-                _close_process_group()
 
 
 class RankError(RuntimeError):
@@ -318,9 +350,18 @@ def _raise_rank_error(runs: List[Any]) -> None:
     for run in ready:
         try:
             ray.get(run)
+        except ray.exceptions.RayActorError:
+            continue  # ended by the watcher or with the trial: another rank's error says why
         except Exception as err:
             cause = getattr(err, "cause", None) or err
             raise RankError(str(cause)) from None
+
+
+def _lost_a_peer(err: BaseException) -> bool:
+    """Whether rank 0 failed in a collective whose other side went away (gloo's or NCCL's error)."""
+    import torch.distributed
+
+    return isinstance(err, getattr(torch.distributed, "DistError", ())) or "Connection closed by peer" in str(err)
 
 
 def _close_process_group() -> None:

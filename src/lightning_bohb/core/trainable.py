@@ -113,7 +113,7 @@ def trial_callbacks(spec: TrialSpec) -> List[Any]:
     """LightningTune's callbacks of a trial, the same on every rank (they meet in the same collectives)."""
     from lightning_bohb.callbacks import FreshLoaderWorkers, RNGStateCallback, TunePauseCallback, TuneReportCallback
     from lightning_bohb.callbacks.loader_position import LoaderPosition
-    from lightning_bohb.core.trial_logs import LogPendingRow, TrialLogs
+    from lightning_bohb.core.trial_logs import TrialLogs
     from lightning_bohb.pause.channel import ControlClient
 
     control = ControlClient(spec.control_name) if spec.control_name else None
@@ -127,7 +127,6 @@ def trial_callbacks(spec: TrialSpec) -> List[Any]:
         pause.loader_position,  # the training loader's position within an epoch, for a step checkpoint
         report,  # reports the checkpoint before the pause callback holds
         pause,
-        LogPendingRow(),  # a restored trial's pending log row, after a hold at on_train_start
     ]
 
 

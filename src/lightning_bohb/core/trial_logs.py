@@ -8,12 +8,16 @@ And a pause falls in ``on_train_epoch_end``, before Lightning logs that epoch's 
 So at each validated epoch end, before the checkpoint is reported, this callback records in the
 checkpoint each logger's version (or run id), how many rows each CSV file holds, and the row
 Lightning is about to log. `resume_logs` (before ``fit`` of the resumed trial) gives every logger its
-version or run id back and keeps the CSV rows the checkpoint covers (rows of an epoch lost to a crash
-go); `LogPendingRow` logs the pending row at ``on_train_start``, after the point where a pause that
-arrives as the trial starts holds it (a held process ends there, and the next resume logs the row
-once). A trial held before its first checkpoint starts over with no checkpoint: each start records
-its loggers' versions in ``default_root_dir`` (`RECORD_FILE`), and `start_logs` gives a new start the
-same ones, so no empty ``version_<n>`` is left behind. The files read as those of one uninterrupted run.
+version or run id back, keeps the CSV rows the checkpoint covers (rows of an epoch lost to a crash
+go), and logs the pending row. A restored trial can be held again before it trains (a pause that
+arrives as it starts holds it at ``on_train_start``) and resumed from the same checkpoint: CSV drops
+and rewrites the row, but loggers that only append (TensorBoard, MLflow, W&B) would get it twice, so
+the trial's record in ``default_root_dir`` (`RECORD_FILE`) notes which checkpoint's row they have.
+A trial held before its first checkpoint starts over with no checkpoint: each start records its
+loggers' versions there too, and `start_logs` gives a new start the same ones, so no empty
+``version_<n>`` is left behind. A checkpoint taken within an epoch (a pause at a
+training step) records the loggers as they are then, with no row pending. The files read as those of
+one uninterrupted run.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import time
 import warnings
 from typing import Any, Dict, List, Optional
 
-from lightning.pytorch.callbacks import Checkpoint
 from typing_extensions import override
 
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
@@ -34,7 +37,9 @@ from lightning_bohb.utils.files import atomic_write
 STATE_KEY = "TrialLogs"
 METRICS_FILE = "metrics.csv"
 RECORD_FILE = "trial_logs.json"
-"""In the trial's ``default_root_dir``: the loggers' versions (run ids) of the trial's first start."""
+"""In the trial's ``default_root_dir``: ``{"loggers": [{"class", "version"}], "pending_logged": row}``,
+the loggers' versions (run ids) of the trial's first start and the pending row (``{"step", "epoch"}``)
+its append-only loggers have."""
 RECORD_LIMIT = 64 * 1024
 
 
@@ -47,7 +52,6 @@ class TrialLogs(ValidatedEpochEnd):
     def __init__(self) -> None:
         super().__init__()
         self._state: Dict[str, Any] = {"loggers": [], "pending": None}
-        self._pending: Optional[Dict[str, Any]] = None  # the restored checkpoint's row, until logged
         self._trainer: Any = None
         self._at_epoch_end = False  # True from a validated epoch end until the next epoch starts
 
@@ -56,11 +60,8 @@ class TrialLogs(ValidatedEpochEnd):
         self._trainer = trainer
         # The loggers' runs exist now (Lightning creates them before the callbacks' setup): record them for a start over.
         if stage == "fit" and trainer.loggers and trainer.is_global_zero:
-            record = [{"class": type(logger).__name__, "version": _describe(logger, rows=False)["version"]} for logger in trainer.loggers]
-            try:
-                atomic_write(os.path.join(trainer.default_root_dir, RECORD_FILE), json.dumps(record))
-            except OSError:  # never let log bookkeeping fail a trial
-                return
+            loggers = [{"class": type(logger).__name__, "version": _describe(logger, rows=False)["version"]} for logger in trainer.loggers]
+            _update_record(trainer, loggers=loggers)
 
     @property
     @override
@@ -91,32 +92,6 @@ class TrialLogs(ValidatedEpochEnd):
     @override
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self._state = dict(state_dict)  # applied by `resume_logs` before fit; kept for the next checkpoint
-        pending = self._state.get("pending")
-        self._pending = pending if isinstance(pending, dict) and pending.get("metrics") else None
-
-    def log_pending(self, trainer: Any) -> None:
-        """Log the restored checkpoint's pending training row, once (see `LogPendingRow`)."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        for logger in _creation_order(trainer.loggers):
-            logger.log_metrics(dict(pending["metrics"]), step=int(pending["step"]))
-            persist(logger)
-
-
-class LogPendingRow(Checkpoint):
-    """Logs the pending training row of the checkpoint a trial resumed from, at ``on_train_start``.
-
-    Place it after `TunePauseCallback` (a `Checkpoint` too, so Lightning keeps their order and runs both
-    after the other callbacks' ``on_train_start``): a trial held there logs nothing, and the row comes
-    before anything the first resumed epoch logs, where the uninterrupted run has it.
-    """
-
-    @override
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        for callback in trainer.callbacks:
-            if isinstance(callback, TrialLogs):
-                callback.log_pending(trainer)
 
 
 def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
@@ -146,25 +121,55 @@ def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
 
 def resume_logs(trainer: Any, checkpoint_path: str, weights_only: bool = True) -> None:
     """Continue the loggers of the run that saved ``checkpoint_path`` (before ``trainer.fit``, which
-    loads the same file with the same ``weights_only``); `LogPendingRow` logs its pending row."""
+    loads the same file with the same ``weights_only``) and log its pending row."""
     state = saved_state(checkpoint_path, weights_only)
-    if state:
-        _continue(trainer.loggers, list(state.get("loggers") or []), csv_rows=None)
+    if not state:
+        return
+    _continue(trainer.loggers, list(state.get("loggers") or []), csv_rows=None)
+    pending = state.get("pending")
+    if not (isinstance(pending, dict) and pending.get("metrics")):
+        return
+    row = {"step": int(pending["step"]), "epoch": pending["metrics"].get("epoch")}
+    logged = _read_record(trainer).get("pending_logged") == row
+    for logger in _creation_order(trainer.loggers):
+        if logged and not _is_csv(logger):
+            continue  # logged by an earlier start from this checkpoint (held before it trained); CSV rewound it
+        logger.log_metrics(dict(pending["metrics"]), step=row["step"])
+        persist(logger)
+    _update_record(trainer, pending_logged=row)
 
 
 def start_logs(trainer: Any) -> None:
     """Before ``trainer.fit`` of a trial with no checkpoint: if an earlier start of the same trial (held
     before its first checkpoint, or crashed) recorded its loggers in ``default_root_dir``, continue those
     versions and runs, its CSV rows dropped (the trial starts over); else the loggers choose as usual."""
-    path = os.path.join(trainer.default_root_dir, RECORD_FILE)
+    record = _read_record(trainer)
+    loggers = record.get("loggers")
+    if isinstance(loggers, list) and all(isinstance(entry, dict) for entry in loggers):
+        _continue(trainer.loggers, loggers, csv_rows=0)
+    if record.get("pending_logged") is not None:
+        _update_record(trainer, pending_logged=None)  # the trial starts over: no checkpoint's row is logged
+
+
+def _read_record(trainer: Any) -> Dict[str, Any]:
+    """The trial's record (`RECORD_FILE`), ``{}`` when missing, too big or not a JSON object."""
     try:
-        with open(path, "rb") as handle:
+        with open(os.path.join(trainer.default_root_dir, RECORD_FILE), "rb") as handle:
             data = handle.read(RECORD_LIMIT + 1)
         record = json.loads(data) if len(data) <= RECORD_LIMIT else None
     except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _update_record(trainer: Any, **fields: Any) -> None:
+    """Set ``fields`` in the trial's record (rank zero only; replaced atomically)."""
+    if not trainer.is_global_zero:
         return
-    if isinstance(record, list) and all(isinstance(entry, dict) for entry in record):
-        _continue(trainer.loggers, record, csv_rows=0)
+    try:
+        atomic_write(os.path.join(trainer.default_root_dir, RECORD_FILE), json.dumps({**_read_record(trainer), **fields}))
+    except (OSError, TypeError, ValueError):  # never let log bookkeeping fail a trial
+        return
 
 
 def _continue(loggers: List[Any], saved: List[Dict[str, Any]], csv_rows: Optional[int]) -> None:
