@@ -19,7 +19,9 @@ session folder (under ``--workdir``, one disk for every row):
                     the file into the checkpoint folder after one fsync (one write of the data)
   lt-zstd           ``lt`` with ``checkpoint_compression="zstd"``
 
-Each variant runs in its own process; "peak MiB" is that process tree's peak RSS (model included).
+All variants run in one child process on the same trained model, in rounds (each variant once per
+round, the order reversed every other round) so that the machine's changing load hits all alike;
+"peak MiB" is that process's peak RSS while the variant saves (the model's ~size included).
 
 Part 2 (``--retention``): the same seeded ASHA session (digits model, 12 trials, 6 epochs, hidden
 size 512) with and without deletion of the early-stopped trials' checkpoints; the disk each session
@@ -91,9 +93,9 @@ def _save(variant: str, trainer, target: Path) -> None:
             finally:
                 os.close(fd)
         return
-    from lightning_bohb._ray.atomic_fs import STAGING_FOLDER, atomic_storage_filesystem
+    from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
     from lightning_bohb.callbacks.tune_report_callback import save_checkpoint_folder
-    from lightning_bohb.utils.files import make_private_dir
+    from lightning_bohb.utils.files import STAGING_FOLDER, make_private_dir
 
     if variant in ("lt", "lt-zstd"):  # what checkpoint_staging + tune.report do in a single-process trial
         session = atomic_storage_filesystem()
@@ -121,30 +123,38 @@ def _save(variant: str, trainer, target: Path) -> None:
 def child(args) -> None:
     import lightning.pytorch as pl
 
-    if args.variant == "lt-fsync-chunk":
-        from lightning_bohb.utils import files
+    from lightning_bohb.utils import files
 
-        files.SYNC_UNIT = 1 << 62  # every write is "the last chunk": fsync per write, as before issue 15
     out = Path(args.dir)
-    record = {"variant": args.variant, "seconds": [], "bytes": None}
+    variants = args.variant.split(",")
+    records = {v: {"variant": v, "seconds": [], "bytes": None, "peak_mib": 0.0} for v in variants}
+    normal_unit = files.SYNC_UNIT
 
     class Measure(pl.Callback):
         def on_train_epoch_end(self, trainer, pl_module):
-            record["parameter_bytes"] = sum(p.numel() * p.element_size() for p in pl_module.parameters())
-            for index in range(args.repeats):
-                target = out / f"checkpoint_{index:06d}"
-                start = time.perf_counter()
-                _save(args.variant, trainer, target)
-                record["seconds"].append(time.perf_counter() - start)
-                record["bytes"] = disk_bytes(target)
-                shutil.rmtree(target)  # one checkpoint on disk at a time
+            parameter_bytes = sum(p.numel() * p.element_size() for p in pl_module.parameters())
+            _save("torch.save", trainer, out / "warm-up")  # the first save pays one-time costs: untimed
+            shutil.rmtree(out / "warm-up")
+            for index in range(args.repeats):  # rounds: every variant once per round, so load drifts hit all alike
+                for variant in variants if index % 2 == 0 else variants[::-1]:
+                    # lt-fsync-chunk: every write is "the last chunk", an fsync per write as before issue 15
+                    files.SYNC_UNIT = 1 << 62 if variant == "lt-fsync-chunk" else normal_unit
+                    target = out / f"checkpoint_{index:06d}"
+                    with TreeMemory(os.getpid(), interval=0.05) as memory:
+                        start = time.perf_counter()
+                        _save(variant, trainer, target)
+                        records[variant]["seconds"].append(time.perf_counter() - start)
+                    record = records[variant]
+                    record.update(bytes=disk_bytes(target), parameter_bytes=parameter_bytes)
+                    record["peak_mib"] = max(record["peak_mib"], memory.peak_mib)
+                    shutil.rmtree(target)  # one checkpoint on disk at a time
 
     trainer = pl.Trainer(
         max_epochs=1, limit_train_batches=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, callbacks=[Measure()], accelerator="cpu",
     )
     trainer.fit(_big_module(args.size_gb))
-    Path(args.json_out).write_text(json.dumps(record))
+    Path(args.json_out).write_text(json.dumps(list(records.values())))
 
 
 # ---------------------------------------------------------------- part 2: retention, in a child process
@@ -189,8 +199,9 @@ def retention_child(args) -> None:
 
 # ---------------------------------------------------------------- parent
 def run_child(kind: str, variant: str, args, root: Path) -> dict:
-    json_out = root / f"{kind}-{variant}.json"
-    folder = root / f"{kind}-{variant}"
+    name = variant if kind == "retention" else "all"
+    json_out = root / f"{kind}-{name}.json"
+    folder = root / f"{kind}-{name}"
     command = [sys.executable, __file__, f"--{kind}-child", "--variant", variant, "--dir", str(folder),
                "--json-out", str(json_out), "--size-gb", str(args.size_gb), "--repeats", str(args.repeats)]
     process = subprocess.Popen(command, env=bench_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -199,7 +210,8 @@ def run_child(kind: str, variant: str, args, root: Path) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"{kind} {variant} failed:\n{output[-4000:]}")
     record = json.loads(json_out.read_text())
-    record["peak_mib"] = memory.peak_mib
+    if isinstance(record, dict):
+        record["peak_mib"] = memory.peak_mib
     shutil.rmtree(folder, ignore_errors=True)
     return record
 
@@ -207,7 +219,7 @@ def run_child(kind: str, variant: str, args, root: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-gb", type=float, default=1.0, help="parameters + optimizer state, GB (default 1)")
-    parser.add_argument("--repeats", type=int, default=2, help="checkpoints timed per variant (median shown)")
+    parser.add_argument("--repeats", type=int, default=3, help="checkpoints timed per variant (median shown)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ", ".join(VARIANTS))
     parser.add_argument("--retention", action="store_true", help="also run part 2 (two small ASHA sessions)")
     parser.add_argument("--workdir", help="keep files here (default: a temporary folder beside the repository)")
@@ -237,8 +249,7 @@ def main() -> None:
                  bool(args.workdir))
     records = {"checkpoint": [], "retention": []}
     try:
-        for variant in variants:
-            records["checkpoint"].append(run_child("checkpoint", variant, args, root))
+        records["checkpoint"] = run_child("checkpoint", ",".join(variants), args, root)
         base = {r["variant"]: median(r["seconds"]) for r in records["checkpoint"]}
         reference = base.get("torch.save")
         rows = []

@@ -20,6 +20,7 @@ than once (rows of a trial's result.json with a repeated ``epoch``).
 
     python bench/pause_resume.py                      # about 3-4 minutes on 2 idle cores
     python bench/pause_resume.py --repeats 3 --min-epoch-seconds 2
+    python bench/pause_resume.py --long-epochs        # 60 s epochs, SIGTERM with a 10 s deadline (bench/long_epochs.py)
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def parse_args(argv=None):
                         help="instead: the long-epoch case (bench/long_epochs.py): SIGTERM with a deadline shorter than an epoch")
     parser.add_argument("--step-seconds", type=float, default=3.0, help="long epochs: seconds per step, 20 steps an epoch (default 3.0)")
     parser.add_argument("--deadline", type=float, default=10.0, help="long epochs: LightningTune's grace_period (default 10)")
-    parser.add_argument("--into", type=float, default=5.0, help="long epochs: SIGTERM this many seconds into epoch 2 (default 5)")
+    parser.add_argument("--into", type=float, default=30.0, help="long epochs: SIGTERM this many seconds into epoch 2 (default 30)")
     parser.add_argument("--child-plain", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--restore", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--storage", help=argparse.SUPPRESS)

@@ -50,6 +50,8 @@ def test_compressed_every_second_epoch_paused_equals_uninterrupted_and_stopped_t
         assert [epoch for epoch, _ in epochs] == list(range(len(epochs)))
     assert any(len(epochs) < MAX_EPOCHS for _, epochs in expected)  # ASHA stopped some trials early
 
+    assert not glob.glob(str(cli.session_dir / "tune" / "*" / ".checkpoint_staging"))  # each staged checkpoint removed
+
     best = resumed.get_best_result("val_loss", "min")
     assert best.config == reference.get_best_result("val_loss", "min").config
     for result in resumed:

@@ -121,10 +121,22 @@ def test_doubled_num_samples_on_asha_is_the_search_with_that_budget_from_the_sta
     assert trace(session) == trace(reference.session_dir)
 
 
-def test_concurrency_one_to_two_retrains_nothing(tmp_path):
+def _trial_cpus(session):
+    """``{trial id: CPUs of its placement group}`` from Tune's newest experiment snapshot."""
+    (path,) = sorted(glob.glob(str(session / "tune" / "experiment_state-*.json")))[-1:]
+    cpus = {}
+    for state_json, _ in json.load(open(path))["trial_data"]:
+        state = json.loads(state_json)
+        factory = pickle.loads(bytes.fromhex(state["placement_group_factory"]))  # Ray writes it as a hex pickle
+        cpus[state["trial_id"]] = sum(bundle.get("CPU", 0) for bundle in factory.bundles)
+    return cpus
+
+
+def test_concurrency_one_to_two_and_new_cpus_retrain_nothing(tmp_path):
     session = _paused(tmp_path, "asha", num_samples=4, pause_at=3)
     before = _histories(session)
-    results = PauseAfter.resume(session, max_concurrent_trials=2).run()
+    assert set(_trial_cpus(session).values()) == {1.0}
+    results = PauseAfter.resume(session, max_concurrent_trials=2, cpus_per_trial=0.5).run()
 
     assert len(results) == 4 and not results.errors
     counts = epoch_end_counts(tmp_path / "records")
@@ -132,7 +144,11 @@ def test_concurrency_one_to_two_retrains_nothing(tmp_path):
     after = _histories(session)
     for trial_id, history in before.items():
         assert after[trial_id][: len(history)] == history
-    assert TuneSessionState.load(session).optimization_config.max_concurrent_trials == 2
+    cpus = _trial_cpus(session)
+    finished_before = {trial_id for trial_id, history in before.items() if len(history) == 4}
+    assert all(cpus[trial_id] == 0.5 for trial_id in cpus if trial_id not in finished_before), cpus  # restored and new ones
+    config = TuneSessionState.load(session).optimization_config
+    assert (config.max_concurrent_trials, config.cpus_per_trial) == (2, 0.5)
 
 
 def test_fewer_samples_than_trials_created_is_refused(tmp_path):

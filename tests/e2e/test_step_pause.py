@@ -72,7 +72,7 @@ def _result_rows(session):
 
 
 def _signal_when_both_early_in_an_epoch(record_dir, signum, sent):
-    """SIGTERM this driver once both trials are a few steps into epoch 1 (far from its end)."""
+    """Send ``signum`` to this driver (or call it) once both trials are a few steps into epoch 1."""
 
     def early():
         records = _records(record_dir) if record_dir.exists() else {}
@@ -82,7 +82,7 @@ def _signal_when_both_early_in_an_epoch(record_dir, signum, sent):
     def send():
         wait_until(early, 240, "both trials early in epoch 1", interval=0.02)
         sent.append(time.monotonic())
-        os.kill(os.getpid(), signum)
+        signum() if callable(signum) else os.kill(os.getpid(), signum)
 
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
@@ -129,10 +129,11 @@ def test_a_loader_that_cannot_resume_mid_epoch_says_so_and_pauses_at_the_epoch_e
     record_dir = tmp_path / "records"
     record_dir.mkdir()
     cli = TuneReflowCLI("weighted", experiment_dir=tmp_path / "weighted", enable_pause=False, verbose=False)
-    # pause_after: the session must be paused by then, so every trial's epoch end comes too late.
-    optimizer = _optimizer(tmp_path / "weighted", record_dir, sampler="weighted", pause_after="6s")
+    # What `pause_after`/`pause_at` do when their time comes: a pause due now, with no quit after it.
+    sender = _signal_when_both_early_in_an_epoch(record_dir, lambda: cli.session.pause.request_pause(deadline=time.time()), [])
     with pytest.raises(SessionPaused):
-        cli.run(optimizer)
+        cli.run(_optimizer(tmp_path / "weighted", record_dir, sampler="weighted"))
+    sender.join()
     coordinator = cli.session.coordinator
     assert coordinator.stop_reason == StopReason.PAUSED and not coordinator.timed_out
     assert len(coordinator.epoch_end_only) == 2

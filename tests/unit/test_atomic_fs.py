@@ -205,7 +205,7 @@ def _same_filesystem_upload(tmp_path, folder_name, data):
 
 
 def test_a_staged_checkpoint_is_linked_into_place_after_one_fsync(tmp_path, monkeypatch):
-    from lightning_bohb._ray.atomic_fs import STAGING_FOLDER
+    from lightning_bohb.utils.files import STAGING_FOLDER
 
     calls = _count_fsyncs(monkeypatch)
     staged, placed = _same_filesystem_upload(tmp_path, STAGING_FOLDER, b"weights" * 1000)
@@ -229,3 +229,10 @@ def test_an_io_error_in_a_copy_inside_the_session_reaches_the_copy(tmp_path, mon
     with pytest.raises(OSError, match="Input/output error"):
         _same_filesystem_upload(tmp_path, folder, b"weights")
     assert os.listdir(tmp_path / "trial" / "checkpoint_000000") == []
+
+
+def test_the_report_callback_stages_checkpoints_only_on_the_session_filesystem():
+    from lightning_bohb.callbacks.tune_report_callback import _links_staged_files
+
+    assert _links_staged_files(cloudpickle.loads(cloudpickle.dumps(atomic_storage_filesystem())))  # as trials get it
+    assert not _links_staged_files(pyarrow.fs.LocalFileSystem())  # Ray's default: a temporary folder, copied

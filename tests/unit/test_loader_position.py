@@ -28,8 +28,9 @@ class Noisy(torch.utils.data.Dataset):
 
 
 class StepModel(pl.LightningModule):
-    def __init__(self, num_workers=0, persistent_workers=False, sampler=None):
+    def __init__(self, num_workers=0, persistent_workers=False, sampler=None, stateful=False):
         super().__init__()
+        self.stateful = stateful
         self.layer = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
         self.num_workers, self.persistent_workers, self.sampler = num_workers, persistent_workers, sampler
         self.steps = []
@@ -45,6 +46,10 @@ class StepModel(pl.LightningModule):
 
     def train_dataloader(self):
         options = {"sampler": self.sampler} if self.sampler is not None else {"shuffle": True}
+        if self.stateful:
+            from torchdata.stateful_dataloader import StatefulDataLoader
+
+            return StatefulDataLoader(Noisy(), batch_size=4, num_workers=self.num_workers, **options)
         return torch.utils.data.DataLoader(
             Noisy(), batch_size=4, num_workers=self.num_workers, persistent_workers=self.persistent_workers, **options
         )
@@ -72,9 +77,13 @@ def _fit(make, callbacks, ckpt_path=None):
     return model.steps
 
 
-@pytest.mark.parametrize("num_workers,persistent", [(0, False), (2, False), (2, True)])
-def test_resumed_mid_epoch_trains_the_remaining_steps_bitwise(tmp_path, num_workers, persistent):
-    make = lambda: StepModel(num_workers, persistent)  # noqa: E731
+LOADERS = [(0, False, False), (2, False, False), (2, True, False), (0, False, True), (2, False, True)]
+
+
+@pytest.mark.parametrize("num_workers,persistent,stateful", LOADERS)
+def test_resumed_mid_epoch_trains_the_remaining_steps_bitwise(tmp_path, num_workers, persistent, stateful):
+    """A plain DataLoader (replayed by `ResumableLoader`) and torchdata's StatefulDataLoader (its own state)."""
+    make = lambda: StepModel(num_workers, persistent, stateful=stateful)  # noqa: E731
     reference = _fit(make, [])
     path = str(tmp_path / "step.ckpt")
     before = _fit(make, [SaveAtStep(path, epoch=1, batch_idx=3)])

@@ -24,3 +24,17 @@ def test_a_held_trial_learns_cancel_and_release():
     channel.request_pause()
     threading.Timer(0.05, channel.release).start()
     assert channel.wait_while_paused(30) is HoldState.RELEASED
+
+
+def test_a_pause_carries_its_earliest_deadline_until_cancelled():
+    channel = PauseChannel()
+    assert channel.pause_status() == (False, None)
+    channel.request_pause()
+    assert channel.pause_status() == (True, None)
+    channel.request_pause(50.0)
+    channel.request_pause(80.0)
+    assert channel.pause_status() == (True, 50.0)
+    channel.note("a", "cannot checkpoint in the middle of an epoch: ...")
+    assert channel.notes() == {"a": "cannot checkpoint in the middle of an epoch: ..."}
+    channel.cancel_pause()
+    assert channel.pause_status() == (False, None)

@@ -63,3 +63,33 @@ def test_detach_cancels_the_grace_timer_and_an_infinite_grace_never_starts_one()
     endless.start_grace()
     endless.detach()
     assert not endless.quit_requested
+
+
+def test_a_deadline_reaches_the_channel_and_an_earlier_one_replaces_it():
+    pause, channel = PauseState(), RecordingChannel()
+    pause.attach(channel)
+    assert pause.request_pause() and pause.deadline is None
+    assert not pause.request_pause(deadline=200.0)  # a pause already pending gets the deadline
+    assert not pause.request_pause(deadline=300.0)  # a later one changes nothing
+    assert not pause.request_pause(deadline=100.0)
+    assert channel.sent == ["request", ("request", 200.0), ("request", 100.0)] and pause.deadline == 100.0
+    assert pause.cancel_pause() and pause.deadline is None
+
+
+def test_the_grace_period_is_the_pending_pause_s_deadline_and_within_replaces_it(tmp_path):
+    import time
+
+    from lightning_bohb.pause.state import take_pause_within, write_pause_within
+
+    pause = PauseState(grace_period=3600)
+    before = time.time()
+    pause.start_grace(lambda: None)
+    assert pause.pause_pending and before + 3600 <= pause.deadline <= time.time() + 3600
+    pause.detach()
+    write_pause_within(tmp_path, 60)
+    deadline = take_pause_within(tmp_path)
+    assert before + 60 <= deadline <= time.time() + 60 and take_pause_within(tmp_path) is None  # read once
+    within = PauseState(grace_period=3600)
+    within.start_grace(lambda: None, within=5.0)
+    assert within.deadline <= time.time() + 5.0
+    within.detach()

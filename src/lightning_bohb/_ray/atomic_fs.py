@@ -20,15 +20,15 @@ import os
 
 from fsspec.implementations.local import LocalFileSystem
 
-from lightning_bohb.utils.files import AtomicFile, place_copy
-
-STAGING_FOLDER = ".checkpoint_staging"
-"""A folder whose files are written once and never changed (then deleted): copies of them are hard links."""
+from lightning_bohb.utils.files import STAGING_FOLDER, AtomicFile, place_copy
 
 
 class AtomicLocalFileSystem(LocalFileSystem):
     """fsspec's local filesystem, except that files opened for writing are `AtomicFile` objects
     (owner-only, like every session file) and the folders it makes are owner-only too."""
+
+    links_staged_files = True
+    """Copies of files in a `STAGING_FOLDER` are hard links (what the report callback looks for)."""
 
     def makedirs(self, path, exist_ok=False):
         path = self._strip_protocol(path)
@@ -65,12 +65,6 @@ class AtomicLocalFileSystem(LocalFileSystem):
             place_copy(source, target, link=os.path.basename(os.path.dirname(source)) == STAGING_FOLDER)
         else:
             raise FileNotFoundError(source)
-
-
-def is_atomic_storage(filesystem) -> bool:
-    """Whether ``filesystem`` (a ``pyarrow.fs.FileSystem``) is one `atomic_storage_filesystem` made."""
-    handler = getattr(filesystem, "handler", None)
-    return isinstance(getattr(handler, "fs", None), AtomicLocalFileSystem)
 
 
 def atomic_storage_filesystem():

@@ -537,10 +537,11 @@ def set_search_budget(search_alg, num_samples: int, max_concurrent: int) -> None
 
 
 def set_trial_resources(trial, resources) -> bool:
-    """Give a trial that is not running new resources (``{"cpu": c, "gpu": g}``); True if they changed."""
-    from ray.tune.execution.placement_groups import resource_dict_to_pg_factory
+    """Give a trial that is not running new resources (``{"cpu": c, "gpu": g}`` or a `PlacementGroupFactory`,
+    one bundle per DDP rank); True if they changed."""
+    from ray.tune.execution.placement_groups import PlacementGroupFactory, resource_dict_to_pg_factory
 
-    wanted = resource_dict_to_pg_factory(dict(resources))
+    wanted = resources if isinstance(resources, PlacementGroupFactory) else resource_dict_to_pg_factory(dict(resources))
     if trial.placement_group_factory == wanted:
         return False
     trial.update_resources(wanted)  # also makes the next snapshot save it

@@ -9,7 +9,7 @@ machines, where the old request may not fit at all. Trials that ended keep what 
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, List
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
@@ -22,8 +22,8 @@ class TrialResourcesCallback(Callback):
     """Before the first trial starts, gives every restored trial that will run again ``resources``
     (``{"cpu": c, "gpu": g}``); a trial resumes from its checkpoint with them, no epoch retrained."""
 
-    def __init__(self, resources: Dict[str, float]) -> None:
-        self.resources = dict(resources)
+    def __init__(self, resources: Any) -> None:
+        self.resources = resources if not isinstance(resources, dict) else dict(resources)  # or a PlacementGroupFactory
         self.changed: List[str] = []
         self._done = False
 

@@ -45,6 +45,10 @@ class ResumableLoader:
         self._taken = 0
         self._to_restore: Optional[Dict[str, Any]] = None
         self.mid_epoch = False
+        self.random_before = torch.get_rng_state()
+        """The global torch random state before the loader was made (set by `LoaderPosition`): in a resumed
+        trial, the state its checkpoint restored, before the loader's construction drew from it (torchdata's
+        RandomSampler seeds itself there)."""
         """Whether the training loop is inside an epoch (set by `LoaderPosition`): only then does a
         checkpoint record a position; one taken at an epoch end resumes with the next epoch's iterator."""
 
@@ -80,7 +84,7 @@ class ResumableLoader:
                 self._start = _random_states(self.loader)
             self._taken = 0
             return iter(self.loader)
-        after_step = torch.get_rng_state()  # what the checkpoint restored: the state after its last step
+        after_step = self.random_before  # what the checkpoint restored: the state after its last step
         try:
             if not self._own_state:
                 self.loader.load_state_dict(restore["loader"])
@@ -159,9 +163,12 @@ class LoaderPosition(Callback):
         fresh_workers = any(isinstance(callback, FreshLoaderWorkers) for callback in trainer.callbacks)  # type: ignore[attr-defined]
 
         def resumable_loader() -> Any:
+            before = torch.get_rng_state()
             loader = make()
             self.problem = problem(loader, fresh_workers)
             self._loader = ResumableLoader(loader) if self.problem is None else None
+            if self._loader is not None:
+                self._loader.random_before = before
             return loader if self._loader is None else self._loader
 
         setattr(instance, name, resumable_loader)

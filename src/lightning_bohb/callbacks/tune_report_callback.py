@@ -130,8 +130,7 @@ def checkpoint_staging(trainer: "pl.Trainer") -> Iterator[Tuple[str, Any]]:
     checkpoint folder (one write, one fsync: see `lightning_bohb._ray.atomic_fs`); otherwise a
     temporary folder, which Tune's upload copies. Either is deleted on exit.
     """
-    from lightning_bohb._ray.atomic_fs import STAGING_FOLDER, is_atomic_storage
-    from lightning_bohb.utils.files import make_private_dir
+    from lightning_bohb.utils.files import STAGING_FOLDER, make_private_dir
 
     storage = None
     if trainer.world_size == 1:
@@ -139,7 +138,7 @@ def checkpoint_staging(trainer: "pl.Trainer") -> Iterator[Tuple[str, Any]]:
 
         with contextlib.suppress(Exception):  # outside a Tune trial
             storage = tune.get_context().get_storage()
-    if storage is None or not is_atomic_storage(storage.storage_filesystem) or not os.path.isabs(storage.trial_fs_path):
+    if storage is None or not _links_staged_files(storage.storage_filesystem) or not os.path.isabs(storage.trial_fs_path):
         with tempfile.TemporaryDirectory(prefix="lightning_bohb_ckpt_") as tmp:
             yield tmp, None
         return
@@ -150,6 +149,11 @@ def checkpoint_staging(trainer: "pl.Trainer") -> Iterator[Tuple[str, Any]]:
         yield folder, storage.storage_filesystem
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _links_staged_files(filesystem: Any) -> bool:
+    """Whether ``filesystem`` is the session's (``pyarrow.fs.PyFileSystem`` over `AtomicLocalFileSystem`)."""
+    return bool(getattr(getattr(getattr(filesystem, "handler", None), "fs", None), "links_staged_files", False))
 
 
 @contextlib.contextmanager

@@ -125,6 +125,11 @@ class ConfigDrivenOptimizer:
             trainer = self._cli_config.get("trainer") or {}
         return device_request(trainer, config.cpus_per_trial, config.gpus_per_trial, list(self.parameter_paths.values()))
 
+    def trial_resources(self) -> Any:
+        """What Ray reserves per trial: ``{"cpu", "gpu"}``, or a placement group of one bundle per DDP rank."""
+        config = self.optimization_config
+        return trial_resources(self.device_request().ranks, config.cpus_per_trial, config.gpus_per_trial)
+
     def _warn_about_loader_workers(self) -> None:
         """Once, before Ray starts: loader workers Ray does not reserve CPUs for."""
         workers, _ = loader_settings(self._parsed, self.space, self.parameter_paths)
@@ -230,7 +235,7 @@ class ConfigDrivenOptimizer:
         search_alg, scheduler = search if search is not None else self.build_search()
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, spec=self.trial_spec(control_name)),
-            trial_resources(self.device_request().ranks, config.cpus_per_trial, config.gpus_per_trial),
+            self.trial_resources(),
         )
         resume_config = None
         if resume:

@@ -435,7 +435,7 @@ class TuneSession:
         if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones
             config = optimizer.optimization_config
             search_alg = ray_internals.reshape_on_restore(search_alg, config.num_samples, config.max_concurrent_trials or 0)
-            shape_callbacks.append(TrialResourcesCallback({"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}))
+            shape_callbacks.append(TrialResourcesCallback(optimizer.trial_resources()))  # one bundle per DDP rank
         state.status = SessionStatus.RUNNING
         state.fingerprint = code_fingerprint(
             optimizer.search_space, optimizer.strategy, optimizer.base_config, optimizer.user_classes()

@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Union
 
+STAGING_FOLDER = ".checkpoint_staging"
+"""A folder (in a trial's session folder) whose files are written once, then deleted: the session's
+filesystem (`lightning_bohb._ray.atomic_fs`) hard-links them instead of copying them."""
 SYNC_UNIT = 1 << 20
 """pyarrow's copy writes chunks of a whole number of MiB (1 MiB by default, 64 MiB from Ray) until the last one."""
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # AtomicFile's: tempfile.mkstemp(prefix=".NAME.", suffix=".tmp")
