@@ -122,20 +122,21 @@ def test_doubled_num_samples_on_asha_is_the_search_with_that_budget_from_the_sta
 
 
 def _trial_cpus(session):
-    """``{trial id: CPUs of its placement group}`` from Tune's newest experiment snapshot."""
+    """``{trial id: (CPUs of its placement group, status)}`` from Tune's newest experiment snapshot."""
     (path,) = sorted(glob.glob(str(session / "tune" / "experiment_state-*.json")))[-1:]
     cpus = {}
     for state_json, _ in json.load(open(path))["trial_data"]:
         state = json.loads(state_json)
         factory = pickle.loads(bytes.fromhex(state["placement_group_factory"]))  # Ray writes it as a hex pickle
-        cpus[state["trial_id"]] = sum(bundle.get("CPU", 0) for bundle in factory.bundles)
+        cpus[state["trial_id"]] = (sum(bundle.get("CPU", 0) for bundle in factory.bundles), state["status"])
     return cpus
 
 
 def test_concurrency_one_to_two_and_new_cpus_retrain_nothing(tmp_path):
     session = _paused(tmp_path, "asha", num_samples=4, pause_at=3)
     before = _histories(session)
-    assert set(_trial_cpus(session).values()) == {1.0}
+    saved = _trial_cpus(session)
+    assert {cpus for cpus, _ in saved.values()} == {1.0}
     results = PauseAfter.resume(session, max_concurrent_trials=2, cpus_per_trial=0.5).run()
 
     assert len(results) == 4 and not results.errors
@@ -144,9 +145,9 @@ def test_concurrency_one_to_two_and_new_cpus_retrain_nothing(tmp_path):
     after = _histories(session)
     for trial_id, history in before.items():
         assert after[trial_id][: len(history)] == history
-    cpus = _trial_cpus(session)
-    finished_before = {trial_id for trial_id, history in before.items() if len(history) == 4}
-    assert all(cpus[trial_id] == 0.5 for trial_id in cpus if trial_id not in finished_before), cpus  # restored and new ones
+    cpus = {trial_id: cpus for trial_id, (cpus, _) in _trial_cpus(session).items()}
+    ended = {trial_id for trial_id, (_, status) in saved.items() if status in ("TERMINATED", "ERROR")}
+    assert all(cpus[trial_id] == (1.0 if trial_id in ended else 0.5) for trial_id in cpus), (cpus, saved)  # restored and new
     config = TuneSessionState.load(session).optimization_config
     assert (config.max_concurrent_trials, config.cpus_per_trial) == (2, 0.5)
 
@@ -157,3 +158,22 @@ def test_fewer_samples_than_trials_created_is_refused(tmp_path):
     with pytest.raises(SessionError, match=f"already created {created} trials.*--num-samples {created} or more"):
         TuneReflowCLI.resume(session, num_samples=created - 1)
     assert TuneSessionState.load(session).optimization_config.num_samples == 3  # nothing recorded
+
+
+def test_a_completed_session_continues_with_a_larger_budget(tmp_path, capsys):
+    from lightning_bohb.cli import commands
+
+    cli = TuneReflowCLI("random", experiment_dir=tmp_path, enable_pause=False, verbose=False)
+    cli.run(_optimizer(tmp_path, "random", num_samples=2, max_concurrent=2))
+    session = cli.session_dir
+    before = _histories(session)
+    assert len(before) == 2
+
+    assert commands.resume(str(session), num_samples=2) == 0  # not larger: nothing to do
+    assert "already completed; nothing to resume" in capsys.readouterr().out
+    assert commands.resume(str(session), num_samples=4) == 0
+
+    after = _histories(session)
+    assert len(after) == 4 and all(after[trial_id] == history for trial_id, history in before.items())
+    assert all(n == 1 for n in epoch_end_counts(tmp_path / "records").values())
+    assert TuneSessionState.load(session).optimization_config.num_samples == 4

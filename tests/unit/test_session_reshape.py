@@ -139,3 +139,15 @@ def test_resume_with_new_values_records_them_only_when_it_runs(study):
 def test_resume_flags_take_valid_numbers_only(tmp_path, capsys, flag, value):
     assert main(["resume", str(tmp_path), flag, value]) == 2
     assert f"argument {flag}: invalid value '{value}'" in capsys.readouterr().err
+
+
+def test_resume_if_exists_takes_the_studys_budget_over(study, capsys):
+    session = _saved_session(study, trials=3)  # the study's num_samples is 4
+    changed = yaml.safe_load(study.read_text())
+    changed["optimization"]["num_samples"] = 2
+    study.write_text(yaml.safe_dump(changed))
+    assert main(["run", str(study), "--experiment-dir", str(study.parent / "exp"), "--resume-if-exists"]) == 1
+    err = capsys.readouterr().err
+    assert f"session {session} has already created 3 trials" in err
+    assert "Set optimization.num_samples to 3 or more in the study (now: 4)." in err
+    SessionLock(session).acquire()

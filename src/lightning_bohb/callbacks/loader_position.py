@@ -6,12 +6,13 @@ and restores a loader that has ``state_dict``/``load_state_dict`` (torchdata's `
 an ordinary ``DataLoader`` it restarts from its first batch. This callback wraps the training loader in
 `ResumableLoader`, which Lightning saves like any stateful loader:
 
-* an ordinary ``DataLoader`` (map-style dataset, ``RandomSampler``/``SequentialSampler``, the default
-  batch sampler): the torch random states its iterator draws from (the global one, the loader's and the
-  sampler's generators) are recorded when an epoch's iterator is made, with the number of batches the
-  training loop took; a resumed epoch makes its iterator from those states and skips exactly those
-  batches (loaded again, in the same worker processes, so random augmentations stay equal too);
-* a stateful loader keeps its own state.
+* a ``DataLoader`` (map-style dataset, ``RandomSampler``/``SequentialSampler``, the default batch
+  sampler; torchdata's ``StatefulDataLoader`` too): the torch random states its iterator draws from (the
+  global one, the loader's and the sampler's generators) are recorded when an epoch's iterator is made,
+  with the number of batches the training loop took; a resumed epoch makes its iterator from those states
+  and skips exactly those batches (loaded again, by workers seeded as before, so random augmentation in
+  the workers stays equal too, which a StatefulDataLoader's own state does not restore);
+* any other loader with ``state_dict``/``load_state_dict`` keeps its own state.
 
 Either way, making the resumed iterator must not draw from the global random state that the checkpoint
 restored (it is the state after the last trained step), so that state is put back afterwards.
@@ -21,7 +22,7 @@ replayed exactly: `problem` says why, and the pause callback keeps such a trial'
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import lightning.pytorch as pl
 import torch
@@ -40,7 +41,9 @@ class ResumableLoader:
 
     def __init__(self, loader: Any) -> None:
         self.loader = loader
-        self._own_state = not isinstance(loader, _Stateful)
+        # Every DataLoader (torchdata's StatefulDataLoader too) is replayed: its own state restores the
+        # order of the samples but not the random state of its worker processes.
+        self._own_state = isinstance(loader, torch.utils.data.DataLoader) or not isinstance(loader, _Stateful)
         self._start: Optional[Dict[str, Any]] = None
         self._taken = 0
         self._to_restore: Optional[Dict[str, Any]] = None
@@ -120,15 +123,15 @@ def problem(loader: Any, fresh_workers: bool = False) -> Optional[str]:
     """
     if isinstance(loader, ResumableLoader):
         return None
-    if isinstance(loader, _Stateful):
-        return None
     if not isinstance(loader, torch.utils.data.DataLoader):
+        if isinstance(loader, _Stateful):
+            return None
         return f"it is a {type(loader).__name__}, not a DataLoader or a loader with state_dict()/load_state_dict()"
     if isinstance(loader.dataset, torch.utils.data.IterableDataset):
         return "its dataset is an IterableDataset, whose position a DataLoader does not record"
-    if type(loader.sampler) not in (torch.utils.data.RandomSampler, torch.utils.data.SequentialSampler):
+    if not _replayable(loader.sampler, (torch.utils.data.RandomSampler, torch.utils.data.SequentialSampler)):
         return f"its sampler is a {type(loader.sampler).__name__}, which LightningTune cannot replay"
-    if type(loader.batch_sampler) is not torch.utils.data.BatchSampler:
+    if not _replayable(loader.batch_sampler, (torch.utils.data.BatchSampler,)):
         return f"its batch sampler is a {type(loader.batch_sampler).__name__}, which LightningTune cannot replay"
     if loader.num_workers > 0 and loader.persistent_workers and not fresh_workers:
         return "its persistent workers carry their random state from one epoch into the next"
@@ -188,6 +191,17 @@ class LoaderPosition(Callback):
     def teardown(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
         while self._restore:
             self._restore.pop()()
+
+
+_TORCHDATA_SAMPLERS = ("RandomSampler", "SequentialSampler", "BatchSampler")
+
+
+def _replayable(sampler: Any, torch_types: Tuple[type, ...]) -> bool:
+    """torch's own sampler types, or torchdata's stateful versions of them (a StatefulDataLoader's)."""
+    kind = type(sampler)
+    if kind in torch_types:
+        return True
+    return kind.__module__ == "torchdata.stateful_dataloader.sampler" and kind.__name__ in _TORCHDATA_SAMPLERS
 
 
 def _generators(loader: Any) -> List[torch.Generator]:

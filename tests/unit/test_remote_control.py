@@ -1,0 +1,61 @@
+"""Control from other nodes (`pause/remote.py`) without Ray: the actor body's token check, the control
+file read as data, and what a remote request does to the driver."""
+
+import json
+
+import pytest
+
+from lightning_bohb.exceptions import SessionError
+from lightning_bohb.pause.remote import CONTROL_FILE, RemoteControl, read_control
+from lightning_bohb.session.runner import TuneSession
+
+
+def test_the_actor_queues_requests_with_its_token_only():
+    actor = RemoteControl("s1", "secret", "host-a", 123)
+    assert not actor.request("wrong", "pause") and not actor.request(None, "pause")
+    assert not actor.request("secret", "rm -rf")  # only the known actions
+    assert actor.next_request(timeout=0.01) is None
+    assert actor.request("secret", "pause") and actor.request("secret", "quit")
+    assert [actor.next_request(0.01), actor.next_request(0.01)] == ["pause", "quit"]
+    assert actor.describe() == {"session_id": "s1", "host": "host-a", "pid": 123}  # never the token
+    actor.close()
+    assert actor.next_request(timeout=5) is None  # returns at once after close
+
+
+def _write(tmp_path, record):
+    (tmp_path / CONTROL_FILE).write_text(record if isinstance(record, str) else json.dumps(record))
+
+
+GOOD = {"schema_version": 1, "namespace": "lightning_bohb", "actor": "lightning_bohb_control_20260101_000000_abcdef", "token": "t"}
+
+
+def test_a_control_file_names_only_a_lightning_bohb_control_actor(tmp_path):
+    _write(tmp_path, GOOD)
+    assert read_control(tmp_path)["actor"] == GOOD["actor"]
+    for bad, why in [
+        ({**GOOD, "namespace": "other"}, "does not name a lightning_bohb control actor"),
+        ({**GOOD, "actor": "someone_elses_actor"}, "does not name a lightning_bohb control actor"),
+        ({**GOOD, "actor": "lightning_bohb_control_../x"}, "does not name a lightning_bohb control actor"),
+        ({**GOOD, "token": ""}, "no token"),
+        ("[1, 2]", "not a mapping"),
+        ("{" * 10, "Expecting"),
+        ("x" * 5000, "larger than 4096 bytes"),
+    ]:
+        _write(tmp_path, bad)
+        with pytest.raises(SessionError, match=f"The control file .* is corrupt \\(.*{why}"):
+            read_control(tmp_path)
+
+
+def test_without_a_control_file_it_says_where_to_pause(tmp_path):
+    with pytest.raises(SessionError, match=f"has no {CONTROL_FILE}.*lightning-bohb pause {tmp_path}"):
+        read_control(tmp_path)
+
+
+def test_a_remote_pause_is_a_sigusr1_and_a_remote_quit_a_sigusr2(tmp_path):
+    session = TuneSession(experiment_dir=tmp_path, session_id="remote", grace_period=3600)
+    session._session_dir = tmp_path
+    session._on_remote_request("pause")
+    assert session.pause.pause_pending and not session.pause.quit_requested
+    session._on_remote_request("quit")
+    assert session.pause.quit_requested
+    session.pause.detach()
