@@ -179,6 +179,7 @@ def test_snapshot_copy_copies_again_only_the_files_that_changed(tmp_path, monkey
     stat = os.stat(staging / "trial_c" / "result.json")
     (staging / "trial_c" / "result.json").write_text(same_size)
     os.utime(staging / "trial_c" / "result.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (session / ray_internals.SNAPSHOT_DELTA_FILE).write_text("{}")  # a delta this snapshot supersedes
     controller._storage.syncer.sync_up(str(staging), str(session))
     controller._storage.syncer.wait()
 
@@ -186,6 +187,7 @@ def test_snapshot_copy_copies_again_only_the_files_that_changed(tmp_path, monkey
     assert published[-1] == "experiment_state-x.json"  # the index is always copied, last
     assert (session / "trial_b" / "result.json").read_text() == '{"epoch": 0}\n{"epoch": 1}\n'
     assert (session / "trial_c" / "result.json").read_text() == same_size
+    assert not (session / ray_internals.SNAPSHOT_DELTA_FILE).exists()
 
 
 def _snapshot_folder(tmp_path, iteration, trials):

@@ -118,12 +118,18 @@ _RACY_NS = 1_000_000_000
 
 
 def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journal_key: Optional[int] = None) -> None:
+    import posixpath
+
     journal = _journals_by_key.get(journal_key) if journal_key is not None else None
     if journal is not None:
         journal.published = False
     _upload_changed(local_path, fs, fs_path, exclude, {} if journal is None else journal.copied)
     if journal is not None:
         journal.published = True  # what the copy raised reached Tune's syncer instead
+        try:  # older than this snapshot: no delta is written while a copy is under way
+            fs.delete_file(posixpath.join(fs_path, SNAPSHOT_DELTA_FILE))
+        except OSError:  # FileNotFoundError: there was none
+            pass
 
 
 def _upload_changed(

@@ -101,7 +101,7 @@ class RemoteControlServer:
             self.actor = cls.options(name=actor_name(self.session_id), namespace=NAMESPACE, get_if_exists=False).remote(
                 self.session_id, token, socket.gethostname(), os.getpid()
             )
-        except ValueError as err:  # the name is taken in this cluster
+        except Exception as err:  # ValueError: the name is taken in this cluster
             logger.warning(
                 "Control from other nodes is off for this run: %s (another driver of this session may still run). "
                 "Pause it on this host instead: lightning-bohb pause %s",
@@ -118,7 +118,13 @@ class RemoteControlServer:
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        atomic_write(self.session_dir / CONTROL_FILE, json.dumps(record))  # owner-only (mkstemp's 0600)
+        try:
+            atomic_write(self.session_dir / CONTROL_FILE, json.dumps(record))  # owner-only (mkstemp's 0600)
+        except OSError as err:
+            logger.warning("Control from other nodes is off for this run: cannot write %s: %s", CONTROL_FILE, err.strerror or err)
+            ray.kill(self.actor)
+            self.actor = None
+            return False
         self._thread = threading.Thread(target=self._serve, name="lightning_bohb-remote-control", daemon=True)
         self._thread.start()
         return True
