@@ -169,7 +169,9 @@ class NoiseData(pl.LightningDataModule):
 
 class RankRecordingClassifier(DigitsClassifier):
     """Appends, on every DDP rank, each epoch's end to ``<record_dir>/rank<global rank>.jsonl``: the epoch,
-    this rank's own ``val_loss`` (not synced: each rank's data and RNG show), its process and placement group."""
+    this rank's own ``val_loss`` (not synced: each rank's data and RNG show), its process and placement group.
+    Each rank draws a different amount from its RNG per epoch, so a rank resumed with another rank's RNG
+    state would draw other dropout masks. ``fail_rank`` raises on that rank at the end of epoch 1."""
 
     def __init__(self, record_dir: str = "", min_epoch_seconds: float = 0.0, fail_rank: int = -1, **kwargs):
         super().__init__(**kwargs)
@@ -178,6 +180,7 @@ class RankRecordingClassifier(DigitsClassifier):
 
     def on_train_epoch_start(self):
         self._epoch_started = time.monotonic()
+        torch.rand(self.global_rank + 1)  # each rank's RNG stream its own (rank-dependent augmentation, say)
 
     def on_train_epoch_end(self):
         import ray

@@ -5,10 +5,12 @@ import json
 import sys
 
 import pytest
+import torch
 
 from ddp_driver import EPOCHS, ddp_optimizer
 from e2e_support import REPO, PauseAfter, ScriptRun, kill_9_with_its_ray, session_dir_of, trial_histories, wait_until
 from lightning_bohb import SessionPaused, TuneReflowCLI
+from lightning_bohb.callbacks.tune_report_callback import readable_checkpoint
 
 DRIVER = REPO / "tests" / "e2e" / "ddp_driver.py"
 
@@ -64,6 +66,10 @@ def test_two_ranks_paused_twice_resume_exactly(tmp_path, reference, local_ray):
     assert _epochs(record_dir) == reference[0]  # every rank, every epoch once, bitwise the same
     assert trial_histories(cli.session_dir / "tune") == reference[2]
     assert "pause_count: 2" in (cli.session_dir / "session_state.summary.yaml").read_text()
+    (folder,) = sorted((cli.session_dir / "tune").glob("*/checkpoint_*"))[-1:]
+    with readable_checkpoint(str(folder)) as path:
+        ranks = torch.load(path, weights_only=True)["callbacks"]["RNGStateCallback"]["ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])  # each rank resumed its own
 
 
 def test_two_ranks_resume_after_kill_9_of_the_driver(tmp_path, reference):

@@ -81,3 +81,10 @@ class NotesCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser):
         parser.add_argument("--notes", type=str, default="")
+
+
+class LinkedCLI(LightningCLI):
+    """A project's own CLI that links an argument (``link_arguments``): the model's ``hidden`` is the data's ``batch_size``."""
+
+    def add_arguments_to_parser(self, parser):
+        parser.link_arguments("data.init_args.batch_size", "model.init_args.hidden")

@@ -9,7 +9,7 @@ import yaml
 from lightning.pytorch.cli import LightningCLI
 from ray import tune
 
-from lbohb_cli_helpers import NotesCLI, TinyData, TinyModel
+from lbohb_cli_helpers import LinkedCLI, NotesCLI, TinyData, TinyModel
 from lightning_bohb.core.lightning_cli import BaseConfigError
 from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
@@ -125,6 +125,17 @@ def test_a_projects_own_cli_subclass():
     assert "Option 'notes' is not accepted" in error(config, Space(**{"optimizer.init_args.lr": tune.uniform(0.01, 0.1)}))
     found = optimizer(config, Space(notes=tune.choice(["a", "b"])), cli_class=NotesCLI)
     assert found.parameter_paths == {"notes": "notes"} and found.cli_arguments == {"cli_class": NotesCLI}
+
+
+def test_a_projects_own_cli_with_linked_arguments():
+    config = issue_config()
+    found = optimizer(config, Space(batch_size=tune.choice([4, 6])), cli_class=LinkedCLI)
+    assert found.parameter_paths == {"batch_size": "data.init_args.batch_size"}
+    trial_config = found.trial_spec().merged_config({"batch_size": 6})
+    cli = found.trial_spec().cli.build(trial_config, [], {"logger": False, "enable_progress_bar": False})
+    assert cli.datamodule.batch_size == 6 and cli.model.encoder.out_features == 8  # the YAML's encoder wins over `hidden`
+    assert cli.model.hparams.hidden == 6  # the linked target follows the sampled value
+    assert "hidden" not in found.complete_config({"batch_size": 6})["model"]["init_args"]  # LightningCLI refuses a linked target
 
 
 @pytest.mark.parametrize(
