@@ -225,13 +225,13 @@ def main_case(args, root: Path, env: Dict[str, str]) -> List[Dict[str, Any]]:
     for side in args.side_list:
         result = run_case(side, root / f"long_{side}", args, env)
         results.append(result)
-        print(f"  long epochs {side:5s}: SIGTERM -> every trial's checkpoint on disk {_fmt(result['sigterm_to_checkpoints_s'])} s, "
-              f"-> exit {_fmt(result['sigterm_to_exit_s'])} s, steps trained twice {result['steps_trained_twice']}", flush=True)
+        print(f"  long epochs {side:5s}: SIGTERM -> every trial's checkpoint on disk {_fmt(result['sigterm_to_checkpoints_s'])}, "
+              f"-> exit {_fmt(result['sigterm_to_exit_s'])}, steps trained twice {result['steps_trained_twice']}", flush=True)
     return results
 
 
 def _fmt(value) -> str:
-    return "never" if value is None else f"{value:.1f}"
+    return "never" if value is None else f"{value:.1f} s"
 
 
 if __name__ == "__main__" and len(sys.argv) > 2 and sys.argv[1] == "--child":

@@ -236,3 +236,12 @@ def test_the_report_callback_stages_checkpoints_only_on_the_session_filesystem()
 
     assert _links_staged_files(cloudpickle.loads(cloudpickle.dumps(atomic_storage_filesystem())))  # as trials get it
     assert not _links_staged_files(pyarrow.fs.LocalFileSystem())  # Ray's default: a temporary folder, copied
+
+
+def test_a_killed_trials_staged_checkpoint_is_removed_with_the_temporary_files(tmp_path):
+    staging = tmp_path / "tune" / "trial_1" / files.STAGING_FOLDER
+    staging.mkdir(parents=True)
+    (staging / "checkpoint.ckpt").write_bytes(b"half a checkpoint")
+    (tmp_path / "tune" / "trial_1" / "checkpoint_000000").mkdir()
+    files.remove_abandoned_temp_files(tmp_path)
+    assert sorted(os.listdir(tmp_path / "tune" / "trial_1")) == ["checkpoint_000000"]

@@ -123,9 +123,9 @@ class TunePauseCallback(ValidatedEpochEnd):
                 self._warned = True
                 message = (
                     f"cannot checkpoint in the middle of an epoch: {problem}. It pauses at its epoch end instead, "
-                    f"expected in {expected:.0f} s, {late:.0f} s after the pause's deadline (past the deadline it "
-                    "loses that epoch). Fix: use torchdata's StatefulDataLoader, or a DataLoader with "
-                    "shuffle=True/False over a map-style dataset."
+                    f"expected in {expected:.0f} s, later than the pause's deadline (a session that quits at the "
+                    "deadline, as after SIGTERM, loses that epoch). Fix: use a DataLoader (or torchdata's "
+                    "StatefulDataLoader) with shuffle=True/False over a map-style dataset."
                 )
                 rank_zero_warn(f"Trial {_trial_id()} {message}")
                 with contextlib.suppress(Exception):  # the session shows it in its pause report

@@ -123,6 +123,8 @@ class ConfigDrivenOptimizer:
         trainer = self._parsed.get("trainer") if getattr(self, "_parsed", None) is not None else None
         if trainer is None:
             trainer = self._cli_config.get("trainer") or {}
+        if not (isinstance(trainer, Mapping) or hasattr(trainer, "as_dict")):
+            trainer = {}  # what LightningCLI made of a `trainer:` that is no section: its defaults
         return device_request(trainer, config.cpus_per_trial, config.gpus_per_trial, list(self.parameter_paths.values()))
 
     def trial_resources(self) -> Any:

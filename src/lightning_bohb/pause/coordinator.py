@@ -45,6 +45,7 @@ class PauseCoordinator(Callback):
         on_trial_status: Called with ``(trial, previous, status)`` when a trial changes status
             (``previous`` None: first seen in this run; trials already ended before it are not reported).
         session_dir: Where per-trial requests arrive (``<session_dir>/requests``); None: none are read.
+        on_step: Called after every step of Tune's loop, once its status changes are reported.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class PauseCoordinator(Callback):
         pause_deadline: Optional[float] = None,
         on_trial_status: Callable[[Trial, Optional[str], str], None] = lambda trial, previous, status: None,
         session_dir: Optional[Path] = None,
+        on_step: Callable[[], None] = lambda: None,
     ) -> None:
         self.pause = pause
         self.control = control
@@ -75,6 +77,7 @@ class PauseCoordinator(Callback):
         """Trials that could not checkpoint at a step for a pause with a deadline: id -> why."""
         self._interrupt: Optional[threading.Event] = None
         self.on_trial_status = on_trial_status
+        self.on_step = on_step
         self.session_dir = session_dir
         self.holds = TrialHolds()
         self._statuses: Dict[str, str] = {}
@@ -123,6 +126,7 @@ class PauseCoordinator(Callback):
         self.trials = trials
         if self.stop_reason is None:
             self._report_status_changes(trials)
+            self.on_step()
             if self.session_dir is not None and time.monotonic() - self._requests_read >= _REQUESTS_EVERY_S:
                 self._requests_read = time.monotonic()
                 self._handle_requests(trials)

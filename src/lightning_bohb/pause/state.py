@@ -22,7 +22,8 @@ class StopReason(str, enum.Enum):
     """Why a session's Tune loop was ended early."""
 
     PAUSED = "paused"
-    """Every running trial checkpointed at a validated epoch end (or hit ``pause_timeout``)."""
+    """Every running trial checkpointed at a validated epoch end, or at a training step for a pause
+    with a deadline (or hit ``pause_timeout``)."""
     QUIT = "quit"
     """Stopped at once; running trials resume from their last reported checkpoint."""
 

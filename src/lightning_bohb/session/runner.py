@@ -56,6 +56,7 @@ from lightning_bohb.utils.files import make_private_dir
 from lightning_bohb.utils.imports import extend_import_path
 
 _SUMMARY_EVERY_S = 2.0
+_STATUS_SUMMARY_EVERY_S = 0.5
 _TUNE_ADVICE_LOGGER = "ray.tune.tune"
 _TUNE_ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
 _TUNE_RESOURCES_LOGGER = "ray.tune.execution.insufficient_resources_manager"
@@ -426,6 +427,7 @@ class TuneSession:
             auto_pause=self.auto_pause,
             pause_deadline=optimizer.optimization_config.auto_pause_deadline(),
             on_trial_status=self._on_trial_status,
+            on_step=self._on_step,
             session_dir=self.session_dir,
         )
         search_alg, scheduler = optimizer.build_search()
@@ -504,7 +506,16 @@ class TuneSession:
 
     def _on_trial_status(self, trial: Any, previous: Optional[str], status: str) -> None:
         self.listener.on_trial_status(self, trial, previous, status)
-        self._write_summary()  # readers of the session files see it at once
+        self._summary_stale = True
+
+    def _on_step(self) -> None:
+        # Readers of the session files see a status change within a fraction of a second; written
+        # at once per change, the summary (every trial's row) made a session's cost grow with the
+        # square of its trials.
+        if self._summary_stale and time.time() - self._last_summary >= _STATUS_SUMMARY_EVERY_S:
+            self._write_summary()
+
+    _summary_stale = False
 
     def _save(self) -> None:
         state = self._require_state()
@@ -520,6 +531,7 @@ class TuneSession:
 
     def _write_summary(self) -> None:
         self._last_summary = time.time()
+        self._summary_stale = False
         coordinator = self.coordinator
         write_summary(
             self.session_dir,

@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Union
@@ -188,12 +189,16 @@ def atomic_write(path: Union[str, Path], data: Union[bytes, str]) -> None:
 
 
 def remove_abandoned_temp_files(folder: Union[str, Path]) -> None:
-    """Delete the temporary files of `AtomicFile` writes a killed process left under ``folder``.
+    """Delete the temporary files of `AtomicFile` writes a killed process left under ``folder``, and the
+    `STAGING_FOLDER` s of trials killed while they wrote a checkpoint.
 
     Call it only while holding the folder's lock (`lightning_bohb.session.lock.SessionLock` does):
     a live writer's temporary files look the same. Symbolic links are not followed.
     """
-    for directory, _, names in os.walk(folder):
+    for directory, folders, names in os.walk(folder):
+        if STAGING_FOLDER in folders:
+            folders.remove(STAGING_FOLDER)
+            shutil.rmtree(os.path.join(directory, STAGING_FOLDER), ignore_errors=True)
         for name in names:
             if _TEMP_NAME.fullmatch(name):
                 Path(directory, name).unlink(missing_ok=True)
