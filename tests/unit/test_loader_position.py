@@ -112,3 +112,17 @@ def test_a_loader_that_cannot_be_replayed_is_named_and_left_as_it_is():
 class Stream(torch.utils.data.IterableDataset):
     def __iter__(self):
         return iter(range(3))
+
+
+def test_settings_lightning_gives_the_loader_reach_the_wrapped_loader(monkeypatch):
+    # LightningCLI seeds with workers=True: Lightning then sets `worker_init_fn` on the training loader,
+    # which must seed the real loader's workers, not an attribute of the wrapper
+    from lightning.fabric.utilities.seed import pl_worker_init_function
+    from lightning.pytorch.trainer.connectors.data_connector import _auto_add_worker_init_fn
+
+    monkeypatch.setenv("PL_SEED_WORKERS", "1")
+    loader = torch.utils.data.DataLoader(Noisy(), batch_size=4, shuffle=True, num_workers=2)
+    wrapped = ResumableLoader(loader)
+    _auto_add_worker_init_fn(wrapped, 0)
+    assert loader.worker_init_fn is not None and loader.worker_init_fn.func is pl_worker_init_function
+    assert wrapped.worker_init_fn is loader.worker_init_fn and "worker_init_fn" not in vars(wrapped)

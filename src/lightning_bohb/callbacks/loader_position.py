@@ -71,6 +71,14 @@ class ResumableLoader:
             raise AttributeError(name)
         return getattr(self.loader, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # What Lightning sets on the training loader (``worker_init_fn`` when LightningCLI seeds with
+        # ``workers=True``) belongs to the wrapped loader, whose workers it seeds.
+        if name in _OWN_ATTRIBUTES or isinstance(getattr(type(self), name, None), property):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.loader, name, value)
+
     def __iter__(self) -> Iterator[Any]:
         # A generator: nothing happens until the first batch is asked for, so Lightning's check that
         # a loader is iterable (it calls ``iter()`` once) starts no workers and draws no random numbers.
@@ -113,6 +121,9 @@ class ResumableLoader:
         if ("loader" in state_dict) != (not self._own_state) or (self._own_state and state_dict.get("random") is None):
             return  # saved by another kind of loader, or before any epoch began: restart the epoch as Lightning does
         self._to_restore = state_dict
+
+
+_OWN_ATTRIBUTES = frozenset({"loader", "_own_state", "_start", "_taken", "_to_restore", "mid_epoch", "random_before"})
 
 
 def problem(loader: Any, fresh_workers: bool = False) -> Optional[str]:
