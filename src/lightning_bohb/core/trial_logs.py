@@ -122,6 +122,7 @@ def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
 def resume_logs(trainer: Any, checkpoint_path: str, weights_only: bool = True) -> None:
     """Continue the loggers of the run that saved ``checkpoint_path`` (before ``trainer.fit``, which
     loads the same file with the same ``weights_only``) and log its pending row."""
+    _anchor_mlflow(trainer.loggers)
     state = saved_state(checkpoint_path, weights_only)
     if not state:
         return
@@ -143,6 +144,7 @@ def start_logs(trainer: Any) -> None:
     """Before ``trainer.fit`` of a trial with no checkpoint: if an earlier start of the same trial (held
     before its first checkpoint, or crashed) recorded its loggers in ``default_root_dir``, continue those
     versions and runs, its CSV rows dropped (the trial starts over); else the loggers choose as usual."""
+    _anchor_mlflow(trainer.loggers)
     record = _read_record(trainer)
     loggers = record.get("loggers")
     if isinstance(loggers, list) and all(isinstance(entry, dict) for entry in loggers):
@@ -189,6 +191,24 @@ def _continue(loggers: List[Any], saved: List[Dict[str, Any]], csv_rows: Optiona
             _reopen_csv(logger, record.get("csv_rows") if csv_rows is None else csv_rows)
         if type(logger).__name__ == "TensorBoardLogger":
             _continue_tensorboard(logger)
+
+
+def _anchor_mlflow(loggers: Any) -> None:
+    """Make an MLFlowLogger's relative file store (``file:./mlruns``, Lightning's default) absolute in the
+    trial's folder (the working directory). MLflow caches one store per tracking URI per process and a
+    file store keeps its relative root: in a reused Ray worker the next trial would get the previous
+    trial's store, whose folder is not in its own working directory."""
+    for logger in loggers:
+        uri = getattr(logger, "_tracking_uri", None)
+        if type(logger).__name__ != "MLFlowLogger" or getattr(logger, "_initialized", True) or not isinstance(uri, str):
+            continue
+        path = uri[len("file:") :] if uri.startswith("file:") else "/"  # other stores are left as they are
+        if os.path.isabs(path):
+            continue
+        from mlflow.tracking import MlflowClient
+
+        logger._tracking_uri = "file:" + os.path.abspath(path)  # not percent-encoded: Lightning's `save_dir` is the rest
+        logger._mlflow_client = MlflowClient(logger._tracking_uri)
 
 
 def _creation_order(loggers: Any) -> List[Any]:
