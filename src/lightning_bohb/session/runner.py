@@ -453,12 +453,14 @@ class TuneSession:
                 output_dir=self.session_dir,
                 experiment_folder=RAY_EXPERIMENT_FOLDER,
                 resume=resume,
+                # Tune restores each callback's state by its place in this list: callbacks only a
+                # resume adds come last, after every callback whose state a snapshot holds.
                 callbacks=[
                     SchedulerStateCallback(scheduler, trust_check=self.check_trusted),
-                    *shape_callbacks,
                     coordinator,
                     StoppedTrialCheckpoints.for_session(optimizer, coordinator),
                     *kwargs.pop("callbacks", []),
+                    *shape_callbacks,
                 ],
                 control_name=actor_name(control_id),
                 verbose=kwargs.pop("tune_verbose", 0),
