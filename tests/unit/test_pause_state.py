@@ -1,6 +1,9 @@
 """`PauseState`: requests from any thread, kept until the channel exists, and the grace timer."""
 
 import threading
+import time
+
+import pytest
 
 from lightning_bohb.pause.state import PauseState
 
@@ -93,3 +96,34 @@ def test_the_grace_period_is_the_pending_pause_s_deadline_and_within_replaces_it
     within.start_grace(lambda: None, within=5.0)
     assert within.deadline <= time.time() + 5.0
     within.detach()
+
+
+@pytest.mark.parametrize("planted", ["fifo", "symlink", "nan", "huge"])
+def test_a_planted_pause_within_file_neither_hangs_nor_is_followed(tmp_path, planted):
+    import json
+    import os
+    import threading
+
+    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, take_pause_within
+
+    path = tmp_path / PAUSE_WITHIN_FILE
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps({"deadline": time.time() + 60}))
+    if planted == "fifo":
+        os.mkfifo(path)  # opened plainly, this blocks the driver's signal handler for good
+    elif planted == "symlink":
+        path.symlink_to(outside)
+    elif planted == "nan":
+        path.write_text('{"deadline": NaN}')
+    else:
+        path.write_text(json.dumps({"deadline": time.time() + 60, "pad": "x" * 100_000}))
+    found = []
+    reader = threading.Thread(target=lambda: found.append(take_pause_within(tmp_path)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # unblock the reader so the test ends
+        with open(path, "w"):
+            pass
+        reader.join(timeout=10)
+        pytest.fail("take_pause_within hung on a FIFO")
+    assert found == [None] and outside.exists()

@@ -22,7 +22,8 @@ from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ra
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
 from lightning_bohb.pause.remote import CONTROL_FILE  # imports neither Ray nor torch
 from lightning_bohb.session.lock import LOCK_FILE, SessionLock, driver_identity_problem, heartbeat_age, lock_is_live, read_lock
-from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_bounded, read_summary
+from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_summary
+from lightning_bohb.utils.files import read_bounded
 from lightning_bohb.utils.imports import extend_import_path
 
 STALE = "RUNNING (stale: driver gone)"

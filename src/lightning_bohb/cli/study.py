@@ -37,7 +37,8 @@ import yaml
 
 from lightning_bohb.core.search_space import DISTRIBUTIONS, SearchSpace, metric_problems
 from lightning_bohb.exceptions import ConfigError
-from lightning_bohb.session.state import load_yaml_data, read_bounded
+from lightning_bohb.session.state import load_yaml_data
+from lightning_bohb.utils.files import read_bounded
 
 CLI_KEYS = ("cli_class", "model_class", "datamodule_class", "subclass_mode_model", "subclass_mode_data")
 """The `LightningCLI` arguments of the project's ``main.py`` (import paths and booleans), as in `ConfigDrivenOptimizer`."""

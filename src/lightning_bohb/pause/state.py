@@ -7,6 +7,7 @@ request made that early is kept and sent to the channel when the runner attaches
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import threading
@@ -152,11 +153,23 @@ def take_pause_within(session_dir: Any) -> Optional[float]:
     import json
     import os
 
+    from lightning_bohb.utils.files import read_bounded
+
     path = os.path.join(session_dir, PAUSE_WITHIN_FILE)
-    try:
-        with open(path) as handle:
-            deadline = json.load(handle).get("deadline")
-        os.unlink(path)
-    except (OSError, ValueError, AttributeError):
+    try:  # read in a signal handler: never block on a planted FIFO, never follow a link out of the session
+        text = read_bounded(path, _MAX_PAUSE_WITHIN_BYTES)
+    except (OSError, ValueError):
         return None
-    return float(deadline) if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) else None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # the link or FIFO itself, never what it points to
+    try:
+        deadline = json.loads(text).get("deadline")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not math.isfinite(deadline):
+        return None
+    return float(deadline)
+
+
+_MAX_PAUSE_WITHIN_BYTES = 4096

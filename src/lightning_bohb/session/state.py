@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import datetime
 import enum
-import errno
-import os
 import platform
 import re
 import secrets
-import stat
 import sys
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -24,7 +21,7 @@ from typing import Any, Dict, List, Optional, Union
 import yaml
 
 from lightning_bohb.exceptions import ConfigError, SessionError
-from lightning_bohb.utils.files import atomic_write
+from lightning_bohb.utils.files import atomic_write, read_bounded
 
 SCHEMA_VERSION = 1
 STATE_FILE = "session_state.pkl"
@@ -243,39 +240,6 @@ class _NoAliasDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ig
 def write_summary(session_dir: Union[str, Path], summary: Dict[str, Any]) -> None:
     text = yaml.dump(summary, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
     atomic_write(Path(session_dir) / SUMMARY_FILE, text)
-
-
-def read_bounded(path: Union[str, Path], limit: int, binary: bool = False, follow_link: bool = False) -> Any:
-    """A file's content, read without hanging or (unless ``follow_link``) following a link at its last component.
-
-    Raises `FileNotFoundError` when it is missing, `OSError` when it cannot be opened, and
-    `ValueError` (the message says why) when it is not a regular file (a FIFO, a device), is a
-    symbolic link, is larger than ``limit`` bytes or (unless ``binary``) is not UTF-8 text.
-    """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    if not follow_link:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as err:
-        if err.errno == errno.ELOOP or (err.errno == errno.ENOTDIR and os.path.islink(path)):
-            raise ValueError("it is a symbolic link") from None
-        raise
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("it is not a regular file")
-        if info.st_size > limit:
-            raise ValueError(f"it is {info.st_size} bytes, more than the {limit} bytes allowed")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"it is more than the {limit} bytes allowed")
-    if binary:
-        return data
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"it is not UTF-8 text (byte {err.start})") from None
 
 
 def load_yaml_data(text: str, aliases: bool = False, max_nodes: int = 2_000_000) -> Any:

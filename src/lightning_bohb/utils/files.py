@@ -15,9 +15,10 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 STAGING_FOLDER = ".checkpoint_staging"
 """A folder (in a trial's session folder) whose files are written once, then deleted: the session's
@@ -202,3 +203,36 @@ def remove_abandoned_temp_files(folder: Union[str, Path]) -> None:
         for name in names:
             if _TEMP_NAME.fullmatch(name):
                 Path(directory, name).unlink(missing_ok=True)
+
+
+def read_bounded(path: Union[str, Path], limit: int, binary: bool = False, follow_link: bool = False) -> Any:
+    """A file's content, read without hanging or (unless ``follow_link``) following a link at its last component.
+
+    Raises `FileNotFoundError` when it is missing, `OSError` when it cannot be opened, and
+    `ValueError` (the message says why) when it is not a regular file (a FIFO, a device), is a
+    symbolic link, is larger than ``limit`` bytes or (unless ``binary``) is not UTF-8 text.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_link:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        if err.errno == errno.ELOOP or (err.errno == errno.ENOTDIR and os.path.islink(path)):
+            raise ValueError("it is a symbolic link") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("it is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"it is {info.st_size} bytes, more than the {limit} bytes allowed")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"it is more than the {limit} bytes allowed")
+    if binary:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"it is not UTF-8 text (byte {err.start})") from None
