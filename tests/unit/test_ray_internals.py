@@ -263,3 +263,25 @@ def test_the_snapshot_syncer_pickles_without_its_controller():
     data = cloudpickle.dumps(controller._storage.syncer)
     assert b"_Controller" not in data and b"_SnapshotJournal" not in data
     assert callable(cloudpickle.loads(data)._sync_up_command)
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        [1, 2],  # JSON, but no mapping
+        {"version": 1, "index": "experiment_state-s1.json", "iteration": 12, "trials": 5, "runner_data": {}, "files": {}},
+        {"version": 1, "index": "experiment_state-s1.json", "iteration": "late", "trials": {}, "runner_data": {}, "files": {}},
+        {"version": 1, "index": "experiment_state-s1.json", "iteration": 12, "trials": {}, "runner_data": {}, "files": {"x": "%%"}},
+    ],
+)
+def test_a_corrupt_snapshot_delta_is_dropped_and_the_snapshot_kept(tmp_path, delta):
+    import json
+
+    folder = _snapshot_folder(tmp_path, 10, {"a": "RUNNING"})
+    before = (folder / "experiment_state-s1.json").read_bytes()
+    (folder / ray_internals.SNAPSHOT_DELTA_FILE).write_text(json.dumps(delta))
+
+    assert ray_internals.apply_snapshot_delta(folder) is False
+
+    assert (folder / "experiment_state-s1.json").read_bytes() == before
+    assert not (folder / "x").exists() and not (folder / ray_internals.SNAPSHOT_DELTA_FILE).exists()

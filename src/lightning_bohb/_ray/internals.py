@@ -300,9 +300,7 @@ def apply_snapshot_delta(experiment_dir: Union[str, "os.PathLike[str]"]) -> bool
     snapshot that followed it) or from an earlier run is removed unused. Each step is atomic and the
     delta goes last, so a crash here leaves a folder this function finishes next time.
     """
-    import base64
     import json
-    import os
     from pathlib import Path
 
     from lightning_bohb.log import logger
@@ -312,30 +310,46 @@ def apply_snapshot_delta(experiment_dir: Union[str, "os.PathLike[str]"]) -> bool
     delta_path = folder / SNAPSHOT_DELTA_FILE
     if not delta_path.is_file():
         return False
-    try:
-        delta = json.loads(delta_path.read_bytes())
-        indexes = sorted(path.name for path in folder.glob(_SNAPSHOT_INDEX_PREFIX + "*.json"))
-        usable = bool(indexes) and delta.get("version") == _DELTA_VERSION and delta.get("index") == indexes[-1]
-        index = json.loads((folder / indexes[-1]).read_bytes()) if usable else None
-    except (OSError, ValueError) as err:
+    try:  # everything is read and checked before anything is written: a corrupt delta changes nothing
+        index, files = _merged_snapshot(folder, json.loads(delta_path.read_bytes()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         logger.warning("Ignoring the unreadable snapshot delta %s: %s", delta_path, err)
-        usable, index = False, None
-    if usable and index is not None and index.get("runner_data", {}).get("_iteration", -1) < delta["iteration"]:
-        position = {json.loads(state)["trial_id"]: number for number, (state, _) in enumerate(index["trial_data"])}
-        for trial_id, entry in delta["trials"].items():
-            if trial_id in position:
-                index["trial_data"][position[trial_id]] = entry
-            else:
-                index["trial_data"].append(entry)
-        index["runner_data"] = delta["runner_data"]
-        for name, content in delta["files"].items():
-            atomic_write(folder / os.path.basename(name), base64.b64decode(content))
-        atomic_write(folder / indexes[-1], json.dumps(index))
-        applied = True
-    else:
-        applied = False
+        index, files = None, {}
+    for name, content in files.items():
+        atomic_write(folder / name, content)
+    if index is not None:
+        atomic_write(folder / index[0], json.dumps(index[1]))
+    applied = index is not None
     delta_path.unlink()
     return applied
+
+
+def _merged_snapshot(folder, delta):
+    """``((index name, merged index), {file name: bytes})`` of a usable delta, else ``(None, {})``."""
+    import base64
+    import binascii
+    import json
+    import os
+
+    indexes = sorted(path.name for path in folder.glob(_SNAPSHOT_INDEX_PREFIX + "*.json"))
+    if not (indexes and delta.get("version") == _DELTA_VERSION and delta.get("index") == indexes[-1]):
+        return None, {}
+    index = json.loads((folder / indexes[-1]).read_bytes())
+    iteration = delta["iteration"]
+    if isinstance(iteration, bool) or not isinstance(iteration, int) or index["runner_data"].get("_iteration", -1) >= iteration:
+        return None, {}
+    position = {json.loads(state)["trial_id"]: number for number, (state, _) in enumerate(index["trial_data"])}
+    for trial_id, entry in dict(delta["trials"]).items():
+        if trial_id in position:
+            index["trial_data"][position[trial_id]] = entry
+        else:
+            index["trial_data"].append(entry)
+    index["runner_data"] = dict(delta["runner_data"])
+    try:
+        files = {os.path.basename(name): base64.b64decode(content, validate=True) for name, content in dict(delta["files"]).items()}
+    except binascii.Error as err:
+        raise ValueError(f"a file in it is not base64: {err}") from None
+    return (indexes[-1], index), files
 
 
 def dump_scheduler(scheduler) -> bytes:
