@@ -310,7 +310,17 @@ def report(results, args) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.child:
-        child_main(args.child, args.phase, args.spec)
+        profile_dir = os.environ.get("LT_SCALE_PROFILE")  # a folder: profile each child's driver (main thread) there
+        if not profile_dir:
+            child_main(args.child, args.phase, args.spec)
+            return 0
+        import cProfile
+
+        profiler = cProfile.Profile()
+        try:
+            profiler.runcall(child_main, args.child, args.phase, args.spec)
+        finally:
+            profiler.dump_stats(os.path.join(profile_dir, f"{args.child}_{args.phase}.prof"))
         return 0
     root = Path(args.workdir).resolve() if args.workdir else Path(tempfile.mkdtemp(prefix="lt_scale_"))
     root.mkdir(parents=True, exist_ok=True)

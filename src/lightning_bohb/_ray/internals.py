@@ -113,8 +113,12 @@ def publish_snapshots_last(controller) -> None:
 
 
 # A file modified this recently may change again within the same tick of the file system's clock
-# without changing size: it is copied again next time (git's "racily clean" index entries).
+# without changing size (git's "racily clean" index entries): its size and modification time do not
+# tell whether it changed since it was copied, its content does.
 _RACY_NS = 1_000_000_000
+# A trial file up to this size is read once, written into the session from what was read, and remembered
+# by a digest of that content while it is racy; a bigger one is copied by Ray, and again while racy.
+_DIGEST_MAX_BYTES = 8 << 20
 
 
 def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journal_key: Optional[int] = None) -> None:
@@ -132,18 +136,27 @@ def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journ
             pass
 
 
-def _upload_changed(
-    local_path: str, fs, fs_path: str, exclude=None, copied: Optional[Dict[str, Tuple[int, int]]] = None, prefix: str = ""
-) -> None:
+_Copied = Dict[str, Tuple[Any, ...]]  # (size, mtime ns) of a settled file; (size, mtime ns, digest) of a racy one
+
+
+def _upload_changed(local_path: str, fs, fs_path: str, exclude=None, copied: Optional[_Copied] = None, prefix: str = "") -> bool:
     """Copy the files under ``local_path`` that changed since they were last copied (``copied``, keyed by
     ``prefix`` + their path below ``local_path``): subfolders first, top-level files after them, the
-    experiment state index last."""
+    experiment state index last. True if a file there is racy (modified within `_RACY_NS`): only its
+    content tells whether it changes again before it settles.
+
+    A file whose size and modification time are those it had when copied, and that was modified long
+    enough before that copy, is the same file. A racy one is read again and copied only if its content
+    differs from what was copied (a digest of it); a small file is written from the bytes read, so the
+    session holds exactly the content the digest is of.
+    """
     import fnmatch
+    import hashlib
     import os
     import posixpath
     import time
 
-    from ray.train._internal.storage import _upload_to_fs_path
+    from ray.train._internal.storage import _create_directory, _upload_to_fs_path
 
     patterns = list(exclude or [])
     copied = {} if copied is None else copied
@@ -161,15 +174,37 @@ def _upload_changed(
                 elif entry.is_file() and not any(fnmatch.fnmatch(relative, pattern) for pattern in patterns):
                     (nested if relative_folder else top).append((relative, entry.path, entry.stat()))
     top.sort(key=lambda item: item[0].startswith(_SNAPSHOT_INDEX_PREFIX))
+    made: Set[str] = set()  # destination folders made by this call
+    any_racy = False
     for relative, path, stat in nested + top:
+        name = prefix + relative
         key = (stat.st_size, stat.st_mtime_ns)
-        if copied.get(prefix + relative) == key:
+        last = copied.get(name)
+        if last == key:
             continue
-        _upload_to_fs_path(path, fs, posixpath.join(fs_path, relative))
-        if stat.st_mtime_ns < settled_before:
-            copied[prefix + relative] = key
-        else:
-            copied.pop(prefix + relative, None)
+        racy = stat.st_mtime_ns >= settled_before
+        any_racy = any_racy or racy
+        target = posixpath.join(fs_path, relative)
+        if stat.st_size > _DIGEST_MAX_BYTES:
+            _upload_to_fs_path(path, fs, target)
+            if racy:
+                copied.pop(name, None)
+            else:
+                copied[name] = key
+            continue
+        with open(path, "rb") as handle:
+            data = handle.read()
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        index = not prefix and relative.startswith(_SNAPSHOT_INDEX_PREFIX)  # rewritten by Tune: published again, last
+        if index or last is None or len(last) != 3 or last[2] != digest:  # else: racy when copied, the same content since
+            parent = posixpath.dirname(target)
+            if parent and parent not in made:
+                _create_directory(fs, parent)  # what Ray's copy does first
+                made.add(parent)
+            with fs.open_output_stream(target, compression=None) as out:
+                out.write(data)
+        copied[name] = (*key, digest) if racy else key
+    return any_racy
 
 
 def snapshot_experiment(scheduler) -> None:
@@ -223,7 +258,8 @@ class _SnapshotJournal:
         self.controller = controller
         self.key = next(_journal_keys)
         _journals_by_key[self.key] = self
-        self.copied: Dict[str, Tuple[int, int]] = {}  # trial files as last copied into the session
+        self.copied: _Copied = {}  # trial files as last copied into the session
+        self.trial_paths: Dict[str, Tuple[Any, str, Tuple[str, str, str]]] = {}  # by trial id: its storage, its folder's name, paths
         self.changed: Set[Any] = set()  # trials whose state changed since the last full snapshot published
         self.published = False
         self.last_full = float("-inf")
@@ -252,6 +288,15 @@ class _SnapshotJournal:
             logger.warning("Could not save the experiment's snapshot delta into the session: %s", err)
             self.last_full = float("-inf")
 
+    def _trial_paths(self, trial: Any) -> Tuple[str, str, str]:
+        """``(staging folder, prefix in copied, folder in the session)`` of ``trial`` (Ray builds each path anew)."""
+        storage = trial.storage
+        cached = self.trial_paths.get(trial.trial_id)
+        if cached is None or cached[0] is not storage or cached[1] != storage.trial_dir_name:
+            paths = (storage.trial_driver_staging_path, storage.trial_dir_name + "/", storage.trial_fs_path)
+            cached = self.trial_paths[trial.trial_id] = (storage, storage.trial_dir_name, paths)
+        return cached[2]
+
     def write_delta(self) -> None:
         import base64
         import json
@@ -269,10 +314,9 @@ class _SnapshotJournal:
             pass
         trials = sorted(self.changed, key=lambda trial: trial.trial_id)
         for trial in trials:  # their result logs first, as for a full snapshot
-            folder = trial.storage.trial_driver_staging_path
+            folder, prefix, fs_path = self._trial_paths(trial)
             if os.path.isdir(folder):
-                prefix = trial.storage.trial_dir_name + "/"
-                _upload_changed(folder, storage.storage_filesystem, trial.storage.trial_fs_path, None, self.copied, prefix)
+                _upload_changed(folder, storage.storage_filesystem, fs_path, None, self.copied, prefix)
         files = {}
         with tempfile.TemporaryDirectory() as folder:
             controller._search_alg.save_to_dir(folder, session_str=controller._session_str)

@@ -16,15 +16,17 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
 from lightning_bohb.pause.remote import CONTROL_FILE  # imports neither Ray nor torch
 from lightning_bohb.session.lock import LOCK_FILE, SessionLock, driver_identity_problem, heartbeat_age, lock_is_live, read_lock
 from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_summary
+from lightning_bohb.session.store import SessionStore, SessionView, find_store_sessions
 from lightning_bohb.utils.files import read_bounded
 from lightning_bohb.utils.imports import extend_import_path
+from lightning_bohb.utils.uris import is_uri, join_uri, split_query
 
 STALE = "RUNNING (stale: driver gone)"
 FINISHED_TRIAL = "TERMINATED"
@@ -63,9 +65,14 @@ def run(
     extend_import_path(import_paths)
     optimizer = study.build_optimizer(experiment_dir, experiment_name)
     if resume_if_exists:
-        session = optimizer.optimization_config.experiment_path / f"{SESSION_PREFIX}{session_id}"
-        if (session / STATE_FILE).exists() or (session / STATE_FILE).is_symlink():
-            return continue_study(session, optimizer)
+        session: Any = join_uri(str(optimizer.default_output_dir()), f"{SESSION_PREFIX}{session_id}")
+        if is_uri(session):
+            if SessionStore(session).is_session():
+                return continue_study(session, optimizer)
+        else:
+            session = Path(session)
+            if (session / STATE_FILE).exists() or (session / STATE_FILE).is_symlink():
+                return continue_study(session, optimizer)
         print(printable(f"No session {session} yet; starting it."), flush=True)
     cli = TuneReflowCLI(session_id=session_id, import_paths=import_paths)
     try:
@@ -90,7 +97,7 @@ _SHAPE = ("num_samples", "max_concurrent_trials", "cpus_per_trial", "gpus_per_tr
 _SEARCH = ("search space", "metric", "strategy", "base config")
 
 
-def continue_study(session: Path, optimizer: Any) -> int:
+def continue_study(session: Union[str, Path], optimizer: Any) -> int:
     """Continue ``session`` for ``lightning-bohb run STUDY --resume-if-exists`` (see `run`).
 
     Refused when the study now declares another search (search space, metric, strategy or base
@@ -102,12 +109,13 @@ def continue_study(session: Path, optimizer: Any) -> int:
     from lightning_bohb.exceptions import SessionPaused
 
     config = optimizer.optimization_config
-    summary = read_summary(session, required=False)
-    if summary.get("status") == SessionStatus.COMPLETED and config.num_samples <= (summary.get("num_samples") or 0):
-        print(printable(f"Session {session} already completed; nothing to resume."))
-        if (session / BEST_CONFIG_FILE).is_file():
-            print(printable(f"Best config: {session / BEST_CONFIG_FILE}"))
-        return 0
+    with SessionView(session) as view:
+        summary = read_summary(view.path, required=False)
+        if summary.get("status") == SessionStatus.COMPLETED and config.num_samples <= (summary.get("num_samples") or 0):
+            print(printable(f"Session {session} already completed; nothing to resume."))
+            if (view.path / BEST_CONFIG_FILE).is_file():
+                print(printable(f"Best config: {view.of(BEST_CONFIG_FILE)}"))
+            return 0
     print(printable(f"Session {session} exists; continuing it."), flush=True)
     cli = TuneReflowCLI.resume(session)
     try:
@@ -158,14 +166,14 @@ def resume(session_dir: str, allow_code_changes: bool = False, force: bool = Fal
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
 
-    summary = read_summary(session_dir, required=False)
-    more = shape.get("num_samples") is not None and shape["num_samples"] > (summary.get("num_samples") or 0)
-    if summary.get("status") == SessionStatus.COMPLETED and not more:
-        best = Path(session_dir) / BEST_CONFIG_FILE
-        print(printable(f"Session {session_dir} already completed; nothing to resume."))
-        if best.is_file():
-            print(printable(f"Best config: {best}"))
-        return 0
+    with SessionView(session_dir) as view:
+        summary = read_summary(view.path, required=False)
+        more = shape.get("num_samples") is not None and shape["num_samples"] > (summary.get("num_samples") or 0)
+        if summary.get("status") == SessionStatus.COMPLETED and not more:
+            print(printable(f"Session {session_dir} already completed; nothing to resume."))
+            if (view.path / BEST_CONFIG_FILE).is_file():
+                print(printable(f"Best config: {view.of(BEST_CONFIG_FILE)}"))
+            return 0
     # Its run() puts the session's recorded import path back.
     cli = TuneReflowCLI.resume(session_dir, allow_code_changes=allow_code_changes, force=force, trust=trust, **shape)
     try:
@@ -187,93 +195,108 @@ def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: flo
 
     A driver still starting (its lock is newer than its summary) gets the signal only once it
     reports RUNNING: before that it has no pause handler yet.
+
+    A session in object storage (a URI) is read from its store (`SessionView`); ``within`` is put there.
     """
-    session = Path(session_dir).expanduser()
+    with SessionView(session_dir) as view:
+        return _pause(view, now, timeout, poll, within)
+
+
+def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Optional[float]) -> int:
+    session, name = view.path, view.name
     deadline = time.monotonic() + timeout
-    lock = _running_lock(session)
+    lock = _running_lock(session, name)
     host, pid = lock.get("host"), int(lock.get("pid", -1))
     through_ray = bool(os.environ.get("RAY_ADDRESS")) or host != socket.gethostname()
     if host != socket.gethostname() and not os.environ.get("RAY_ADDRESS") and not (session / CONTROL_FILE).is_file():
         raise SessionError(
-            f"Session {session} runs on host {host!r} (pid {pid}, heartbeat {heartbeat_age(lock):.0f} s ago), not on this "
+            f"Session {name} runs on host {host!r} (pid {pid}, heartbeat {heartbeat_age(lock):.0f} s ago), not on this "
             f"one ({socket.gethostname()!r}). Run this command on {host}, or on a node of its Ray cluster with RAY_ADDRESS "
-            f"set: lightning-bohb pause {session}"
+            f"set: lightning-bohb pause {shlex.quote(name)}"
         )
     if not _driver_ready(session, lock):
-        print(f"Session {session} is starting; waiting for it to run before pausing it...", flush=True)
-        while not _driver_ready(session, lock):
+        print(printable(f"Session {name} is starting; waiting for it to run before pausing it..."), flush=True)
+        while not _driver_ready(view.refresh(), lock):
             if time.monotonic() > deadline:
-                raise SessionError(f"Session {session} did not start running within {timeout:g} s; nothing was sent.")
+                raise SessionError(f"Session {name} did not start running within {timeout:g} s; nothing was sent.")
             if not lock_is_live(read_lock(session)):
-                return _after_driver_exit(session)
+                return _after_driver_exit(session, name)
             time.sleep(poll)
     signum = signal.SIGUSR2 if now else signal.SIGUSR1
     if through_ray:
-        while not (session / CONTROL_FILE).is_file() and time.monotonic() < deadline and lock_is_live(read_lock(session)):
+        while not (view.refresh() / CONTROL_FILE).is_file() and time.monotonic() < deadline and lock_is_live(read_lock(session)):
             time.sleep(poll)  # written just after the RUNNING summary
-        return _wait_for_pause(session, deadline, timeout, poll, _pause_through_ray(session, host, now, within))
+        return _wait_for_pause(view, deadline, timeout, poll, _pause_through_ray(view, host, now, within))
     problem = driver_identity_problem(lock)  # a reused pid or a planted lock must never be signalled
     if problem:
         raise SessionError(
-            f"Not signalling pid {pid}: {problem}. The lock {session / LOCK_FILE} does not name this session's driver; "
-            f"nothing was sent. Check the session with: lightning-bohb status {session}"
+            f"Not signalling pid {pid}: {problem}. The lock {view.of(LOCK_FILE)} does not name this session's driver; "
+            f"nothing was sent. Check the session with: lightning-bohb status {shlex.quote(name)}"
         )
     if within is not None and not now:
+        if view.store is not None:
+            raise SessionError(
+                f"Session {name} is in object storage: its driver takes `pause --within` through Ray only (set RAY_ADDRESS "
+                f"to its cluster), or pause it without --within: lightning-bohb pause {shlex.quote(name)}"
+            )
         from lightning_bohb.pause.state import write_pause_within
 
         write_pause_within(session, within)  # read by the driver when the signal arrives
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
-        return _after_driver_exit(session)
+        return _after_driver_exit(session, name)
     except PermissionError:
-        raise SessionError(f"Not allowed to signal pid {pid}, the driver of session {session}; run as its owner.") from None
+        raise SessionError(f"Not allowed to signal pid {pid}, the driver of session {name}; run as its owner.") from None
     how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
     if within is not None and not now:
         how = f"within {within:g} s (at a training step where the next validation comes later)"
-    return _wait_for_pause(session, deadline, timeout, poll, f"Asked session {session} (pid {pid}) to pause {how}")
+    return _wait_for_pause(view, deadline, timeout, poll, f"Asked session {name} (pid {pid}) to pause {how}")
 
 
-def _pause_through_ray(session: Path, host: Any, now: bool, within: Optional[float]) -> str:
+def _pause_through_ray(view: SessionView, host: Any, now: bool, within: Optional[float]) -> str:
     """Ask the driver through its control actor in the Ray cluster (``RAY_ADDRESS``, else this node's
     Ray); what was done. With ``RAY_ADDRESS`` set this is the only route, also on the driver's host."""
     from lightning_bohb.pause.remote import send_request
+    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, take_pause_within, write_pause_within
 
+    session, name = view.path, view.name
     if within is not None and not now:
-        from lightning_bohb.pause.state import write_pause_within
-
         write_pause_within(session, within)  # read by the driver when the request arrives
+        if view.store is not None:
+            view.store.push(PAUSE_WITHIN_FILE)
     try:
         driver = send_request(session, "quit" if now else "pause")
     except SessionError as err:
         if within is not None and not now:
-            from lightning_bohb.pause.state import take_pause_within
-
             take_pause_within(session)  # not left for a later signal
-        if host == socket.gethostname():
+            if view.store is not None:
+                view.store.delete(PAUSE_WITHIN_FILE)
+        if host == socket.gethostname() and view.store is None:
             raise SessionError(f"{err} On the driver's host, without RAY_ADDRESS, the driver is signalled instead.") from None
         raise
     how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
     if within is not None and not now:
         how = f"within {within:g} s (at a training step where the next validation comes later)"
     where = f"pid {driver.get('pid', '?')} on {driver.get('host', host)}"
-    return f"Asked session {session} ({where}) through Ray to pause {how}"
+    return f"Asked session {name} ({where}) through Ray to pause {how}"
 
 
-def _wait_for_pause(session: Path, deadline: float, timeout: float, poll: float, asked: str) -> int:
+def _wait_for_pause(view: SessionView, deadline: float, timeout: float, poll: float, asked: str) -> int:
     left = max(0.0, deadline - time.monotonic())
     print(printable(f"{asked}; waiting up to {left:.0f} s..."), flush=True)
     while time.monotonic() < deadline:
-        if not lock_is_live(read_lock(session)):  # the driver released its lock: it is done
-            return _after_driver_exit(session)
+        if not lock_is_live(read_lock(view.refresh())):  # the driver released its lock: it is done
+            return _after_driver_exit(view.path, view.name)
         time.sleep(poll)
+    name = shlex.quote(view.name)
     raise SessionError(
-        f"Session {session} did not pause within {timeout:g} s; it is still running. Check it with: "
-        f"lightning-bohb status {session}; stop it now with: lightning-bohb pause --now {session}"
+        f"Session {view.name} did not pause within {timeout:g} s; it is still running. Check it with: "
+        f"lightning-bohb status {name}; stop it now with: lightning-bohb pause --now {name}"
     )
 
 
-def _running_lock(session: Path) -> Dict[str, Any]:
+def _running_lock(session: Path, name: str) -> Dict[str, Any]:
     """The live lock of a running session, else a `SessionError` that says what state it is in."""
     lock = read_lock(session)
     if lock_is_live(lock):
@@ -283,10 +306,10 @@ def _running_lock(session: Path) -> Dict[str, Any]:
     if status == SessionStatus.RUNNING:
         pid = lock["pid"] if lock and lock["pid"] > 0 else None  # an unreadable lock names none
         raise SessionError(
-            f"Session {session} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
-            f"is gone). Resume it with: {_resume_command(summary, session)}"
+            f"Session {name} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
+            f"is gone). Resume it with: {_resume_command(summary, name)}"
         )
-    raise SessionError(f"Session {session} is not running (status: {status}).")
+    raise SessionError(f"Session {name} is not running (status: {status}).")
 
 
 def _driver_ready(session: Path, lock: Dict[str, Any]) -> bool:
@@ -301,31 +324,37 @@ def _driver_ready(session: Path, lock: Dict[str, Any]) -> bool:
     return updated is None or updated >= int(float(lock.get("since", 0)))
 
 
-def _after_driver_exit(session: Path) -> int:
+def _after_driver_exit(session: Path, name: str) -> int:
     summary = read_summary(session)
     status = summary.get("status")
     if status == SessionStatus.PAUSED:
-        print(f"Session paused. Resume with:\n   {_resume_command(summary, session)}")
+        print(printable(f"Session paused. Resume with:\n   {_resume_command(summary, name)}", keep_newlines=True))
         return 0
     if status == SessionStatus.COMPLETED:
-        print(f"Session {session} completed before it could pause; nothing to resume.")
+        print(printable(f"Session {name} completed before it could pause; nothing to resume."))
         return 0
     raise SessionError(
-        f"Session {session} stopped without pausing (status: {status}). Details: lightning-bohb status {session}"
+        f"Session {name} stopped without pausing (status: {status}). Details: lightning-bohb status {shlex.quote(name)}"
     )
 
 
-def _resume_command(summary: Dict[str, Any], session: Path) -> str:
-    """The command that resumes ``session``, built from its path: never the summary's ``resume_command``,
+def _resume_command(summary: Dict[str, Any], session: Union[str, Path]) -> str:
+    """The command that resumes ``session``, built from its path or URI: never the summary's ``resume_command``,
     which a planted file could make say anything (``lightning-bohb resume`` resumes script sessions too)."""
     from lightning_bohb.session.runner import console_command  # imports neither Ray nor torch
 
-    return f"{console_command()} resume {shlex.quote(str(Path(session).expanduser().absolute()))}"
+    where = str(session) if is_uri(session) else str(Path(session).expanduser().absolute())
+    return f"{console_command()} resume {shlex.quote(where)}"
 
 
 # -- status ------------------------------------------------------------------------------------
 def status(session_dir: str, as_json: bool = False) -> int:
-    session = Path(session_dir).expanduser()
+    with SessionView(session_dir) as view:
+        return _status(view, as_json)
+
+
+def _status(view: SessionView, as_json: bool) -> int:
+    session = view.path
     summary = read_summary(session)
     if as_json:  # JSON escapes every control character in strings (ensure_ascii)
         print(json.dumps(summary, indent=2, default=str))
@@ -334,7 +363,7 @@ def status(session_dir: str, as_json: bool = False) -> int:
     state = state_label(session, summary)
     trials = [t for t in summary.get("trials") or [] if isinstance(t, dict)]
     lines = [
-        ("Session", f"{summary.get('session_id', session.name)}  ({session})"),
+        ("Session", f"{summary.get('session_id', session.name)}  ({view.name})"),
         ("Experiment", summary.get("experiment_name")),
         ("State", state),
         ("Driver", _driver_line(session)),
@@ -364,11 +393,10 @@ def status(session_dir: str, as_json: bool = False) -> int:
         print(printable(f"Best so far: trial {best.get('trial')}  {metric}={_number(best[metric])}  {_inline(best.get('config') or {})}"))
     else:
         print("Best so far: no trial has reported yet")
-    best_file = session / BEST_CONFIG_FILE
-    if best_file.is_file():
-        print(printable(f"Best config: {best_file}"))
+    if (session / BEST_CONFIG_FILE).is_file():
+        print(printable(f"Best config: {view.of(BEST_CONFIG_FILE)}"))
     if summary.get("status") in (SessionStatus.PAUSED, SessionStatus.FAILED) or state == STALE:
-        print(printable(f"Resume with: {_resume_command(summary, session)}"))
+        print(printable(f"Resume with: {_resume_command(summary, view.name)}"))
     return 0
 
 
@@ -391,12 +419,13 @@ def state_label(session: Path, summary: Dict[str, Any]) -> str:
 
 # -- list --------------------------------------------------------------------------------------
 def list_sessions(experiment_dir: str) -> int:
-    root = Path(experiment_dir).expanduser()
-    if not root.is_dir():
-        raise SessionError(f"Experiment folder not found: {root}. Give the folder you ran with (--experiment-dir).")
+    root: Any = experiment_dir
+    if not is_uri(experiment_dir):
+        root = Path(experiment_dir).expanduser()
+        if not root.is_dir():
+            raise SessionError(f"Experiment folder not found: {root}. Give the folder you ran with (--experiment-dir).")
     rows = []
-    for session, summary, problem in find_sessions(root):
-        name = os.path.relpath(session, root)
+    for session, summary, problem, name in _sessions_in(root):
         if problem:
             problem = problem.replace(str(session / SUMMARY_FILE), SUMMARY_FILE)  # the row names the session
             rows.append((("", name), [name, "UNREADABLE", "", "", "", _one_line(problem)]))
@@ -425,6 +454,22 @@ def list_sessions(experiment_dir: str) -> int:
     return 0
 
 
+def _sessions_in(root: Union[str, Path]) -> Iterator[Tuple[Path, Dict[str, Any], Optional[str], str]]:
+    """`find_sessions` with each session's name relative to ``root``; for a URI, each session is read from
+    its store into a temporary view while the caller looks at it."""
+    if not is_uri(root):
+        for session, summary, problem in find_sessions(Path(root)):
+            yield session, summary, problem, os.path.relpath(session, root)
+        return
+    for uri in find_store_sessions(str(root)):
+        with SessionView(uri) as view:
+            try:
+                summary, problem = read_summary(view.path), None
+            except SessionError as err:
+                summary, problem = {}, str(err)
+            yield view.path, summary, problem, uri[len(split_query(str(root))[0].rstrip("/")) + 1 :]
+
+
 def find_sessions(root: Path) -> List[Tuple[Path, Dict[str, Any], Optional[str]]]:
     """``(session_dir, summary, problem)`` for every session directly below ``root`` or one level deeper."""
     found = {}
@@ -451,11 +496,23 @@ def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
     same moment either holds the lock first (the session is kept) or finds the session gone. A session
     that cannot be removed is reported and the others are still cleaned (exit status 1).
     """
+    now = time.time()
+    removed = kept = failed = 0
+    if is_uri(experiment_dir):
+        for uri in find_store_sessions(experiment_dir):
+            try:
+                with SessionView(uri) as view:
+                    gone = _clean_stored(view, now, older_than, dry_run)
+            except Exception as err:  # one session's trouble never stops the others
+                print(printable(f"warning: could not remove {uri}: {_one_line(str(err))}"), file=sys.stderr)
+                failed += 1
+                continue
+            removed += gone
+            kept += not gone
+        return _cleaned(removed, kept, failed, dry_run)
     root = Path(experiment_dir).expanduser()
     if not root.is_dir():
         raise SessionError(f"Experiment folder not found: {root}.")
-    now = time.time()
-    removed = kept = failed = 0
     for session, summary, problem in find_sessions(root):
         link = _link_below(root, session)
         if link is not None:
@@ -470,6 +527,10 @@ def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
             continue
         removed += gone
         kept += not gone
+    return _cleaned(removed, kept, failed, dry_run)
+
+
+def _cleaned(removed: int, kept: int, failed: int, dry_run: bool) -> int:
     verb = "Would remove" if dry_run else "Removed"
     print(f"{verb} {removed} session{'s' * (removed != 1)}; kept {kept}.")
     if failed:
@@ -501,6 +562,37 @@ def _clean_session(session: Path, summary: Dict[str, Any], problem: Optional[str
     return True
 
 
+def _clean_stored(view: SessionView, now: float, older_than: float, dry_run: bool) -> bool:
+    """`_clean_session` for a session in object storage: deleted under its lease, every object under its prefix."""
+    from lightning_bohb.session.store_lease import StoreLease
+
+    assert view.store is not None
+    try:
+        summary = read_summary(view.path)
+    except SessionError:
+        return False
+    if _idle_since(view.path, summary, now, older_than) is None or lock_is_live(read_lock(view.path)):
+        return False
+    if dry_run:
+        _say_removing(view.name, summary, now, older_than, "would remove", view.path)
+        return True
+    lease = StoreLease(view.store, heartbeat_s=None)
+    try:
+        lease.acquire()
+    except SessionError as err:
+        print(printable(f"note: skipping {view.name}: {_one_line(str(err))}"), file=sys.stderr)
+        return False
+    try:
+        summary = read_summary(view.refresh())  # again, under the lease: a resume may have run in between
+        if _idle_since(view.path, summary, now, older_than) is None:
+            return False
+        _say_removing(view.name, summary, now, older_than, "removing", view.path)
+        view.store.remove()
+    finally:
+        lease.release()
+    return True
+
+
 def _idle_since(session: Path, summary: Dict[str, Any], now: float, older_than: float) -> Optional[float]:
     """When a finished session was last active, if longer than ``older_than`` ago; else None."""
     if summary.get("status") not in (SessionStatus.COMPLETED, SessionStatus.PAUSED, SessionStatus.FAILED):
@@ -509,10 +601,12 @@ def _idle_since(session: Path, summary: Dict[str, Any], now: float, older_than: 
     return last if now - last > older_than else None
 
 
-def _say_removing(session: Path, summary: Dict[str, Any], now: float, older_than: float, verb: str) -> None:
-    last = _idle_since(session, summary, now, older_than) or now
+def _say_removing(
+    session: Union[str, Path], summary: Dict[str, Any], now: float, older_than: float, verb: str, files: Optional[Path] = None
+) -> None:
+    last = _idle_since(files or Path(session), summary, now, older_than) or now
     when = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds")
-    print(f"{verb} {session}  ({summary.get('status')}, last active {when})")
+    print(printable(f"{verb} {session}  ({summary.get('status')}, last active {when})"))
 
 
 def _link_below(root: Path, session: Path) -> Optional[Path]:
@@ -545,30 +639,38 @@ def _timestamp(value: Any) -> Optional[float]:
 
 # -- export-best -------------------------------------------------------------------------------
 def export_best(session_dir: str, output: Optional[str]) -> int:
-    session = Path(session_dir).expanduser()
-    if not session.is_dir():
-        raise SessionError(f"Session not found: {session} is not a directory. List sessions with: lightning-bohb list")
+    if not is_uri(session_dir) and not Path(session_dir).expanduser().is_dir():
+        raise SessionError(
+            f"Session not found: {Path(session_dir).expanduser()} is not a directory. List sessions with: lightning-bohb list"
+        )
+    with SessionView(session_dir) as view:
+        return _export_best(view, output)
+
+
+def _export_best(view: SessionView, output: Optional[str]) -> int:
+    session, name = view.path, view.name
     best = session / BEST_CONFIG_FILE
     if not best.is_file():
         summary = read_summary(session)
         state = state_label(session, summary)
         hint = (
-            f" Resume it to finish the search: {_resume_command(summary, session)}"
+            f" Resume it to finish the search: {_resume_command(summary, name)}"
             if summary.get("status") != SessionStatus.COMPLETED
             else " No trial reported the metric."
         )
         raise SessionError(
-            f"Session {session} has no {BEST_CONFIG_FILE} (status: {state}); it is written when the search "
+            f"Session {name} has no {BEST_CONFIG_FILE} (status: {state}); it is written when the search "
             f"completes.{hint}"
         )
     try:
         text = read_bounded(best, MAX_SUMMARY_BYTES)
     except (OSError, ValueError) as err:
-        raise SessionError(f"The best config {best} cannot be read ({getattr(err, 'strerror', None) or err}).") from None
+        why = getattr(err, "strerror", None) or err
+        raise SessionError(f"The best config {view.of(BEST_CONFIG_FILE)} cannot be read ({why}).") from None
     summary = read_summary(session, required=False)
     if summary.get("status", SessionStatus.COMPLETED) != SessionStatus.COMPLETED:
         print(
-            printable(f"note: session {session} is {state_label(session, summary)}; this is the best config so far."),
+            printable(f"note: session {name} is {state_label(session, summary)}; this is the best config so far."),
             file=sys.stderr,
         )
     if output in (None, "-"):
@@ -584,7 +686,7 @@ def export_best(session_dir: str, output: Optional[str]) -> int:
             handle.write(text)
     except OSError as err:
         raise SessionError(f"Cannot write {target}: {err.strerror or err}. Nothing else was changed.") from None
-    print(printable(f"Wrote the best config of {session} to {target}"))
+    print(printable(f"Wrote the best config of {name} to {target}"))
     return 0
 
 

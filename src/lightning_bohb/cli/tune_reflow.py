@@ -212,7 +212,7 @@ class TuneReflowCLI(SessionListener):
                 "⌨️ No terminal: keyboard controls are off. Pause with Ctrl+C, SIGTERM/SIGUSR1, or: "
                 f"{session.pause_command}"
             )
-        self._say(f"💾 Session state saved to: {session.session_dir / STATE_FILE}")
+        self._say(f"💾 Session state saved to: {session.location_of(STATE_FILE)}")
         self._say("Running optimization...")
         self._table = LiveTrialTable(self._table_snapshot)
         if self.verbose and not self._table.start():  # no terminal: plain progress lines instead
@@ -243,7 +243,7 @@ class TuneReflowCLI(SessionListener):
         self._say("⏹️ Quitting now; running trials continue later from their last checkpoints.")
 
     def on_completed(self, session: TuneSession, best_config: Optional[Path]) -> None:
-        self._say(f"🏁 Optimization complete. Best config: {session.session_dir / 'best_config.yaml'}")
+        self._say(f"🏁 Optimization complete. Best config: {session.location_of('best_config.yaml')}")
 
     def on_failed(self, session: TuneSession, error: BaseException) -> None:
         self._say(f"❌ Optimization failed. The session can still be resumed:\n   {session.resume_command}")
@@ -253,7 +253,7 @@ class TuneReflowCLI(SessionListener):
             "",
             "✅ OPTIMIZATION PAUSED",
             f"📊 Session: {session.session_id}",
-            f"💾 State saved to: {session.session_dir / STATE_FILE}",
+            f"💾 State saved to: {session.location_of(STATE_FILE)}",
         ]
         if report.quit:
             lines.append("⚠️ Quit without waiting for validation: running trials resume from their last reported checkpoints.")

@@ -20,13 +20,14 @@ from lightning_bohb.core.base_config import (
 )
 from lightning_bohb.core.distributed import DeviceRequest, device_request, trial_resources
 from lightning_bohb.core.lightning_cli import CLISpec, dump_config, user_classes
-from lightning_bohb.core.optimization_config import OptimizationConfig
+from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_NAME, OptimizationConfig
 from lightning_bohb.core.search_space import SearchSpace, describe_domain
 from lightning_bohb.core.strategies import RandomStrategy, Strategy
 from lightning_bohb.core.trainable import TrialSpec, seed_environment, train_trial
 from lightning_bohb.exceptions import ConfigError
 from lightning_bohb.log import logger
 from lightning_bohb.utils.files import atomic_write
+from lightning_bohb.utils.uris import is_uri, join_uri
 
 BEST_CONFIG_FILE = "best_config.yaml"
 RAY_EXPERIMENT_FOLDER = "tune"
@@ -163,8 +164,11 @@ class ConfigDrivenOptimizer:
     def mode(self) -> str:
         return self.metric_config["mode"]
 
-    def default_output_dir(self) -> Path:
-        return self.optimization_config.experiment_path
+    def default_output_dir(self) -> Union[str, Path]:
+        config = self.optimization_config
+        if is_uri(config.experiment_dir or ""):
+            return join_uri(str(config.experiment_dir), config.experiment_name or DEFAULT_EXPERIMENT_NAME)
+        return config.experiment_path
 
     def trial_spec(self, control_name: Optional[str] = None, check_interval: float = 1.0) -> TrialSpec:
         return TrialSpec(
@@ -229,8 +233,13 @@ class ConfigDrivenOptimizer:
         from ray.tune import CheckpointConfig, ResultGrid
         from ray.tune.tune_config import ResumeConfig
 
-        output_dir = Path(output_dir) if output_dir else self.default_output_dir()
-        output_dir.mkdir(parents=True, exist_ok=True)
+        output_dir = output_dir or self.default_output_dir()
+        if is_uri(output_dir):  # object storage: Tune writes the experiment through it
+            storage_path = str(output_dir)
+        else:
+            output_dir = Path(output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            storage_path = str(output_dir)
         if experiment_folder is None:
             experiment_folder = datetime.datetime.now().strftime("tune_%Y%m%d_%H%M%S")
         config = self.optimization_config
@@ -251,7 +260,7 @@ class ConfigDrivenOptimizer:
             analysis = tune.run(
                 trainable,
                 name=experiment_folder,
-                storage_path=str(output_dir),
+                storage_path=storage_path,
                 storage_filesystem=storage_filesystem,
                 config=self.space,
                 num_samples=config.num_samples,
@@ -299,13 +308,21 @@ class ConfigDrivenOptimizer:
         complete.update(self.fit_arguments)
         return complete
 
-    def write_best_config(self, results, output_dir: Path) -> Optional[Path]:
+    def write_best_config(self, results, output_dir: Union[str, Path]) -> Optional[Union[str, Path]]:
         best = self.best_trial_config(results)
         if best is None:
             logger.warning("No trial reported %r; %s was not written.", self.metric, BEST_CONFIG_FILE)
             return None
+        text = yaml.safe_dump(best, sort_keys=False)
+        if is_uri(output_dir):
+            import pyarrow.fs
+
+            filesystem, folder = pyarrow.fs.FileSystem.from_uri(str(output_dir))
+            with filesystem.open_output_stream(f"{folder.rstrip('/')}/{BEST_CONFIG_FILE}") as out:
+                out.write(text.encode())
+            return join_uri(str(output_dir), BEST_CONFIG_FILE)
         path = Path(output_dir) / BEST_CONFIG_FILE
-        atomic_write(path, yaml.safe_dump(best, sort_keys=False))
+        atomic_write(path, text)
         return path
 
 

@@ -141,6 +141,11 @@ def read_lock(session_dir: Union[str, Path]) -> Optional[Dict[str, Any]]:
         return _invalid(f"cannot be read: {err.strerror or err}")
     finally:
         os.close(fd)
+    return parse_record(raw)
+
+
+def parse_record(raw: bytes) -> Dict[str, Any]:
+    """An owner record read as data (`read_lock`'s rules): always a dict with the right types."""
     if len(raw) > _MAX_RECORD_BYTES:
         return _invalid("is too large")
     try:
@@ -148,6 +153,22 @@ def read_lock(session_dir: Union[str, Path]) -> Optional[Dict[str, Any]]:
     except (UnicodeDecodeError, ValueError):
         return _invalid("is empty or truncated" if len(raw) < 2 else "is not JSON")
     return _checked(record)
+
+
+def new_record(heartbeat_s: Optional[float]) -> Dict[str, Any]:
+    """The owner record of this process, taking a lock now."""
+    now = time.time()
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "boot_id": boot_id(),
+        "start": process_start(os.getpid()),
+        "cmdline": process_cmdline(os.getpid()) or [],
+        "since": now,
+        "heartbeat": now,
+        "heartbeat_s": float(heartbeat_s or HEARTBEAT_S),
+        "token": secrets.token_hex(8),
+    }
 
 
 def _is_regular(fd: int) -> bool:
@@ -267,6 +288,22 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def live_elsewhere(session: str, previous: Dict[str, Any]) -> str:
+    """Why a session whose owner record is live cannot be taken, and what to do."""
+    quoted = shlex.quote(session)
+    if previous["host"] != socket.gethostname():
+        left = max(0.0, stale_after(previous) - heartbeat_age(previous))
+        return (
+            f"Session {session} is running on host {previous['host']} ({describe_owner(previous)}; live until "
+            f"its heartbeat is {stale_after(previous):.0f} s old). Pause it there: lightning-bohb pause {quoted}. If that "
+            f"driver is gone, resume in {left:.0f} s or now with: lightning-bohb resume --force {quoted}"
+        )
+    return (
+        f"Session {session} is running ({describe_owner(previous)}). Pause it first: lightning-bohb pause {quoted}. "
+        f"If that is not this session's driver, resume with: lightning-bohb resume --force {quoted}"
+    )
+
+
 # -- holding the lock ----------------------------------------------------------------------------
 class SessionLock:
     """The exclusive right to run (or delete) a session.
@@ -320,18 +357,7 @@ class SessionLock:
                 logger.warning(f"Breaking the lock of session {self.session_dir} (--force): it was {describe_owner(previous)}.")
             if sweep:
                 remove_abandoned_temp_files(self.session_dir)  # only the lock's holder writes here now
-            now = time.time()
-            self._record = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "boot_id": boot_id(),
-                "start": process_start(os.getpid()),
-                "cmdline": process_cmdline(os.getpid()) or [],
-                "since": now,
-                "heartbeat": now,
-                "heartbeat_s": float(self.heartbeat_s or HEARTBEAT_S),
-                "token": secrets.token_hex(8),
-            }
+            self._record = new_record(self.heartbeat_s)
             self._write_record()
         except BaseException as err:
             self._unlock_os_file()
@@ -397,14 +423,9 @@ class SessionLock:
             time.sleep(0.05)
 
     def _live_elsewhere(self, previous: Dict[str, Any]) -> str:
-        session = shlex.quote(str(self.session_dir))
         if previous["host"] != socket.gethostname():
-            left = max(0.0, stale_after(previous) - heartbeat_age(previous))
-            return (
-                f"Session {self.session_dir} is running on host {previous['host']} ({describe_owner(previous)}; live until "
-                f"its heartbeat is {stale_after(previous):.0f} s old). Pause it there: lightning-bohb pause {session}. If that "
-                f"driver is gone, resume in {left:.0f} s or now with: lightning-bohb resume --force {session}"
-            )
+            return live_elsewhere(str(self.session_dir), previous)
+        session = shlex.quote(str(self.session_dir))
         return (
             f"Session {self.session_dir} is locked by a live process that does not hold its OS lock ({describe_owner(previous)}). "
             f"Pause it first: lightning-bohb pause {session}. If it is not this session's driver, resume with: "

@@ -30,16 +30,18 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME, OptimizationConfig
-from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
+from lightning_bohb.core.optimizer import BEST_CONFIG_FILE, RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionPaused
+from lightning_bohb.pause.remote import CONTROL_FILE
 from lightning_bohb.pause.signals import SignalHandlers
-from lightning_bohb.pause.state import PauseState, StopReason, take_pause_within
+from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, PauseState, StopReason, take_pause_within
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.fingerprint import check_unchanged, code_fingerprint
 from lightning_bohb.session.lock import SessionLock
 from lightning_bohb.session.state import (
     SESSION_PREFIX,
     STATE_FILE,
+    SUMMARY_FILE,
     SessionStatus,
     TuneSessionState,
     check_session_id,
@@ -50,10 +52,15 @@ from lightning_bohb.session.state import (
     tune_trial_count,
     write_summary,
 )
+from lightning_bohb.session.store import SessionStore
+from lightning_bohb.session.store_lease import StoreLease
 from lightning_bohb.session.summary import better, build_summary
 from lightning_bohb.session.trust import check_trusted
 from lightning_bohb.utils.files import make_private_dir
 from lightning_bohb.utils.imports import extend_import_path
+from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
+
+logger = logging.getLogger(__name__)
 
 _SUMMARY_EVERY_S = 2.0
 _STATUS_SUMMARY_EVERY_S = 0.5
@@ -104,27 +111,63 @@ class TuneSession:
         self.coordinator: Any = None
         self.trial_best: Dict[str, float] = {}
         self._session_dir: Optional[Path] = None
+        self._store: Optional[SessionStore] = None
+        """Where the session lives when ``experiment_dir`` is a URI (`lightning_bohb.session.store`)."""
         self._last_summary = 0.0
 
     # -- where it lives ----------------------------------------------------------------------
     @property
     def session_dir(self) -> Path:
+        """The session's folder; for a session in object storage, the driver's working copy of it."""
         if self._session_dir is not None:
             return self._session_dir
+        store = self.store
+        if store is not None:
+            return store.local
         directory = Path(self.experiment_dir or DEFAULT_EXPERIMENT_DIR).expanduser().resolve()
         return directory / (self.experiment_name or DEFAULT_EXPERIMENT_NAME) / f"{SESSION_PREFIX}{self.session_id}"
 
     @property
+    def store(self) -> Optional[SessionStore]:
+        """The session's `SessionStore` when its ``experiment_dir`` is a URI, else None."""
+        if self._store is None and is_uri(self.experiment_dir or ""):
+            assert self.experiment_dir is not None
+            name = self.experiment_name or DEFAULT_EXPERIMENT_NAME
+            self._store = SessionStore(join_uri(self.experiment_dir, name, f"{SESSION_PREFIX}{self.session_id}"))
+        return self._store
+
+    @property
+    def location(self) -> str:
+        """Where the session lives, as the user names it: its folder, or its URI."""
+        store = self.store
+        return store.uri if store is not None else str(self.session_dir)
+
+    def location_of(self, name: str) -> str:
+        """Where the session's file ``name`` lives, as the user names it."""
+        store = self.store
+        return join_uri(store.uri, name) if store is not None else str(self.session_dir / name)
+
+    @property
     def resume_command(self) -> str:
         script = self.state.script if self.state else None
-        session = shlex.quote(str(self.session_dir))
+        session = shlex.quote(self.location)
         if script:
             return f"{python_command()} {shlex.quote(script)} --resume-session {session}"
         return f"{console_command()} resume {session}"
 
     @property
     def pause_command(self) -> str:
-        return f"{console_command()} pause {shlex.quote(str(self.session_dir))}"
+        return f"{console_command()} pause {shlex.quote(self.location)}"
+
+    def _new_lock(self) -> Union[SessionLock, StoreLease]:
+        store = self.store
+        return StoreLease(store) if store is not None else SessionLock(self.session_dir)
+
+    def _push(self, *names: str) -> None:
+        """Put the session files ``names`` into its store (a session in object storage), in this order."""
+        store = self.store
+        if store is not None:
+            store.push(*names)
 
     # -- create / resume ---------------------------------------------------------------------
     @classmethod
@@ -152,6 +195,10 @@ class TuneSession:
         unless ``allow_code_changes`` (or LIGHTNING_BOHB_ALLOW_CODE_CHANGES=1). Nothing named by the
         YAML summary is imported.
         """
+        shape: Dict[str, Any] = dict(num_samples=num_samples, max_concurrent_trials=max_concurrent_trials)
+        shape.update(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
+        if is_uri(session_dir):
+            return cls._resumed_from_store(str(session_dir), allow_code_changes, trust, shape, **kwargs)
         session_dir = Path(session_dir).expanduser().resolve()
         check_trusted(session_dir, trust)  # before anything is written, read back or unpickled
         if not (session_dir / STATE_FILE).is_file():  # not a session: say so, and leave no lock in it
@@ -160,8 +207,6 @@ class TuneSession:
         # lock is held (with a heartbeat) until `run` ends.
         lock = SessionLock(session_dir)
         lock.acquire(force=bool(kwargs.get("force", False)))
-        shape: Dict[str, Any] = dict(num_samples=num_samples, max_concurrent_trials=max_concurrent_trials)
-        shape.update(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
         try:
             session = cls._resumed(session_dir, allow_code_changes, trust, shape, **kwargs)
         except BaseException:
@@ -171,7 +216,39 @@ class TuneSession:
         return session
 
     @classmethod
-    def _resumed(cls, session_dir: Path, allow_code_changes: bool, trust: bool, shape: Dict[str, Any], **kwargs: Any) -> "TuneSession":
+    def _resumed_from_store(cls, uri: str, allow_code_changes: bool, trust: bool, shape: Dict[str, Any], **kwargs: Any) -> "TuneSession":
+        """`resume` of a session in object storage: its lease taken in the store, then a new working copy
+        filled from it (a session's store is trusted by its credentials: `lightning_bohb.session.store`)."""
+        store = SessionStore(uri)
+        if not store.is_session():  # not a session: say so, and leave no lease in it
+            raise SessionError(
+                f"Session state not found: {join_uri(store.uri, STATE_FILE)} does not exist, so {store.uri} is not a "
+                f"LightningTune session. Sessions look like <experiment_dir>/<name>/session_<id>; list them with: "
+                f"lightning-bohb list {uri_parent(store.uri)}"
+            )
+        lock = StoreLease(store)
+        lock.acquire(force=bool(kwargs.get("force", False)))
+        try:
+            session_dir, experiment = store.pull_session()
+            session = cls._resumed(session_dir, allow_code_changes, True, shape, store=store, **kwargs)
+            store.push_experiment(experiment)  # the merged snapshot delta: Ray restores from the store
+        except BaseException:
+            lock.release()
+            store.close()
+            raise
+        session._lock = lock
+        return session
+
+    @classmethod
+    def _resumed(
+        cls,
+        session_dir: Path,
+        allow_code_changes: bool,
+        trust: bool,
+        shape: Dict[str, Any],
+        store: Optional[SessionStore] = None,
+        **kwargs: Any,
+    ) -> "TuneSession":
         state = TuneSessionState.load(session_dir, trust=trust)
         from lightning_bohb._ray.internals import apply_snapshot_delta
 
@@ -195,8 +272,10 @@ class TuneSession:
             optimizer.user_classes(),
         )
         summary = read_summary(session_dir, required=False)
-        session = cls(state.experiment_name, experiment_dir=session_dir.parent.parent, session_id=state.session_id, **kwargs)
+        experiment_dir = uri_parent(uri_parent(store.uri)) if store is not None else session_dir.parent.parent
+        session = cls(state.experiment_name, experiment_dir=experiment_dir, session_id=state.session_id, **kwargs)
         session._session_dir = session_dir
+        session._store = store
         session.state = state
         session._restored = optimizer
         session.code_changes = changes
@@ -210,7 +289,7 @@ class TuneSession:
         return session
 
     trusted: bool = False
-    _lock: Optional[SessionLock] = None
+    _lock: Optional[Union[SessionLock, StoreLease]] = None
 
     def reshape(self, fix: str = "Resume with --num-samples {created} or more", **shape: Any) -> None:
         """Give a resumed session, before it runs, a new ``num_samples``, ``max_concurrent_trials``,
@@ -230,6 +309,8 @@ class TuneSession:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        if self._store is not None:
+            self._store.close()
     """Whether `resume` was told to trust the session folder (``trust``); `check_trusted` checks again with it."""
 
     def check_trusted(self) -> None:
@@ -242,7 +323,12 @@ class TuneSession:
     def _create(self, optimizer: ConfigDrivenOptimizer) -> ConfigDrivenOptimizer:
         config = optimizer.optimization_config.with_location(self.experiment_name, self.experiment_dir)
         optimizer.optimization_config = config
-        self.experiment_name, self.experiment_dir = config.experiment_path.name, str(config.experiment_path.parent)
+        if is_uri(config.experiment_dir or ""):  # object storage: kept as the user wrote it
+            self.experiment_name = config.experiment_name or DEFAULT_EXPERIMENT_NAME
+            self.experiment_dir = config.experiment_dir
+            self._store = None
+        else:
+            self.experiment_name, self.experiment_dir = config.experiment_path.name, str(config.experiment_path.parent)
         try:
             make_private_dir(self.session_dir)  # never through a symbolic link at session_<id>
         except OSError as err:
@@ -315,6 +401,13 @@ class TuneSession:
 
     def _on_remote_request(self, action: str) -> None:
         """A request from `lightning-bohb pause` through Ray: as its signal would on this host."""
+        store = self.store
+        if store is not None and action != "quit":  # `pause --within` put its deadline into the store
+            try:
+                store.pull([PAUSE_WITHIN_FILE])
+                store.delete(PAUSE_WITHIN_FILE)
+            except (OSError, SessionError) as err:
+                logger.warning("Could not read the pause deadline from %s: %s", store.uri, err)
         if action == "quit":
             self.quit_now()  # SIGUSR2: now, keeping the last checkpoints
         else:
@@ -339,15 +432,15 @@ class TuneSession:
             optimizer = self._create(optimizer)
         # Held (with a heartbeat) until the end of the run; a second driver stops here, before it
         # reports, restores or writes anything.
-        lock = self._lock if self._lock is not None and self._lock.held else SessionLock(self.session_dir)
+        lock = self._lock if self._lock is not None and self._lock.held else self._new_lock()
         if not lock.held:
             lock.acquire(force=self.force)
         self._lock = None  # released at the end of this run; a later run takes it again
         try:
-            if not resume and (self.session_dir / STATE_FILE).exists():  # a chosen session id met an existing session
+            if not resume and self._exists():  # a chosen session id met an existing session
                 raise SessionError(
-                    f"Session {self.session_dir} already exists; a new session would overwrite it. Resume it with: "
-                    f"{console_command()} resume {shlex.quote(str(self.session_dir))} (or 'lightning-bohb run STUDY "
+                    f"Session {self.location} already exists; a new session would overwrite it. Resume it with: "
+                    f"{console_command()} resume {shlex.quote(self.location)} (or 'lightning-bohb run STUDY "
                     "--resume-if-exists'), or start a new one with another session id."
                 )
             if resume:
@@ -362,6 +455,12 @@ class TuneSession:
                 self.pause.detach()
         finally:
             lock.release()
+            if self._store is not None:
+                self._store.close()  # everything in the working copy is in the store
+
+    def _exists(self) -> bool:
+        store = self.store
+        return store.is_session() if store is not None else (self.session_dir / STATE_FILE).exists()
 
     def _run_with_ray(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
         import ray
@@ -447,10 +546,11 @@ class TuneSession:
         self._save()
         remote = RemoteControlServer(self.session_dir, self.session_id, self._on_remote_request)
         remote.start()  # `lightning-bohb pause` from any node of the cluster (pause/remote.py)
+        self._push(CONTROL_FILE)
         self.listener.on_start(self)
         try:
             results = optimizer.run(
-                output_dir=self.session_dir,
+                output_dir=self.location,  # a store's URI: Tune writes the experiment there itself
                 experiment_folder=RAY_EXPERIMENT_FOLDER,
                 resume=resume,
                 # Tune restores each callback's state by its place in this list: callbacks only a
@@ -466,7 +566,7 @@ class TuneSession:
                 verbose=kwargs.pop("tune_verbose", 0),
                 write_best=False,
                 search=(search_alg, scheduler),
-                storage_filesystem=atomic_storage_filesystem(),
+                storage_filesystem=None if self.store is not None else atomic_storage_filesystem(),
             )
         except BaseException as err:
             state.status = SessionStatus.FAILED
@@ -477,12 +577,14 @@ class TuneSession:
         finally:
             remote.stop()
             ray.kill(control)
+            self._push(CONTROL_FILE)  # gone with the control actor
         self.listener.on_stop(self)
         if coordinator.stop_reason is None and not coordinator.interrupted:
             best = optimizer.write_best_config(results, self.session_dir)
+            self._push(BEST_CONFIG_FILE)
             state.status = SessionStatus.COMPLETED
             self._save()
-            self.listener.on_completed(self, best)
+            self.listener.on_completed(self, None if best is None else Path(best))
             return results
         # Ended early: by a pause, a quit, or an interrupt that reached Tune's own handler before
         # ours were back (then nothing has started, and nothing is lost).
@@ -494,7 +596,7 @@ class TuneSession:
             timed_out=dict(coordinator.timed_out),
             epoch_end_only=dict(coordinator.epoch_end_only),
         ))
-        raise SessionPaused(self.session_dir, self.resume_command)
+        raise SessionPaused(self.location, self.resume_command)
 
     # -- progress ----------------------------------------------------------------------------
     def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
@@ -523,10 +625,11 @@ class TuneSession:
         state = self._require_state()
         try:
             state.save(self.session_dir)
+            self._push(STATE_FILE)  # before the summary that describes it
             self._write_summary()
         except OSError as err:
             raise SessionError(
-                f"Could not save the session state in {self.session_dir}: {err.strerror or err}. "
+                f"Could not save the session state in {self.location}: {err.strerror or err}. "
                 "The previous state file is intact (writes are atomic). Free disk space, then resume "
                 f"with: {self.resume_command}"
             ) from err
@@ -547,6 +650,7 @@ class TuneSession:
                 pause_info=coordinator.describe() if coordinator else {},
             ),
         )
+        self._push(SUMMARY_FILE)
 
 
 def _is_number(value: Any) -> bool:

@@ -1,0 +1,199 @@
+"""`StoreLease`: `SessionLock`'s counterpart for a session in object storage.
+
+The owner record (the same JSON as ``session.lock``: pid, host, start, command line, heartbeat,
+token) is the object ``<session>/session.lock``. There is no OS lock in a store; the store's
+conditional writes take its place. On S3 (and stores that speak its API, such as MinIO):
+
+- taking the lease creates the object only if there is none (``If-None-Match: *``), or replaces a
+  stale record only if it is still the one read (``If-Match: <ETag>``): of two resumes racing over
+  a dead driver's record exactly one wins, the other gets the usual "already running" error;
+- the heartbeat replaces the record only if it is still this driver's (``If-Match``), so a driver
+  whose lease was taken over (``--force``) learns it at its next beat and says so;
+- giving it up deletes the record after checking its token.
+
+A record is live as `lock_is_live` judges it (same host: the pid; another host: a heartbeat younger
+than three beats). Other stores (``gs://`` through pyarrow, ...) offer no conditional write through
+pyarrow: the lease is then read, checked and written, and two drivers starting within the same
+moment could both run; a warning says so (README "On a Ray cluster").
+
+boto3 (the ``s3`` extra) makes the conditional requests; it reads the same AWS environment as pyarrow.
+Written by hand: no library offers a lease on an object store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Dict, Optional, Tuple
+
+from lightning_bohb.exceptions import SessionError
+from lightning_bohb.session.lock import HEARTBEAT_S, LOCK_FILE, describe_owner, live_elsewhere, lock_is_live, new_record, parse_record
+from lightning_bohb.session.store import SessionStore
+from lightning_bohb.utils.uris import join_uri, split_query
+
+logger = logging.getLogger(__name__)
+
+
+class LeaseLost(Exception):
+    """A conditional write found another record than the one it expected."""
+
+
+class _S3Records:
+    """The record object, written with S3's conditional requests (boto3)."""
+
+    def __init__(self, store: SessionStore) -> None:
+        try:
+            import boto3
+        except ImportError:
+            raise SessionError(
+                f"Session {store.uri} is in S3, whose lease needs boto3, which is not installed. "
+                "Install it with: pip install 'lightning-bohb[s3]'"
+            ) from None
+        from urllib.parse import parse_qs, urlsplit
+
+        parts = urlsplit(store.uri)
+        options = {key: values[-1] for key, values in parse_qs(split_query(store.uri)[1].lstrip("?")).items()}
+        endpoint = options.get("endpoint_override")
+        if endpoint and "://" not in endpoint:
+            endpoint = f"{options.get('scheme', 'https')}://{endpoint}"
+        self.client = boto3.client("s3", endpoint_url=endpoint, region_name=options.get("region"))
+        self.bucket = parts.netloc
+        self.key = "/".join(filter(None, [parts.path.strip("/"), LOCK_FILE]))
+
+    def get(self) -> Tuple[Optional[bytes], Optional[str]]:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.key)
+        except self.client.exceptions.NoSuchKey:
+            return None, None
+        return answer["Body"].read((1 << 16) + 1), answer["ETag"]
+
+    def put(self, data: bytes, etag: Optional[str]) -> str:
+        """Write the record if the object is still ``etag`` (None: if there is none); its new ETag."""
+        from botocore.exceptions import ClientError
+
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            return self.client.put_object(Bucket=self.bucket, Key=self.key, Body=data, **condition)["ETag"]
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise LeaseLost() from None
+            raise
+
+    def delete(self) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.key)
+
+
+class _PlainRecords:
+    """The record object in a store without conditional writes: read, checked, written."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        logger.warning(
+            f"The store of session {store.uri} offers no conditional writes through pyarrow: two drivers that start it "
+            "at the same moment could both run. Start each session from one place (README: On a Ray cluster)."
+        )
+
+    def get(self) -> Tuple[Optional[bytes], Optional[str]]:
+        data = self.store.read(LOCK_FILE, 1 << 16)
+        return data, None if data is None else str(hash(data))
+
+    def put(self, data: bytes, etag: Optional[str]) -> str:
+        current, current_tag = self.get()
+        if current_tag != etag:
+            raise LeaseLost()
+        self.store.write(LOCK_FILE, data)
+        return str(hash(data))
+
+    def delete(self) -> None:
+        self.store.delete(LOCK_FILE)
+
+
+def read_lease(store: SessionStore) -> Optional[Dict[str, Any]]:
+    """The owner record of a session in a store (`read_lock`'s rules), or None when there is none."""
+    data = store.read(LOCK_FILE, 1 << 16)
+    return None if data is None else parse_record(data)
+
+
+class StoreLease:
+    """The exclusive right to run (or delete) a session kept in a store; `SessionLock`'s interface."""
+
+    def __init__(self, store: SessionStore, heartbeat_s: Optional[float] = HEARTBEAT_S) -> None:
+        self.store = store
+        self.heartbeat_s = heartbeat_s
+        self.held = False
+        self.broken: Optional[Dict[str, Any]] = None
+        self._records: Any = None
+        self._record: Dict[str, Any] = {}
+        self._etag: Optional[str] = None
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._beats: Optional[threading.Thread] = None
+
+    def acquire(self, force: bool = False, sweep: bool = True) -> None:
+        """Take the lease, or raise `SessionError` naming its owner and the pause command."""
+        del sweep  # a store has no temporary files: its puts are whole
+        scheme = split_query(self.store.uri)[0].split("://", 1)[0].lower()
+        self._records = _S3Records(self.store) if scheme in ("s3", "s3a") else _PlainRecords(self.store)
+        record = new_record(self.heartbeat_s)
+        data = json.dumps(record).encode()
+        try:
+            raw, etag = self._records.get()
+            if raw is not None:
+                previous = parse_record(raw)
+                if lock_is_live(previous):
+                    if not force:
+                        raise SessionError(live_elsewhere(self.store.uri, previous))
+                    self.broken = previous
+                    logger.warning(f"Breaking the lease of session {self.store.uri} (--force): it was {describe_owner(previous)}.")
+            self._etag = self._records.put(data, etag)
+        except LeaseLost:
+            raise SessionError(
+                f"Session {self.store.uri} was just taken by another driver (its lease {join_uri(self.store.uri, LOCK_FILE)} "
+                f"changed while this one took it). Check it with: lightning-bohb status {self.store.uri}"
+            ) from None
+        except SessionError:
+            raise
+        except Exception as err:  # the store's own errors (no bucket, no credentials, no network)
+            raise SessionError(f"Could not take the lease of session {self.store.uri}: {err}.") from None
+        self._record = record
+        self.held = True
+        if self.heartbeat_s:
+            self._stop.clear()
+            self._beats = threading.Thread(target=self._beat, name="lightning_bohb-lease-heartbeat", daemon=True)
+            self._beats.start()
+
+    def release(self) -> None:
+        """Give the lease up; the record is deleted only if it is still this lease's."""
+        self._stop.set()
+        if self._beats is not None:
+            self._beats.join(timeout=5)
+            self._beats = None
+        with self._mutex:
+            if not self.held:
+                return
+            self.held = False
+            try:
+                raw, _ = self._records.get()
+                if raw is not None and parse_record(raw).get("token") == self._record.get("token"):
+                    self._records.delete()
+            except Exception as err:  # a store out of reach: the record goes stale by itself
+                logger.warning(f"Could not give up the lease of session {self.store.uri}: {err}")
+
+    def _beat(self) -> None:
+        import time
+
+        assert self.heartbeat_s
+        while not self._stop.wait(self.heartbeat_s):
+            with self._mutex:
+                if not self.held:
+                    return
+                self._record["heartbeat"] = time.time()
+                try:
+                    self._etag = self._records.put(json.dumps(self._record).encode(), self._etag)
+                except LeaseLost:
+                    current = read_lease(self.store)
+                    logger.warning(f"The lease of session {self.store.uri} was taken over: {describe_owner(current)}.")
+                    return
+                except Exception as err:  # the store out of reach for a moment: the next beat tries again
+                    logger.debug(f"Could not renew the lease of {self.store.uri}: {err}")

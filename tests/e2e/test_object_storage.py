@@ -1,0 +1,175 @@
+"""A session in object storage: a real S3 endpoint (moto's server, on 127.0.0.1, started and stopped here)
+and a 2-node local Ray cluster with token authentication. The search is started in one folder, paused from a
+process that is only a Ray client, its folder deleted, and resumed from a fresh process in another folder with
+the printed command: every epoch trained once, per-epoch metrics bitwise equal to an uninterrupted run."""
+
+import json
+import posixpath
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pyarrow.fs
+import pytest
+
+from e2e_support import (
+    REPO,
+    ScriptRun,
+    epoch_end_counts,
+    paused_exit,
+    resume_argv,
+    script_env,
+    start_search,
+    trial_histories,
+    wait_until,
+    write_config,
+)
+
+CLUSTER = REPO / "tests" / "e2e" / "ray_cluster_process.py"
+BUCKET = "lbohb-sessions"
+
+
+@pytest.fixture
+def s3_endpoint(tmp_path, monkeypatch):
+    """moto's standalone S3 server on a free loopback port; the AWS environment points at it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = open(tmp_path / "moto.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(endpoint) or server.poll() is not None, 60, "the S3 endpoint")
+        assert server.poll() is None, (tmp_path / "moto.log").read_text()
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def _answers(endpoint):
+    try:
+        urllib.request.urlopen(endpoint, timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def token_cluster(tmp_path, s3_endpoint, monkeypatch):
+    """A 2-node local Ray cluster with token authentication in its own process (started after the AWS
+    environment is set, so its workers reach the store); RAY_ADDRESS names it for the processes started here."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    folder = tmp_path / "cluster"
+    folder.mkdir()
+    cluster = subprocess.Popen([sys.executable, str(CLUSTER)], cwd=folder, env=script_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        address = cluster.stdout.readline().strip()  # printed once both nodes are up
+        assert address, "the cluster process printed no address"
+        monkeypatch.setenv("RAY_ADDRESS", address)
+        yield address
+    finally:
+        cluster.stdin.close()
+        cluster.wait(timeout=120)
+
+
+def _store():
+    filesystem, _ = pyarrow.fs.FileSystem.from_uri(f"s3://{BUCKET}")
+    return filesystem
+
+
+def _session_uri():
+    infos = _store().get_file_info(pyarrow.fs.FileSelector(f"{BUCKET}/exp/digits", allow_not_found=True))
+    sessions = [info.path for info in infos if posixpath.basename(info.path).startswith("session_")]
+    return f"s3://{sessions[0]}" if len(sessions) == 1 else None
+
+
+def _checkpointed(uri):
+    selector = pyarrow.fs.FileSelector(uri[len("s3://") :] + "/tune", allow_not_found=True, recursive=True)
+    return any(posixpath.basename(info.path) == "checkpoint_000000" for info in _store().get_file_info(selector))
+
+
+def _store_histories(uri, local):
+    """The trials' result.json files of the session in the store, copied into ``local``, as `trial_histories` reads them."""
+    filesystem = _store()
+    for info in filesystem.get_file_info(pyarrow.fs.FileSelector(uri[len("s3://") :] + "/tune", recursive=True)):
+        if posixpath.basename(info.path) == "result.json":
+            target = local / posixpath.basename(posixpath.dirname(info.path))
+            target.mkdir(parents=True)
+            with filesystem.open_input_stream(info.path) as stream:
+                (target / "result.json").write_bytes(stream.read())
+    return trial_histories(local)
+
+
+def _cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "lightning_bohb", *args], cwd=cwd, env=script_env(), capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_session_in_s3_pauses_on_a_cluster_and_resumes_elsewhere_exactly(tmp_path, token_cluster):
+    records, reference_records = tmp_path / "records", tmp_path / "reference_records"
+    records.mkdir()
+    reference_records.mkdir()
+    first, second, reference = tmp_path / "first", tmp_path / "second", tmp_path / "reference"
+    for folder in (first, second, reference):
+        folder.mkdir()
+    args = ["--max-epochs", "4"]
+
+    # Uninterrupted, on the same cluster, in a local folder.
+    config = write_config(reference, reference_records, min_epoch_seconds=1.0)
+    run = start_search(reference, ["--base-config", str(config), *args])
+    assert run.wait() == 0, run.output[-3000:]
+    (expected_tune,) = (reference / "experiments").glob("*/session_*/tune")
+    expected = trial_histories(expected_tune)
+
+    config = write_config(first, records, min_epoch_seconds=1.0)
+    driver = start_search(first, ["--base-config", str(config), *args], experiment_dir=f"s3://{BUCKET}/exp")
+    uri = wait_until(_session_uri, 240, "the session in the store")
+    wait_until(lambda: _checkpointed(uri), 240, "a first checkpoint in the store")
+    status = _cli("status", uri, cwd=tmp_path)
+    assert status.returncode == 0 and "RUNNING" in status.stdout, status.stdout + status.stderr
+    assert f"({uri})" in status.stdout and "(alive," in status.stdout, status.stdout
+
+    paused = _cli("pause", uri, "--timeout", "180", cwd=tmp_path)  # a Ray client: through the control actor
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    assert "through Ray" in paused.stdout, paused.stdout
+    output = paused_exit(driver)
+    argv = resume_argv(output)
+    assert uri in argv, argv
+    nodes = {json.loads(line)["node"] for path in records.glob("*.jsonl") for line in path.open()}
+    assert len(nodes) == 2, "the two trials should have run on different nodes"
+    trained = epoch_end_counts(records)
+    assert trained and len(trained) < 8, "the pause should come before the end"
+
+    shutil.rmtree(first)  # nothing a resume needs stays on the driver's disk
+    listed = _cli("list", f"s3://{BUCKET}/exp", cwd=tmp_path)
+    assert "PAUSED" in listed.stdout, listed.stdout + listed.stderr
+    again = ScriptRun(argv, cwd=second)
+    assert again.wait() == 0, again.output[-3000:]
+
+    assert _store_histories(uri, tmp_path / "histories") == expected
+    counts = epoch_end_counts(records)
+    assert all(n == 1 for n in counts.values()), {k: n for k, n in counts.items() if n != 1}
+    assert len(counts) == sum(len(h) for h in expected.values())
+    best = _cli("export-best", uri, cwd=tmp_path)
+    assert best.returncode == 0 and "model:" in best.stdout, best.stdout + best.stderr
