@@ -251,9 +251,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
 
 
+_LOCAL_ONLY = {"export": "session_dir", "plot": "session_dir", "dashboard": "path", "trial": "session_dir"}
+"""Commands that read a session's trial files or write into its folder: local (or shared) folders only."""
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     from lightning_bohb.cli import commands
+    from lightning_bohb.utils.uris import is_uri
 
+    where = getattr(args, _LOCAL_ONLY.get(args.command, ""), None)
+    if where is not None and is_uri(where):
+        raise LightningTuneError(
+            f"`lightning-bohb {args.command}` works on a session folder, not on object storage ({where}). `status`, `list`, "
+            "`pause`, `resume`, `clean` and `export-best` take the URI; for the others, copy the session to a folder first."
+        )
     if args.command == "run":
         return commands.run(
             args.study, args.experiment_dir, args.experiment_name, session_id=args.session_id, resume_if_exists=args.resume_if_exists

@@ -39,7 +39,7 @@ from lightning_bohb.pause.remote import CONTROL_FILE
 from lightning_bohb.session.lock import LOCK_FILE
 from lightning_bohb.session.state import SESSION_PREFIX, STATE_FILE, SUMMARY_FILE
 from lightning_bohb.utils.files import atomic_write, make_private_dir
-from lightning_bohb.utils.uris import is_uri, join_uri, split_query, uri_name
+from lightning_bohb.utils.uris import is_uri, join_uri, split_query, uri_name, uri_parent
 
 SESSION_FILES = (STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
 """The session's own files a working copy is filled with (those present)."""
@@ -240,6 +240,12 @@ class SessionView:
         self.name = self.store.uri if self.store is not None else str(Path(location).expanduser())
         self.path = self.store.local if self.store is not None else Path(location).expanduser()
         self.refresh()
+        if self.store is not None and not (self.path / SUMMARY_FILE).is_file() and not self.store.is_session():
+            self.store.close()
+            raise SessionError(
+                f"No session at {self.name}: it has no {SUMMARY_FILE} and no {STATE_FILE}, so it is not a LightningTune "
+                f"session. List the sessions with: lightning-bohb list {uri_parent(uri_parent(self.name))}"
+            )
 
     def refresh(self) -> Path:
         if self.store is not None:

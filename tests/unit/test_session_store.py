@@ -1,0 +1,229 @@
+"""Sessions in object storage, against a real S3 endpoint (moto's server on 127.0.0.1, one per module): the
+working copy and its ordered puts, the lease's conditional writes, and the commands that take a URI. No Ray."""
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from fake_sessions import make_session
+from lightning_bohb.cli.main import main
+from lightning_bohb.exceptions import SessionError
+from lightning_bohb.session.lock import LOCK_FILE, new_record
+from lightning_bohb.session.state import STATE_FILE, SUMMARY_FILE
+from lightning_bohb.session.store import SessionStore, SessionView, find_store_sessions
+from lightning_bohb.session.store_lease import StoreLease, read_lease
+from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
+
+BUCKET = "unit-sessions"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """moto's S3 server on a free loopback port, and the AWS environment pointing at it (this module only)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {name: os.environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(endpoint, timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "moto's server did not start"
+                time.sleep(0.1)
+        import boto3
+
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture
+def experiment(s3):
+    return f"s3://{BUCKET}/{uuid.uuid4().hex[:8]}"
+
+
+def _upload(folder, uri):
+    store = SessionStore(uri)
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            store.write(path.relative_to(folder).as_posix(), path.read_bytes())
+    return store
+
+
+def test_uris():
+    assert is_uri("s3://b/p") and is_uri("gs://b") and not is_uri("/tmp/x") and not is_uri("file:///tmp/x") and not is_uri("rel/s3:")
+    assert join_uri("s3://b/p/?region=us-east-1", "exp", "session_1") == "s3://b/p/exp/session_1?region=us-east-1"
+    assert uri_parent("s3://b/p/exp?x=1") == "s3://b/p?x=1"
+
+
+def test_working_copy_puts_files_in_order_and_pulls_a_session_into_a_new_copy(experiment):
+    uri = join_uri(experiment, "exp", "session_1")
+    store = SessionStore(uri)
+    (store.local / STATE_FILE).write_bytes(b"state")
+    (store.local / SUMMARY_FILE).write_bytes(b"summary")
+    store.push(STATE_FILE, SUMMARY_FILE)
+    assert oct(store.local.stat().st_mode & 0o777) == "0o700"
+    store.write("tune/experiment_state-1.json", b"{}")
+    store.write("tune/searcher-state.pkl", b"searcher")
+    store.write("tune/train_trial_1/checkpoint_000000/checkpoint.pt", b"weights")
+    first = store.local
+    store.close()
+    assert not first.exists()
+
+    again = SessionStore(uri)
+    local, experiment_files = again.pull_session()
+    assert local != first and (local / STATE_FILE).read_bytes() == b"state"
+    assert sorted(experiment_files) == ["experiment_state-1.json", "searcher-state.pkl"]  # not the trials' folders
+    (local / "tune" / "searcher-state.pkl").write_bytes(b"merged")
+    (local / "tune" / "experiment_state-1.json").unlink()
+    again.push_experiment(experiment_files)
+    assert again.read("tune/searcher-state.pkl") == b"merged" and again.read("tune/experiment_state-1.json") is None
+    (local / SUMMARY_FILE).unlink()
+    again.push(SUMMARY_FILE)  # a file gone from the working copy is gone from the store
+    assert again.read(SUMMARY_FILE) is None and again.is_session()
+    again.close()
+
+
+def test_an_object_larger_than_any_session_file_is_not_read(experiment):
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    store.write(SUMMARY_FILE, b"x" * 2048)
+    with pytest.raises(SessionError, match="larger than any session file|more than any session file"):
+        store.read(SUMMARY_FILE, limit=1024)
+
+
+def test_lease_is_exclusive_taken_over_only_when_stale_and_released_only_by_its_owner(experiment):
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    first = StoreLease(store, heartbeat_s=None)
+    first.acquire()
+    assert read_lease(store)["pid"] == os.getpid()
+    with pytest.raises(SessionError, match="is running"):
+        StoreLease(store, heartbeat_s=None).acquire()  # live: this process, this host
+
+    dead = new_record(None)
+    dead.update(pid=2**31 - 2, host="elsewhere", heartbeat=time.time() - 3600)  # another host, heartbeat an hour old
+    store.write(LOCK_FILE, json.dumps(dead).encode())
+    first.release()  # not its record any more: left alone
+    assert read_lease(store)["host"] == "elsewhere"
+    second = StoreLease(store, heartbeat_s=None)
+    second.acquire()  # a stale record is taken over
+    assert read_lease(store)["token"] == second._record["token"]
+    second.release()
+    assert read_lease(store) is None
+
+
+def test_two_drivers_racing_for_a_stale_lease_one_wins(experiment):
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    dead = new_record(None)
+    dead.update(host="elsewhere", heartbeat=time.time() - 3600)
+    store.write(LOCK_FILE, json.dumps(dead).encode())
+    first, second = StoreLease(store, heartbeat_s=None), StoreLease(store, heartbeat_s=None)
+    real_put = None
+
+    def racing_put(records):
+        nonlocal real_put
+        real_put = records.put
+
+        def put(data, etag):  # the other driver writes its record between this one's read and write
+            records.put = real_put
+            second.acquire()
+            return real_put(data, etag)
+
+        records.put = put
+
+    import lightning_bohb.session.store_lease as store_lease
+
+    original = store_lease._S3Records.__init__
+
+    def init(self, the_store):
+        original(self, the_store)
+        if not hasattr(first, "_raced"):
+            first._raced = True
+            racing_put(self)
+
+    store_lease._S3Records.__init__ = init
+    try:
+        with pytest.raises(SessionError, match="just taken by another driver"):
+            first.acquire()
+    finally:
+        store_lease._S3Records.__init__ = original
+    assert second.held and read_lease(store)["token"] == second._record["token"]
+    second.release()
+
+
+def test_a_forced_takeover_is_noticed_by_the_old_lease_at_its_next_beat(experiment, caplog):
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    old = StoreLease(store, heartbeat_s=0.2)
+    old.acquire()
+    new = StoreLease(store, heartbeat_s=None)
+    with caplog.at_level(logging.WARNING):
+        new.acquire(force=True)
+        assert new.broken["token"] == old._record["token"]
+        old._beats.join(timeout=10)  # the beat finds another record and stops
+    assert not old._beats.is_alive()
+    assert "was taken over" in caplog.text
+    assert read_lease(store)["token"] == new._record["token"]
+    new.release()
+    old.release()
+
+
+def test_commands_take_a_uri(tmp_path, experiment, capsys):
+    local = make_session(tmp_path, status="PAUSED")
+    uri = join_uri(experiment, "exp", local.name)
+    store = _upload(local, uri)
+    store.write(STATE_FILE, b"not read by these commands")
+    store.write("best_config.yaml", b"model:\n  lr: 0.01\n")
+
+    assert main(["status", uri]) == 0
+    out = capsys.readouterr().out
+    assert f"({uri})" in out and f"Resume with: lightning-bohb resume {uri}" in out.replace("python -m lightning_bohb", "lightning-bohb")
+    assert f"Best config: {uri}/best_config.yaml" in out
+    assert main(["list", experiment]) == 0
+    out = capsys.readouterr().out
+    assert f"exp/{local.name}" in out and "PAUSED" in out
+    assert find_store_sessions(experiment) == [uri]
+    assert main(["export-best", uri]) == 0
+    assert "lr: 0.01" in capsys.readouterr().out
+    assert main(["pause", uri]) == 1
+    assert "is not running (status: PAUSED)" in capsys.readouterr().err
+    assert main(["status", join_uri(experiment, "exp", "session_none")]) == 1
+    assert "No session at" in capsys.readouterr().err
+    assert main(["trial", "pause", uri, "t_00000"]) == 1
+    assert "not on object storage" in capsys.readouterr().err
+
+    assert main(["clean", experiment, "--older-than", "1d", "--dry-run"]) == 0
+    assert f"would remove {uri}" in capsys.readouterr().out
+    lease = StoreLease(store, heartbeat_s=None)
+    lease.acquire()  # a running driver's lease: clean keeps the session
+    assert main(["clean", experiment, "--older-than", "1d"]) == 0
+    assert "Removed 0 sessions; kept 1." in capsys.readouterr().out
+    lease.release()
+    other = join_uri(experiment, "other.txt")
+    SessionStore(experiment).write("other.txt", b"not a session")
+    assert main(["clean", experiment, "--older-than", "1d"]) == 0
+    assert "Removed 1 session; kept 0." in capsys.readouterr().out
+    assert not store.is_session() and SessionStore(experiment).read("other.txt") == b"not a session", other
+    with pytest.raises(SessionError, match="No session at"):
+        SessionView(uri)
