@@ -1,7 +1,9 @@
-"""A session in object storage: a real S3 endpoint (moto's server, on 127.0.0.1, started and stopped here)
-and a 2-node local Ray cluster with token authentication. The search is started in one folder, paused from a
+"""A session in object storage: a real S3 endpoint (moto's server, on 127.0.0.1, started and stopped here).
+
+On a 2-node local Ray cluster with token authentication, the search is started in one folder, paused from a
 process that is only a Ray client, its folder deleted, and resumed from a fresh process in another folder with
-the printed command: every epoch trained once, per-epoch metrics bitwise equal to an uninterrupted run."""
+the printed command: every epoch trained once, per-epoch metrics bitwise equal to an uninterrupted run. A driver
+killed with SIGKILL leaves a session in the store that resumes with the same metrics."""
 
 import json
 import posixpath
@@ -19,6 +21,7 @@ from e2e_support import (
     REPO,
     ScriptRun,
     epoch_end_counts,
+    kill_9_with_its_ray,
     paused_exit,
     resume_argv,
     script_env,
@@ -81,7 +84,9 @@ def token_cluster(tmp_path, s3_endpoint, monkeypatch):
     monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
     folder = tmp_path / "cluster"
     folder.mkdir()
-    cluster = subprocess.Popen([sys.executable, str(CLUSTER)], cwd=folder, env=script_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    cluster = subprocess.Popen(
+        [sys.executable, str(CLUSTER)], cwd=folder, env=script_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         address = cluster.stdout.readline().strip()  # printed once both nodes are up
         assert address, "the cluster process printed no address"
@@ -103,9 +108,9 @@ def _session_uri():
     return f"s3://{sessions[0]}" if len(sessions) == 1 else None
 
 
-def _checkpointed(uri):
+def _checkpointed(uri, name="checkpoint_000000"):
     selector = pyarrow.fs.FileSelector(uri[len("s3://") :] + "/tune", allow_not_found=True, recursive=True)
-    return any(posixpath.basename(info.path) == "checkpoint_000000" for info in _store().get_file_info(selector))
+    return any(posixpath.basename(info.path) == name for info in _store().get_file_info(selector))
 
 
 def _store_histories(uri, local):
@@ -126,21 +131,14 @@ def _cli(*args, cwd):
     )
 
 
-def test_a_session_in_s3_pauses_on_a_cluster_and_resumes_elsewhere_exactly(tmp_path, token_cluster):
-    records, reference_records = tmp_path / "records", tmp_path / "reference_records"
+def test_a_session_in_s3_pauses_on_a_cluster_and_resumes_elsewhere_exactly(tmp_path, uninterrupted, token_cluster):
+    records = tmp_path / "records"
     records.mkdir()
-    reference_records.mkdir()
-    first, second, reference = tmp_path / "first", tmp_path / "second", tmp_path / "reference"
-    for folder in (first, second, reference):
-        folder.mkdir()
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
     args = ["--max-epochs", "4"]
-
-    # Uninterrupted, on the same cluster, in a local folder.
-    config = write_config(reference, reference_records, min_epoch_seconds=1.0)
-    run = start_search(reference, ["--base-config", str(config), *args])
-    assert run.wait() == 0, run.output[-3000:]
-    (expected_tune,) = (reference / "experiments").glob("*/session_*/tune")
-    expected = trial_histories(expected_tune)
+    expected = uninterrupted  # the same seeded search in a local folder, never paused
 
     config = write_config(first, records, min_epoch_seconds=1.0)
     driver = start_search(first, ["--base-config", str(config), *args], experiment_dir=f"s3://{BUCKET}/exp")
@@ -173,3 +171,24 @@ def test_a_session_in_s3_pauses_on_a_cluster_and_resumes_elsewhere_exactly(tmp_p
     assert len(counts) == sum(len(h) for h in expected.values())
     best = _cli("export-best", uri, cwd=tmp_path)
     assert best.returncode == 0 and "model:" in best.stdout, best.stdout + best.stderr
+
+
+def test_a_session_in_s3_resumes_after_a_kill_9_of_its_driver(tmp_path, uninterrupted, s3_endpoint):
+    records, first, second = tmp_path / "records", tmp_path / "first", tmp_path / "second"
+    for folder in (records, first, second):
+        folder.mkdir()
+    config = write_config(first, records)
+    run = start_search(first, ["--base-config", str(config)], experiment_dir=f"s3://{BUCKET}/exp")
+    uri = wait_until(_session_uri, 240, "the session in the store")
+    wait_until(lambda: _checkpointed(uri, "checkpoint_000001") or run.proc.poll() is not None, 240, "a second checkpoint in the store")
+    kill_9_with_its_ray(run)
+    shutil.rmtree(first)
+    status = _cli("status", uri, cwd=tmp_path)
+    assert "RUNNING (stale: driver gone)" in status.stdout, status.stdout + status.stderr
+
+    resumed = _cli("resume", uri, cwd=second)  # the dead driver's lease is taken over
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    latest = {config: sorted({row[0]: row for row in rows}.values()) for config, rows in _store_histories(uri, tmp_path / "h").items()}
+    assert latest == uninterrupted
+    repeated = [trial for (trial, _), count in epoch_end_counts(records).items() if count > 1]
+    assert len(repeated) == len(set(repeated))  # at most the epoch in flight, once per trial

@@ -98,7 +98,8 @@ def publish_snapshots_last(controller) -> None:
     Tune copies the whole staging directory, every trial's files, at every snapshot: with a
     snapshot per trial checkpoint, a session's cost per result grew with its number of trials.
     A trial file whose size and modification time are those it had when this controller last
-    copied it is the same file (Tune's loggers append to them) and is not copied again.
+    copied it is the same file (Tune's loggers append to them) and is not copied again; one modified
+    too recently for that to tell (racy) is read again and copied only if its content changed.
     """
     syncer = controller._storage.syncer
     journal = _journals.get(controller) or _SnapshotJournal(controller)
@@ -238,21 +239,30 @@ _journal_keys = itertools.count()
 
 
 class _TrackingSet(set):
-    """Tune's set of trials to re-serialize at its next snapshot, also recording them in ``sink``
+    """Tune's set of trials to re-serialize at its next snapshot, also recording them in each of ``sinks``
     (Tune empties its own set at every snapshot, also the ones it takes by itself)."""
 
-    def __init__(self, items: Any, sink: Set[Any]) -> None:
+    def __init__(self, items: Any, *sinks: Set[Any]) -> None:
         super().__init__(items)
-        self.sink = sink
-        sink.update(items)
+        self.sinks = sinks
+        for sink in sinks:
+            sink.update(items)
 
     def add(self, item: Any) -> None:
-        self.sink.add(item)
+        for sink in self.sinks:
+            sink.add(item)
         super().add(item)
 
 
 class _SnapshotJournal:
-    """One TuneController's snapshots into the session: full ones now and then, deltas in between."""
+    """One TuneController's snapshots into the session: full ones now and then, deltas in between.
+
+    A delta holds every trial changed since the last full snapshot, but copies the files only of the
+    trials Tune marked since the previous delta (its loggers write when it marks a trial: a start,
+    a result, a checkpoint, a stop) and of those with a file still racy then; a file a logger writes
+    later on its own (tensorboardX's writer thread) reaches the session with the trial's next mark or
+    the next full snapshot, which copies every changed file.
+    """
 
     def __init__(self, controller: Any) -> None:
         self.controller = controller
@@ -261,10 +271,14 @@ class _SnapshotJournal:
         self.copied: _Copied = {}  # trial files as last copied into the session
         self.trial_paths: Dict[str, Tuple[Any, str, Tuple[str, str, str]]] = {}  # by trial id: its storage, its folder's name, paths
         self.changed: Set[Any] = set()  # trials whose state changed since the last full snapshot published
+        # Trials whose files a delta looks at: those Tune marked since the last delta looked (a result, a
+        # checkpoint, a start or a stop: when its loggers write), and those with a file still racy then.
+        self.to_scan: Set[Any] = set()
+        self.unsettled: Set[Any] = set()
         self.published = False
         self.last_full = float("-inf")
         self.full_took = 0.0
-        controller._trials_to_cache = _TrackingSet(controller._trials_to_cache, self.changed)
+        controller._trials_to_cache = _TrackingSet(controller._trials_to_cache, self.changed, self.to_scan)
 
     def snapshot(self) -> None:
         import time
@@ -277,6 +291,7 @@ class _SnapshotJournal:
             self.controller.checkpoint(force=True, wait=True)  # Tune logs a copy that failed; it is retried
             if self.published:
                 self.changed -= changed
+                self.to_scan -= changed  # their files as they are now are in the session
                 self.last_full = time.monotonic()
                 self.full_took = self.last_full - started
             return
@@ -313,10 +328,15 @@ class _SnapshotJournal:
         except Exception:  # that copy failed: Tune has logged it; this delta does not depend on it
             pass
         trials = sorted(self.changed, key=lambda trial: trial.trial_id)
-        for trial in trials:  # their result logs first, as for a full snapshot
+        scan = sorted(self.to_scan | self.unsettled, key=lambda trial: trial.trial_id)
+        for trial in scan:  # their result logs first, as for a full snapshot
             folder, prefix, fs_path = self._trial_paths(trial)
-            if os.path.isdir(folder):
-                _upload_changed(folder, storage.storage_filesystem, fs_path, None, self.copied, prefix)
+            racy = os.path.isdir(folder) and _upload_changed(folder, storage.storage_filesystem, fs_path, None, self.copied, prefix)
+            if racy:
+                self.unsettled.add(trial)
+            else:
+                self.unsettled.discard(trial)
+        self.to_scan.difference_update(scan)
         files = {}
         with tempfile.TemporaryDirectory() as folder:
             controller._search_alg.save_to_dir(folder, session_str=controller._session_str)

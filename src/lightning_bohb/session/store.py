@@ -115,6 +115,8 @@ class SessionStore:
             with self.fs.open_input_stream(self.path(name)) as stream:
                 data = stream.read(limit + 1)
         except OSError as err:
+            if self._info(name).type != pyarrow.fs.FileType.File:
+                return None  # deleted meanwhile (the driver removes its control record when it stops)
             raise SessionError(f"Cannot read {join_uri(self.uri, name)}: {err}.") from None
         if len(data) > limit:
             raise SessionError(f"{join_uri(self.uri, name)} is larger than any session file ({limit} bytes); it is not one.")

@@ -1,0 +1,149 @@
+"""What the driver does per trial result when it writes a snapshot delta: only what changed, read once."""
+
+from __future__ import annotations
+
+import json
+import os
+from types import SimpleNamespace
+
+from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
+
+
+def _written(monkeypatch, session):
+    """The files written into ``session`` from now on (each `AtomicFile` ends in an `os.replace`)."""
+    written = []
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (written.append(os.path.relpath(dst, session)), replace(src, dst)))
+    return written
+
+
+def _racy_for_an_hour(monkeypatch):
+    """Files modified within the last hour count as racy: no test step is that slow, even on loaded cores."""
+    monkeypatch.setattr(ray_internals, "_RACY_NS", 3600 * 10**9)
+
+
+def _age(path, seconds):
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns - seconds * 10**9))
+
+
+def test_a_racy_file_is_copied_again_only_when_its_content_changed(tmp_path, monkeypatch):
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    staging.mkdir()
+    log = staging / "result.json"
+    log.write_text('{"epoch": 0}\n')
+    fs, copied = atomic_storage_filesystem(), {}
+    written = _written(monkeypatch, session)
+    _racy_for_an_hour(monkeypatch)
+
+    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is True  # just written: racy
+    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is True
+    assert written == ["result.json"]  # read again, the same content: not written again
+
+    stat = os.stat(log)
+    log.write_text('{"epoch": 9}\n')  # rewritten within the clock tick: same size, same mtime
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    ray_internals._upload_changed(str(staging), fs, str(session), copied=copied)
+    assert written == ["result.json", "result.json"]
+    assert (session / "result.json").read_text() == '{"epoch": 9}\n'
+
+    _age(log, 7200)  # settled since: remembered by size and time, never read again
+    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is False
+    assert written == ["result.json", "result.json"]  # its mtime changed: read once more, the same content: not written
+    assert len(copied["result.json"]) == 2
+    monkeypatch.setattr("builtins.open", None)  # a settled file that did not change is not even opened
+    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is False
+
+
+def test_a_file_bigger_than_the_digest_limit_is_copied_by_ray(tmp_path, monkeypatch):
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    (staging / "sub").mkdir(parents=True)
+    (staging / "sub" / "big.bin").write_bytes(b"x" * 100)
+    monkeypatch.setattr(ray_internals, "_DIGEST_MAX_BYTES", 10)
+    _racy_for_an_hour(monkeypatch)
+    copied = {}
+
+    ray_internals._upload_changed(str(staging), atomic_storage_filesystem(), str(session), copied=copied)
+
+    assert (session / "sub" / "big.bin").read_bytes() == b"x" * 100
+    assert "sub/big.bin" not in copied  # racy, and no digest of it: copied again next time
+
+
+class _Trial:
+    def __init__(self, trial_id, staging, session):
+        self.trial_id = trial_id
+        self.storage = SimpleNamespace(
+            trial_driver_staging_path=str(staging / trial_id), trial_dir_name=trial_id, trial_fs_path=str(session / trial_id)
+        )
+        (staging / trial_id).mkdir(parents=True)
+        (staging / trial_id / "result.json").write_text('{"epoch": 0}\n')
+
+    def get_json_state(self):
+        return json.dumps({"trial_id": self.trial_id}), "{}"
+
+
+class _NoState:
+    def save_to_dir(self, folder, session_str):
+        pass
+
+
+def _controller(session):
+    storage = SimpleNamespace(
+        syncer=SimpleNamespace(wait=lambda: None), storage_filesystem=atomic_storage_filesystem(), experiment_fs_path=str(session)
+    )
+    controller = SimpleNamespace(
+        _storage=storage,
+        _trials_to_cache=set(),
+        _search_alg=_NoState(),
+        _callbacks=_NoState(),
+        _session_str="s1",
+        experiment_state_file_name="experiment_state-s1.json",
+        _iteration=1,
+    )
+    controller.__getstate__ = lambda: {"_iteration": controller._iteration}
+    return controller
+
+
+def test_a_delta_looks_at_the_files_of_the_trials_marked_since_the_last_one_and_of_those_still_racy(tmp_path, monkeypatch):
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    session.mkdir()
+    _racy_for_an_hour(monkeypatch)
+    a, b = _Trial("a", staging, session), _Trial("b", staging, session)
+    controller = _controller(session)
+    journal = ray_internals._SnapshotJournal(controller)
+    controller._trials_to_cache.add(a)
+    controller._trials_to_cache.add(b)
+    journal.write_delta()
+    assert (session / "a" / "result.json").exists() and (session / "b" / "result.json").exists()
+    assert journal.unsettled == {a, b} and not journal.to_scan
+
+    for trial in (a, b):  # both settle
+        _age(staging / trial.trial_id / "result.json", 7200)
+    journal.write_delta()  # still racy at the last look: looked at again, now settled
+    assert not journal.unsettled
+    scanned = []
+    upload = ray_internals._upload_changed
+
+    def recording_upload(folder, *args):
+        scanned.append(os.path.basename(folder))
+        return upload(folder, *args)
+
+    monkeypatch.setattr(ray_internals, "_upload_changed", recording_upload)
+
+    with open(staging / "a" / "result.json", "a") as log:  # a reports a result: Tune's logger appends, Tune marks a
+        log.write('{"epoch": 1}\n')
+    _age(staging / "a" / "result.json", 7200)
+    _age(staging / "b" / "result.json", 3 * 7200)  # b's log changes too, unmarked (no logger of Tune does that)
+    (staging / "b" / "result.json").write_text('{"epoch": 7}\n')
+    _age(staging / "b" / "result.json", 7200)
+    controller._trials_to_cache.add(a)
+    controller._iteration = 2
+    journal.write_delta()
+
+    assert scanned == ["a"]  # b neither marked nor racy: its folder is not looked at
+    assert (session / "b" / "result.json").read_text() == '{"epoch": 0}\n'  # until Tune marks it or snapshots in full
+    assert (session / "a" / "result.json").read_text() == '{"epoch": 0}\n{"epoch": 1}\n'
+    delta = json.loads((session / ray_internals.SNAPSHOT_DELTA_FILE).read_text())
+    assert sorted(delta["trials"]) == ["a", "b"]  # the delta still holds every trial changed since the last full snapshot
+    assert delta["iteration"] == 2
