@@ -37,7 +37,8 @@ class TuneReflowCLI(SessionListener):
         session_id: Reuse a given id (default: ``YYYYmmdd_HHMMSS_<6 hex>``).
         enable_pause: Read the ``p``/``q`` keys when a terminal is attached.
         verbose: Print the banner, pause and resume reports.
-        on_pause: Called as ``on_pause(session_dir, resume_command)`` after the session paused.
+        on_pause: Called as ``on_pause(session_dir, resume_command)`` after the session paused (for a
+            session in object storage, ``session_dir`` is its URI).
         grace_period: Seconds after SIGTERM/SIGUSR1 before a pause that is still waiting quits now.
         import_paths: Folders saved with the session and put on the import path when it resumes
             (the script's folder and the working directory are always saved).
@@ -54,7 +55,7 @@ class TuneReflowCLI(SessionListener):
         session_id: Optional[str] = None,
         enable_pause: bool = True,
         verbose: bool = True,
-        on_pause: Optional[Callable[[Path, str], None]] = None,
+        on_pause: Optional[Callable[[Union[Path, str], str], None]] = None,
         grace_period: float = 25.0,
         import_paths: Sequence[str] = (),
         progress_every: Optional[float] = None,
@@ -90,7 +91,8 @@ class TuneReflowCLI(SessionListener):
         cpus_per_trial: Optional[float] = None,
         gpus_per_trial: Optional[float] = None,
     ) -> "TuneReflowCLI":
-        """Load a paused (or interrupted) session; its directory may have moved since.
+        """Load a paused (or interrupted) session; its directory may have moved since (or give its URI,
+        for a session in object storage).
 
         Refuses a session folder another user owns or could have written to (its state is a pickle)
         unless ``trust`` (or LIGHTNING_BOHB_TRUST=1); then refuses when the search space, strategy,
@@ -268,7 +270,7 @@ class TuneReflowCLI(SessionListener):
         lines += ["", "📝 To resume this EXACT session with all settings, run:", f"   {session.resume_command}"]
         self._say("\n".join(lines))
         if self.on_pause is not None:
-            self.on_pause(session.session_dir, session.resume_command)
+            self.on_pause(session.store.uri if session.store is not None else session.session_dir, session.resume_command)
 
     def _table_snapshot(self):
         session = self.session

@@ -596,7 +596,7 @@ class TuneSession:
             timed_out=dict(coordinator.timed_out),
             epoch_end_only=dict(coordinator.epoch_end_only),
         ))
-        raise SessionPaused(self.location, self.resume_command)
+        raise SessionPaused(self.store.uri if self.store is not None else self.session_dir, self.resume_command)
 
     # -- progress ----------------------------------------------------------------------------
     def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
