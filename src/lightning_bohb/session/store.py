@@ -43,7 +43,7 @@ from lightning_bohb.utils.uris import is_uri, join_uri, split_query, uri_name, u
 
 SESSION_FILES = (STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
 """The session's own files a working copy is filled with (those present)."""
-MAX_OBJECT_BYTES = 1 << 30
+MAX_OBJECT_BYTES = 1 << 28
 """No session or experiment-level file is larger; a larger object is not one of them."""
 
 

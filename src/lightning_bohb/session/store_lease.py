@@ -155,7 +155,10 @@ class StoreLease:
         except SessionError:
             raise
         except Exception as err:  # the store's own errors (no bucket, no credentials, no network)
-            raise SessionError(f"Could not take the lease of session {self.store.uri}: {err}.") from None
+            raise SessionError(
+                f"Could not take the lease of session {self.store.uri}: {err}. Check that the bucket exists and that "
+                "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION (and AWS_ENDPOINT_URL for a store other than AWS) are set."
+            ) from None
         self._record = record
         self.held = True
         if self.heartbeat_s:
