@@ -229,3 +229,18 @@ def test_commands_take_a_uri(tmp_path, experiment, capsys):
     assert not store.is_session() and SessionStore(experiment).read("other.txt") == b"not a session", other
     with pytest.raises(SessionError, match="No session at"):
         SessionView(uri)
+
+
+def test_a_planted_oversized_or_garbled_file_in_the_store_is_one_error_line(experiment, capsys):
+    store = SessionStore(join_uri(experiment, "exp", "session_big"))
+    store.write(SUMMARY_FILE, b"x" * (9 << 20))
+    assert main(["status", store.uri]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "more than any session file" in err and len(err.strip().splitlines()) == 1
+    store.write(SUMMARY_FILE, b"status: [unclosed")
+    store.write(LOCK_FILE, b"\x00garbage")
+    assert main(["status", store.uri]) == 1
+    assert capsys.readouterr().err.startswith("error:")
+    lease = StoreLease(store, heartbeat_s=None)
+    lease.acquire()  # a garbled owner record is no owner
+    lease.release()

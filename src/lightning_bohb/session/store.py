@@ -37,7 +37,7 @@ from lightning_bohb.core.optimizer import BEST_CONFIG_FILE, RAY_EXPERIMENT_FOLDE
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.pause.remote import CONTROL_FILE
 from lightning_bohb.session.lock import LOCK_FILE
-from lightning_bohb.session.state import SESSION_PREFIX, STATE_FILE, SUMMARY_FILE
+from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE
 from lightning_bohb.utils.files import atomic_write, make_private_dir
 from lightning_bohb.utils.uris import is_uri, join_uri, split_query, uri_name, uri_parent
 
@@ -252,7 +252,7 @@ class SessionView:
     def refresh(self) -> Path:
         if self.store is not None:
             for name in VIEW_FILES:
-                data = self.store.read(name)
+                data = self.store.read(name, MAX_SUMMARY_BYTES)  # a larger one is no session file: an error, not read
                 if data is None:
                     (self.path / name).unlink(missing_ok=True)
                 else:
