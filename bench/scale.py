@@ -21,6 +21,9 @@ Snapshot: the experiment folder's top-level files (what Tune and the session rew
 
     python bench/scale.py                    # 60 trials: a few minutes on 2 idle cores
     python bench/scale.py --trials 1000      # the issue's size (about an hour on 2 cores)
+    LT_SCALE_PROFILE=/tmp/prof python bench/scale.py --trials 100 --sides lt
+        # also cProfile each child's main thread (Tune's loop) into /tmp/prof/<side>_<phase>.prof
+        # (wall time per function, so waits count too; it slows the driver: not for the table)
 """
 
 from __future__ import annotations

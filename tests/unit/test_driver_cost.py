@@ -147,3 +147,32 @@ def test_a_delta_looks_at_the_files_of_the_trials_marked_since_the_last_one_and_
     delta = json.loads((session / ray_internals.SNAPSHOT_DELTA_FILE).read_text())
     assert sorted(delta["trials"]) == ["a", "b"]  # the delta still holds every trial changed since the last full snapshot
     assert delta["iteration"] == 2
+
+
+class _Saving:
+    def __init__(self, names):
+        self.names = iter(names)
+
+    def save_to_dir(self, folder, session_str):
+        name = next(self.names)
+        with open(os.path.join(folder, name), "wb") as handle:
+            handle.write(name.encode())
+
+
+def test_each_delta_holds_only_the_state_files_saved_for_it(tmp_path):
+    import base64
+
+    session = tmp_path / "session"
+    session.mkdir()
+    controller = _controller(session)
+    controller._search_alg = _Saving(["searcher-state-s1.pkl", "searcher-other-s1.pkl"])
+    journal = ray_internals._SnapshotJournal(controller)
+    deltas = []
+    for _ in range(2):
+        journal.write_delta()
+        deltas.append(json.loads((session / ray_internals.SNAPSHOT_DELTA_FILE).read_text())["files"])
+        folder = journal.state_folder
+
+    assert deltas[0] == {"searcher-state-s1.pkl": base64.b64encode(b"searcher-state-s1.pkl").decode()}
+    assert list(deltas[1]) == ["searcher-other-s1.pkl"]  # the folder is reused, emptied first
+    assert folder == journal.state_folder and os.listdir(folder) == ["searcher-other-s1.pkl"]

@@ -269,6 +269,7 @@ class _SnapshotJournal:
         self.key = next(_journal_keys)
         _journals_by_key[self.key] = self
         self.copied: _Copied = {}  # trial files as last copied into the session
+        self.state_folder: Optional[str] = None  # where each delta has the searcher and the callbacks save their state
         self.trial_paths: Dict[str, Tuple[Any, str, Tuple[str, str, str]]] = {}  # by trial id: its storage, its folder's name, paths
         self.changed: Set[Any] = set()  # trials whose state changed since the last full snapshot published
         # Trials whose files a delta looks at: those Tune marked since the last delta looked (a result, a
@@ -312,12 +313,36 @@ class _SnapshotJournal:
             cached = self.trial_paths[trial.trial_id] = (storage, storage.trial_dir_name, paths)
         return cached[2]
 
+    def _state_folder(self) -> str:
+        """An empty private folder for the searcher's and the callbacks' state: made once per journal
+        (a temporary folder made and removed per delta cost more than the state written into it),
+        beside Tune's staging folder (in the Ray temporary folder the session removes), else in /tmp."""
+        import os
+        import shutil
+        import tempfile
+        import weakref
+
+        folder = self.state_folder
+        if folder is None or not os.path.isdir(folder):
+            staging = getattr(self.controller._storage, "experiment_driver_staging_path", None)
+            try:  # not in the staging folder itself: Tune copies all of that into the session
+                folder = tempfile.mkdtemp(prefix="lightning_bohb-delta-", dir=os.path.dirname(staging) if staging else None)
+            except OSError:
+                folder = tempfile.mkdtemp(prefix="lightning_bohb-delta-")
+            self.state_folder = folder
+            weakref.finalize(self, shutil.rmtree, folder, True)
+        for entry in os.scandir(folder):  # what the previous delta read, or left when it failed
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        return folder
+
     def write_delta(self) -> None:
         import base64
         import json
         import os
         import posixpath
-        import tempfile
 
         from ray.tune.utils.serialization import TuneFunctionEncoder
 
@@ -338,12 +363,12 @@ class _SnapshotJournal:
                 self.unsettled.discard(trial)
         self.to_scan.difference_update(scan)
         files = {}
-        with tempfile.TemporaryDirectory() as folder:
-            controller._search_alg.save_to_dir(folder, session_str=controller._session_str)
-            controller._callbacks.save_to_dir(folder, session_str=controller._session_str)
-            for name in sorted(os.listdir(folder)):
-                with open(os.path.join(folder, name), "rb") as handle:
-                    files[name] = base64.b64encode(handle.read()).decode("ascii")
+        folder = self._state_folder()
+        controller._search_alg.save_to_dir(folder, session_str=controller._session_str)
+        controller._callbacks.save_to_dir(folder, session_str=controller._session_str)
+        for name in sorted(os.listdir(folder)):
+            with open(os.path.join(folder, name), "rb") as handle:
+                files[name] = base64.b64encode(handle.read()).decode("ascii")
         delta = {
             "version": _DELTA_VERSION,
             "index": controller.experiment_state_file_name,
