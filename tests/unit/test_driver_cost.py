@@ -176,3 +176,20 @@ def test_each_delta_holds_only_the_state_files_saved_for_it(tmp_path):
     assert deltas[0] == {"searcher-state-s1.pkl": base64.b64encode(b"searcher-state-s1.pkl").decode()}
     assert list(deltas[1]) == ["searcher-other-s1.pkl"]  # the folder is reused, emptied first
     assert folder == journal.state_folder and os.listdir(folder) == ["searcher-other-s1.pkl"]
+
+
+def test_a_summary_slow_to_write_is_rewritten_less_often():
+    import time
+
+    from lightning_bohb.session.runner import TuneSession
+
+    session = TuneSession("exp", experiment_dir="/nonexistent", session_id="s1")
+    written = []
+    session._write_summary = lambda: written.append(True)
+    session._summary_stale, session._last_summary = True, time.time() - 5.0
+    session._summary_took = 1.0  # 19 s between rewrites: not yet
+    session._on_step()
+    assert not written
+    session._summary_took = 0.01  # 0.5 s between rewrites, 5 s ago: now
+    session._on_step()
+    assert written

@@ -64,6 +64,9 @@ logger = logging.getLogger(__name__)
 
 _SUMMARY_EVERY_S = 2.0
 _STATUS_SUMMARY_EVERY_S = 0.5
+_SUMMARY_SHARE = 19
+"""At most 1/20 of the driver's time goes to rewriting the summary (every trial's row): a summary that
+takes long to write (thousands of trials, a store far away) is rewritten less often."""
 _TUNE_ADVICE_LOGGER = "ray.tune.tune"
 _TUNE_ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
 _TUNE_RESOURCES_LOGGER = "ray.tune.execution.insufficient_resources_manager"
@@ -605,7 +608,7 @@ class TuneSession:
         if optimizer and isinstance(value, (int, float)) and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
             self.trial_best[trial.trial_id] = value
         self.listener.on_result(self, trial, result)
-        if time.time() - self._last_summary > _SUMMARY_EVERY_S:
+        if time.time() - self._last_summary > max(_SUMMARY_EVERY_S, _SUMMARY_SHARE * self._summary_took):
             self._write_summary()
 
     def _on_trial_status(self, trial: Any, previous: Optional[str], status: str) -> None:
@@ -616,10 +619,11 @@ class TuneSession:
         # Readers of the session files see a status change within a fraction of a second; written
         # at once per change, the summary (every trial's row) made a session's cost grow with the
         # square of its trials.
-        if self._summary_stale and time.time() - self._last_summary >= _STATUS_SUMMARY_EVERY_S:
+        if self._summary_stale and time.time() - self._last_summary >= max(_STATUS_SUMMARY_EVERY_S, _SUMMARY_SHARE * self._summary_took):
             self._write_summary()
 
     _summary_stale = False
+    _summary_took = 0.0
 
     def _save(self) -> None:
         state = self._require_state()
@@ -635,7 +639,7 @@ class TuneSession:
             ) from err
 
     def _write_summary(self) -> None:
-        self._last_summary = time.time()
+        started = self._last_summary = time.time()
         self._summary_stale = False
         coordinator = self.coordinator
         write_summary(
@@ -651,6 +655,7 @@ class TuneSession:
             ),
         )
         self._push(SUMMARY_FILE)
+        self._summary_took = time.time() - started
 
 
 def _is_number(value: Any) -> bool:
