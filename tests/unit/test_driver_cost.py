@@ -193,3 +193,25 @@ def test_a_summary_slow_to_write_is_rewritten_less_often():
     session._summary_took = 0.01  # 0.5 s between rewrites, 5 s ago: now
     session._on_step()
     assert written
+
+
+def test_a_store_out_of_reach_does_not_stop_a_search_over_its_summary(caplog):
+    import logging
+
+    import pytest
+
+    from lightning_bohb.session.runner import TuneSession
+
+    class Unreachable:
+        uri = "s3://bucket/exp/session_s1"
+
+        def push(self, *names):
+            raise OSError("Cannot write s3://bucket/exp/session_s1/session_state.summary.yaml: connection refused")
+
+    session = TuneSession("exp", experiment_dir="/nonexistent", session_id="s1")
+    session._store = Unreachable()
+    with caplog.at_level(logging.WARNING):
+        session._push("session_state.summary.yaml", required=False)  # the periodic rewrite: logged
+    assert "the next change tries again" in caplog.text
+    with pytest.raises(OSError):
+        session._push("session_state.pkl")  # the state itself: the caller says it could not be saved

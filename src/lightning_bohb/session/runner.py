@@ -166,11 +166,21 @@ class TuneSession:
         store = self.store
         return StoreLease(store) if store is not None else SessionLock(self.session_dir)
 
-    def _push(self, *names: str) -> None:
-        """Put the session files ``names`` into its store (a session in object storage), in this order."""
+    def _push(self, *names: str, required: bool = True) -> None:
+        """Put the session files ``names`` into its store (a session in object storage), in this order.
+
+        With ``required=False`` a store out of reach is logged, not raised: the file is put again with
+        the next change (a summary, the control record), and the search goes on.
+        """
         store = self.store
-        if store is not None:
+        if store is None:
+            return
+        try:
             store.push(*names)
+        except (OSError, SessionError) as err:
+            if required:
+                raise
+            logger.warning("Could not put %s into %s (the next change tries again): %s", ", ".join(names), store.uri, err)
 
     # -- create / resume ---------------------------------------------------------------------
     @classmethod
@@ -549,7 +559,7 @@ class TuneSession:
         self._save()
         remote = RemoteControlServer(self.session_dir, self.session_id, self._on_remote_request)
         remote.start()  # `lightning-bohb pause` from any node of the cluster (pause/remote.py)
-        self._push(CONTROL_FILE)
+        self._push(CONTROL_FILE, required=False)
         self.listener.on_start(self)
         try:
             results = optimizer.run(
@@ -580,7 +590,7 @@ class TuneSession:
         finally:
             remote.stop()
             ray.kill(control)
-            self._push(CONTROL_FILE)  # gone with the control actor
+            self._push(CONTROL_FILE, required=False)  # gone with the control actor
         self.listener.on_stop(self)
         if coordinator.stop_reason is None and not coordinator.interrupted:
             best = optimizer.write_best_config(results, self.session_dir)
@@ -609,7 +619,7 @@ class TuneSession:
             self.trial_best[trial.trial_id] = value
         self.listener.on_result(self, trial, result)
         if time.time() - self._last_summary > max(_SUMMARY_EVERY_S, _SUMMARY_SHARE * self._summary_took):
-            self._write_summary()
+            self._write_summary(required=False)
 
     def _on_trial_status(self, trial: Any, previous: Optional[str], status: str) -> None:
         self.listener.on_trial_status(self, trial, previous, status)
@@ -620,7 +630,7 @@ class TuneSession:
         # at once per change, the summary (every trial's row) made a session's cost grow with the
         # square of its trials.
         if self._summary_stale and time.time() - self._last_summary >= max(_STATUS_SUMMARY_EVERY_S, _SUMMARY_SHARE * self._summary_took):
-            self._write_summary()
+            self._write_summary(required=False)
 
     _summary_stale = False
     _summary_took = 0.0
@@ -638,7 +648,9 @@ class TuneSession:
                 f"with: {self.resume_command}"
             ) from err
 
-    def _write_summary(self) -> None:
+    def _write_summary(self, required: bool = True) -> None:
+        """Rewrite the summary; with ``required=False`` (the periodic rewrites during a search), a store out
+        of reach is logged and the summary put again at the next rewrite."""
         started = self._last_summary = time.time()
         self._summary_stale = False
         coordinator = self.coordinator
@@ -654,7 +666,7 @@ class TuneSession:
                 pause_info=coordinator.describe() if coordinator else {},
             ),
         )
-        self._push(SUMMARY_FILE)
+        self._push(SUMMARY_FILE, required=required)
         self._summary_took = time.time() - started
 
 
