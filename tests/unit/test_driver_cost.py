@@ -185,7 +185,7 @@ def test_a_summary_slow_to_write_is_rewritten_less_often():
 
     session = TuneSession("exp", experiment_dir="/nonexistent", session_id="s1")
     written = []
-    session._write_summary = lambda: written.append(True)
+    session._write_summary = lambda required=True: written.append(required)
     session._summary_stale, session._last_summary = True, time.time() - 5.0
     session._summary_took = 1.0  # 19 s between rewrites: not yet
     session._on_step()
