@@ -11,15 +11,17 @@ from lightning_bohb.session.runner import TuneSession
 
 
 def test_the_actor_queues_requests_with_its_token_only():
-    actor = RemoteControl("s1", "secret", "host-a", 123)
+    actor = RemoteControl()
+    assert not actor.request("", "pause")  # no request before the driver opens them with its token
+    actor.open_requests("s1", "secret", "host-a", 123)
     assert not actor.request("wrong", "pause") and not actor.request(None, "pause")
     assert not actor.request("secret", "rm -rf")  # only the known actions
     assert actor.next_request(timeout=0.01) is None
     assert actor.request("secret", "pause") and actor.request("secret", "quit")
     assert [actor.next_request(0.01), actor.next_request(0.01)] == ["pause", "quit"]
     assert actor.describe() == {"session_id": "s1", "host": "host-a", "pid": 123}  # never the token
-    actor.close()
-    assert actor.next_request(timeout=5) is None  # returns at once after close
+    actor.close_requests()
+    assert actor.next_request(timeout=5) is None  # returns at once after close_requests
 
 
 def _write(tmp_path, record):

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
-NAMESPACE = "lightning_bohb"
+from lightning_bohb.pause.remote import ACTOR_PREFIX, NAMESPACE, RemoteControl
 
 
 class HoldState(str, enum.Enum):
@@ -25,10 +25,12 @@ class HoldState(str, enum.Enum):
     """The driver ended the run: this worker is about to be ended."""
 
 
-class PauseChannel:
-    """Actor body: the pending pause request and the trials that acknowledged it."""
+class PauseChannel(RemoteControl):
+    """Actor body: the pending pause request and the trials that acknowledged it; also the requests of
+    `lightning-bohb pause` from other nodes (`RemoteControl`)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._requested_at: Optional[float] = None
         self._deadline: Optional[float] = None
         self._acks: Dict[str, Optional[int]] = {}
@@ -117,7 +119,7 @@ class ChannelHandle:
 
 
 def actor_name(session_id: str) -> str:
-    return f"lightning_bohb_control_{session_id}"
+    return f"{ACTOR_PREFIX}{session_id}"
 
 
 def create_control(session_id: str):

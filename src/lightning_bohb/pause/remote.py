@@ -1,10 +1,12 @@
 """Control of a running session from any node of its Ray cluster (``lightning-bohb pause`` with ``RAY_ADDRESS``).
 
-The driver starts a named actor, ``lightning_bohb_control_<session id>`` in namespace
-``lightning_bohb``, and writes ``session_control.json`` (owner-only) into the session folder: the
-actor's name and namespace and a random token. ``pause`` reads that file, connects to the cluster
-as a Ray client and hands the actor the token with its request; the actor passes a request with
-the right token to the driver, which pauses as on SIGUSR1 (or quits now, as on SIGUSR2).
+The driver's pause channel (`lightning_bohb.pause.channel`, the named actor
+``lightning_bohb_control_<session id>_<pid>_<ms>`` in namespace ``lightning_bohb`` that the trials
+talk to) also takes these requests: one actor process for both, not two (a Ray worker process is
+about 125 MiB). The driver writes ``session_control.json`` (owner-only) into the session folder:
+the actor's name and namespace and a random token. ``pause`` reads that file, connects to the
+cluster as a Ray client and hands the actor the token with its request; the actor passes a request
+with the right token to the driver, which pauses as on SIGUSR1 (or quits now, as on SIGUSR2).
 
 The file is read as data only: it can only name an actor of this namespace with this prefix, and
 a request is carried out only with the token the driver chose, which only a reader of the
@@ -40,79 +42,79 @@ _ACTOR_NAME = re.compile(re.escape(ACTOR_PREFIX) + r"[A-Za-z0-9][A-Za-z0-9._-]{0
 _POLL_S = 1.0
 
 
-def actor_name(session_id: str) -> str:
-    """The name of the control actor of session ``session_id`` (in namespace `NAMESPACE`)."""
-    return f"{ACTOR_PREFIX}{session_id}"
-
-
 class RemoteControl:
-    """Actor body: requests from Ray clients that know the token, waiting for the driver to take them."""
+    """Actor part (of the pause channel): requests from Ray clients that know the token, waiting for the
+    driver to take them. None is taken before the driver `open_requests` with its token."""
 
-    def __init__(self, session_id: str, token: str, host: str, pid: int) -> None:
-        self._session_id, self._token, self._host, self._pid = session_id, token, host, pid
+    def __init__(self) -> None:
+        self._owner: Dict[str, Any] = {}
+        self._token = ""
         self._requests: List[str] = []
         self._closed = False
-        self._changed = threading.Condition()
+        self._requests_changed = threading.Condition()
+
+    def open_requests(self, session_id: str, token: str, host: str, pid: int) -> None:
+        """Take requests with ``token`` from now on, for session ``session_id`` (its driver's host and pid)."""
+        with self._requests_changed:
+            self._owner, self._token = {"session_id": session_id, "host": host, "pid": pid}, token
 
     def request(self, token: str, action: str) -> bool:
         """Queue ``action`` for the driver; False (nothing queued) for a wrong token or an unknown action."""
-        if not isinstance(token, str) or not secrets.compare_digest(token, self._token) or action not in ACTIONS:
+        valid = isinstance(token, str) and bool(self._token) and secrets.compare_digest(token, self._token)
+        if not valid or action not in ACTIONS:
             return False
-        with self._changed:
+        with self._requests_changed:
             self._requests.append(action)
-            self._changed.notify_all()
+            self._requests_changed.notify_all()
         return True
 
     def next_request(self, timeout: float) -> Optional[str]:
-        """The oldest queued action, waiting up to ``timeout`` s; None if none came (or after `close`)."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._closed or bool(self._requests), timeout)
+        """The oldest queued action, waiting up to ``timeout`` s; None if none came (or after `close_requests`)."""
+        with self._requests_changed:
+            self._requests_changed.wait_for(lambda: self._closed or bool(self._requests), timeout)
             return self._requests.pop(0) if self._requests and not self._closed else None
 
-    def close(self) -> None:
-        with self._changed:
+    def close_requests(self) -> None:
+        with self._requests_changed:
             self._closed = True
-            self._changed.notify_all()
+            self._requests_changed.notify_all()
 
     def describe(self) -> Dict[str, Any]:
         """Whose actor this is (the session and its driver's host and pid); no token."""
-        return {"session_id": self._session_id, "host": self._host, "pid": self._pid}
+        return dict(self._owner)
 
 
 class RemoteControlServer:
-    """The driver's side: the named actor, the control file, and a thread that hands requests to ``on_request``."""
+    """The driver's side: requests through the pause channel's actor, the control file, and a thread that
+    hands requests to ``on_request``.
 
-    def __init__(self, session_dir: Union[str, Path], session_id: str, on_request: Callable[[str], None]) -> None:
+    Args:
+        actor: The pause channel's actor handle (a `RemoteControl` too).
+        name: Its name in namespace `NAMESPACE` (``lightning_bohb_control_...``), written into the control file.
+    """
+
+    def __init__(
+        self, session_dir: Union[str, Path], session_id: str, on_request: Callable[[str], None], actor: Any, name: str
+    ) -> None:
         self.session_dir = Path(session_dir)
         self.session_id = session_id
         self.on_request = on_request
-        self.actor: Any = None
+        self.actor = actor
+        self.name = name
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> bool:
-        """Start the actor and the thread and write the control file; False (and a warning) if the
-        name is taken (a driver that `resume --force` took the session from may still run)."""
+        """Give the actor a new token, write the control file and start the thread; False (and a warning)
+        when the control file cannot be written."""
         import ray
 
         token = secrets.token_hex(16)
-        cls = ray.remote(num_cpus=0, max_concurrency=8)(RemoteControl)  # type: ignore[call-overload]
-        try:
-            self.actor = cls.options(name=actor_name(self.session_id), namespace=NAMESPACE, get_if_exists=False).remote(
-                self.session_id, token, socket.gethostname(), os.getpid()
-            )
-        except Exception as err:  # ValueError: the name is taken in this cluster
-            logger.warning(
-                "Control from other nodes is off for this run: %s (another driver of this session may still run). "
-                "Pause it on this host instead: lightning-bohb pause %s",
-                err,
-                self.session_dir,
-            )
-            return False
+        ray.get(self.actor.open_requests.remote(self.session_id, token, socket.gethostname(), os.getpid()))
         record = {
             "schema_version": _SCHEMA_VERSION,
             "namespace": NAMESPACE,
-            "actor": actor_name(self.session_id),
+            "actor": self.name,
             "session_id": self.session_id,
             "token": token,
             "host": socket.gethostname(),
@@ -122,8 +124,7 @@ class RemoteControlServer:
             atomic_write(self.session_dir / CONTROL_FILE, json.dumps(record))  # owner-only (mkstemp's 0600)
         except OSError as err:
             logger.warning("Control from other nodes is off for this run: cannot write %s: %s", CONTROL_FILE, err.strerror or err)
-            ray.kill(self.actor)
-            self.actor = None
+            self.actor.close_requests.remote()
             return False
         self._thread = threading.Thread(target=self._serve, name="lightning_bohb-remote-control", daemon=True)
         self._thread.start()
@@ -143,20 +144,16 @@ class RemoteControlServer:
                 self.on_request(action)
 
     def stop(self) -> None:
-        """Remove the control file, end the thread and the actor (the run is over)."""
-        import ray
-
+        """Remove the control file and end the thread (the run is over; the driver ends the actor)."""
         self._stop.set()
         try:
             (self.session_dir / CONTROL_FILE).unlink()
         except OSError:
             pass
-        if self.actor is not None:
-            self.actor.close.remote()
-            if self._thread is not None:
-                self._thread.join(timeout=_POLL_S + 5)
-            ray.kill(self.actor)
-            self.actor = None
+        self.actor.close_requests.remote()
+        if self._thread is not None:
+            self._thread.join(timeout=_POLL_S + 5)
+            self._thread = None
 
 
 def read_control(session_dir: Union[str, Path]) -> Dict[str, Any]:

@@ -557,7 +557,7 @@ class TuneSession:
         if resume:
             state.resumed_at.append(now_iso())
         self._save()
-        remote = RemoteControlServer(self.session_dir, self.session_id, self._on_remote_request)
+        remote = RemoteControlServer(self.session_dir, self.session_id, self._on_remote_request, control, actor_name(control_id))
         remote.start()  # `lightning-bohb pause` from any node of the cluster (pause/remote.py)
         self._push(CONTROL_FILE, required=False)
         self.listener.on_start(self)
