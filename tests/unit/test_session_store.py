@@ -244,3 +244,21 @@ def test_a_planted_oversized_or_garbled_file_in_the_store_is_one_error_line(expe
     lease = StoreLease(store, heartbeat_s=None)
     lease.acquire()  # a garbled owner record is no owner
     lease.release()
+
+
+def test_pause_within_through_ray_reaches_a_driver_whose_session_is_in_the_store(experiment):
+    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE
+    from lightning_bohb.session.runner import TuneSession
+
+    session = TuneSession("exp", experiment_dir=experiment, session_id="within", grace_period=3600)
+    deadline = time.time() + 60
+    session.store.write(PAUSE_WITHIN_FILE, json.dumps({"deadline": deadline}).encode())  # what `pause --within 60s` puts
+    try:
+        session._on_remote_request("pause")
+        assert session.pause.pause_pending and session.pause.deadline == pytest.approx(deadline)
+        assert session.store.read(PAUSE_WITHIN_FILE) is None  # taken: never applied twice
+        assert session.location == join_uri(experiment, "exp", "session_within")
+        assert f"resume {session.location}" in session.resume_command
+    finally:
+        session.pause.detach()
+        session.close()
