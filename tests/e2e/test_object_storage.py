@@ -7,7 +7,6 @@ killed with SIGKILL leaves a session in the store that resumes with the same met
 
 import json
 import posixpath
-import secrets
 import shutil
 import socket
 import subprocess
@@ -18,7 +17,6 @@ import pyarrow.fs
 import pytest
 
 from e2e_support import (
-    REPO,
     ScriptRun,
     epoch_end_counts,
     kill_9_with_its_ray,
@@ -31,7 +29,6 @@ from e2e_support import (
     write_config,
 )
 
-CLUSTER = REPO / "tests" / "e2e" / "ray_cluster_process.py"
 BUCKET = "lbohb-sessions"
 
 
@@ -76,25 +73,9 @@ def _answers(endpoint):
 
 
 @pytest.fixture
-def token_cluster(tmp_path, s3_endpoint, monkeypatch):
-    """A 2-node local Ray cluster with token authentication in its own process (started after the AWS
-    environment is set, so its workers reach the store); RAY_ADDRESS names it for the processes started here."""
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
-    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
-    folder = tmp_path / "cluster"
-    folder.mkdir()
-    cluster = subprocess.Popen(
-        [sys.executable, str(CLUSTER)], cwd=folder, env=script_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        address = cluster.stdout.readline().strip()  # printed once both nodes are up
-        assert address, "the cluster process printed no address"
-        monkeypatch.setenv("RAY_ADDRESS", address)
-        yield address
-    finally:
-        cluster.stdin.close()
-        cluster.wait(timeout=120)
+def token_cluster(s3_endpoint, token_cluster):
+    """conftest's 2-node cluster, started after the AWS environment is set, so its workers reach the store."""
+    yield token_cluster
 
 
 def _store():

@@ -3,38 +3,13 @@ token authentication on: the driver is asked through its control actor, not sign
 cluster's token gets one error line that says so."""
 
 import re
-import secrets
 import socket
 import subprocess
 import sys
 
-import pytest
 import yaml
 
-from e2e_support import REPO, first_checkpoint_exists, paused_exit, script_env, session_dir_of, start_search, wait_until, write_config
-
-CLUSTER = REPO / "tests" / "e2e" / "ray_cluster_process.py"
-
-
-@pytest.fixture
-def token_cluster(tmp_path, monkeypatch):
-    """A 2-node local Ray cluster with token authentication, in its own process; RAY_ADDRESS and the token
-    are set for the processes this test starts (the test process itself never joins it)."""
-    token = secrets.token_hex(32)
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    monkeypatch.setenv("RAY_AUTH_TOKEN", token)
-    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
-    cluster = subprocess.Popen(
-        [sys.executable, str(CLUSTER)], cwd=tmp_path, env=script_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        address = cluster.stdout.readline().strip()  # printed once both nodes are up
-        assert address, "the cluster process printed no address"
-        monkeypatch.setenv("RAY_ADDRESS", address)
-        yield address
-    finally:
-        cluster.stdin.close()
-        cluster.wait(timeout=120)
+from e2e_support import first_checkpoint_exists, paused_exit, script_env, session_dir_of, start_search, wait_until, write_config
 
 
 def _pause(session, env_changes, timeout=240):

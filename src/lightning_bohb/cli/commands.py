@@ -216,7 +216,7 @@ def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Op
         )
     if not _driver_ready(session, lock):
         print(printable(f"Session {name} is starting; waiting for it to run before pausing it..."), flush=True)
-        while not _driver_ready(view.refresh(), lock):
+        while not _driver_ready(view.refresh(SUMMARY_FILE, LOCK_FILE), lock):
             if time.monotonic() > deadline:
                 raise SessionError(f"Session {name} did not start running within {timeout:g} s; nothing was sent.")
             if not lock_is_live(read_lock(session)):
@@ -224,7 +224,9 @@ def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Op
             time.sleep(poll)
     signum = signal.SIGUSR2 if now else signal.SIGUSR1
     if through_ray:
-        while not (view.refresh() / CONTROL_FILE).is_file() and time.monotonic() < deadline and lock_is_live(read_lock(session)):
+        while time.monotonic() < deadline and lock_is_live(read_lock(session)):
+            if (view.refresh(CONTROL_FILE, LOCK_FILE) / CONTROL_FILE).is_file():
+                break
             time.sleep(poll)  # written just after the RUNNING summary
         return _wait_for_pause(view, deadline, timeout, poll, _pause_through_ray(view, host, now, within))
     problem = driver_identity_problem(lock)  # a reused pid or a planted lock must never be signalled
@@ -286,8 +288,8 @@ def _wait_for_pause(view: SessionView, deadline: float, timeout: float, poll: fl
     left = max(0.0, deadline - time.monotonic())
     print(printable(f"{asked}; waiting up to {left:.0f} s..."), flush=True)
     while time.monotonic() < deadline:
-        if not lock_is_live(read_lock(view.refresh())):  # the driver released its lock: it is done
-            return _after_driver_exit(view.path, view.name)
+        if not lock_is_live(read_lock(view.refresh(LOCK_FILE))):  # the driver released its lock: it is done
+            return _after_driver_exit(view.refresh(SUMMARY_FILE), view.name)
         time.sleep(poll)
     name = shlex.quote(view.name)
     raise SessionError(

@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.utils.files import atomic_write, remove_abandoned_temp_files
@@ -304,6 +304,31 @@ def live_elsewhere(session: str, previous: Dict[str, Any]) -> str:
     )
 
 
+class Heartbeat:
+    """A daemon thread that calls ``beat`` every ``interval`` seconds until `stop`, or until ``beat``
+    returns False (the record is no longer its owner's); `SessionLock`'s and the store lease's."""
+
+    def __init__(self, beat: Callable[[], bool], interval: float, name: str) -> None:
+        self._beat, self._interval = beat, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            if not self._beat():
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the thread to end by itself; whether it has."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
 # -- holding the lock ----------------------------------------------------------------------------
 class SessionLock:
     """The exclusive right to run (or delete) a session.
@@ -325,8 +350,7 @@ class SessionLock:
         self._fd: Optional[int] = None
         self._record: Dict[str, Any] = {}
         self._mutex = threading.Lock()
-        self._stop = threading.Event()
-        self._beats: Optional[threading.Thread] = None
+        self._beats: Optional[Heartbeat] = None
 
     def acquire(self, force: bool = False, sweep: bool = True) -> None:
         """Take the lock, or raise `SessionError` naming its owner and the pause command.
@@ -366,15 +390,12 @@ class SessionLock:
             raise
         self.held = True
         if self.heartbeat_s:
-            self._stop.clear()
-            self._beats = threading.Thread(target=self._beat, name="lightning_bohb-lock-heartbeat", daemon=True)
-            self._beats.start()
+            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lock-heartbeat")
 
     def release(self) -> None:
         """Give the lock up; the owner record is removed only if it is still this lock's."""
-        self._stop.set()
         if self._beats is not None:
-            self._beats.join(timeout=5)
+            self._beats.stop()
             self._beats = None
         with self._mutex:
             if not self.held:
@@ -435,18 +456,17 @@ class SessionLock:
     def _write_record(self) -> None:
         atomic_write(self.path, json.dumps(self._record))
 
-    def _beat(self) -> None:
-        assert self.heartbeat_s
-        while not self._stop.wait(self.heartbeat_s):
-            with self._mutex:
-                if not self.held:
-                    return
-                current = read_lock(self.session_dir)
-                if current is None or current.get("token") != self._record["token"]:
-                    logger.warning(f"The lock of session {self.session_dir} was taken over: {describe_owner(current)}.")
-                    return
-                self._record["heartbeat"] = time.time()
-                try:
-                    self._write_record()
-                except OSError as err:  # a full disk: the next beat tries again
-                    logger.debug(f"Could not renew the lock of {self.session_dir}: {err}")
+    def _beat(self) -> bool:
+        with self._mutex:
+            if not self.held:
+                return False
+            current = read_lock(self.session_dir)
+            if current is None or current.get("token") != self._record["token"]:
+                logger.warning(f"The lock of session {self.session_dir} was taken over: {describe_owner(current)}.")
+                return False
+            self._record["heartbeat"] = time.time()
+            try:
+                self._write_record()
+            except OSError as err:  # a full disk: the next beat tries again
+                logger.debug(f"Could not renew the lock of {self.session_dir}: {err}")
+            return True

@@ -68,7 +68,8 @@ class SessionStore:
     """
 
     def __init__(self, uri: str) -> None:
-        self.uri = split_query(uri)[0].rstrip("/") + split_query(uri)[1]
+        head, query = split_query(uri)
+        self.uri = head.rstrip("/") + query
         self.fs, root = open_uri(self.uri)
         self.root = root.rstrip("/")
         self._local: Optional[Path] = None
@@ -249,9 +250,10 @@ class SessionView:
                 f"session. List the sessions with: lightning-bohb list {uri_parent(uri_parent(self.name))}"
             )
 
-    def refresh(self) -> Path:
+    def refresh(self, *names: str) -> Path:
+        """The folder, with the store's files ``names`` (default: all of `VIEW_FILES`) read again."""
         if self.store is not None:
-            for name in VIEW_FILES:
+            for name in names or VIEW_FILES:
                 data = self.store.read(name, MAX_SUMMARY_BYTES)  # a larger one is no session file: an error, not read
                 if data is None:
                     (self.path / name).unlink(missing_ok=True)

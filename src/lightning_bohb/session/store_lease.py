@@ -28,7 +28,16 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.lock import HEARTBEAT_S, LOCK_FILE, describe_owner, live_elsewhere, lock_is_live, new_record, parse_record
+from lightning_bohb.session.lock import (
+    HEARTBEAT_S,
+    LOCK_FILE,
+    Heartbeat,
+    describe_owner,
+    live_elsewhere,
+    lock_is_live,
+    new_record,
+    parse_record,
+)
 from lightning_bohb.session.store import SessionStore
 from lightning_bohb.utils.uris import join_uri, split_query
 
@@ -127,8 +136,7 @@ class StoreLease:
         self._record: Dict[str, Any] = {}
         self._etag: Optional[str] = None
         self._mutex = threading.Lock()
-        self._stop = threading.Event()
-        self._beats: Optional[threading.Thread] = None
+        self._beats: Optional[Heartbeat] = None
 
     def acquire(self, force: bool = False, sweep: bool = True) -> None:
         """Take the lease, or raise `SessionError` naming its owner and the pause command."""
@@ -162,15 +170,12 @@ class StoreLease:
         self._record = record
         self.held = True
         if self.heartbeat_s:
-            self._stop.clear()
-            self._beats = threading.Thread(target=self._beat, name="lightning_bohb-lease-heartbeat", daemon=True)
-            self._beats.start()
+            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lease-heartbeat")
 
     def release(self) -> None:
         """Give the lease up; the record is deleted only if it is still this lease's."""
-        self._stop.set()
         if self._beats is not None:
-            self._beats.join(timeout=5)
+            self._beats.stop()
             self._beats = None
         with self._mutex:
             if not self.held:
@@ -183,20 +188,19 @@ class StoreLease:
             except Exception as err:  # a store out of reach: the record goes stale by itself
                 logger.warning(f"Could not give up the lease of session {self.store.uri}: {err}")
 
-    def _beat(self) -> None:
+    def _beat(self) -> bool:
         import time
 
-        assert self.heartbeat_s
-        while not self._stop.wait(self.heartbeat_s):
-            with self._mutex:
-                if not self.held:
-                    return
-                self._record["heartbeat"] = time.time()
-                try:
-                    self._etag = self._records.put(json.dumps(self._record).encode(), self._etag)
-                except LeaseLost:
-                    current = read_lease(self.store)
-                    logger.warning(f"The lease of session {self.store.uri} was taken over: {describe_owner(current)}.")
-                    return
-                except Exception as err:  # the store out of reach for a moment: the next beat tries again
-                    logger.debug(f"Could not renew the lease of {self.store.uri}: {err}")
+        with self._mutex:
+            if not self.held:
+                return False
+            self._record["heartbeat"] = time.time()
+            try:
+                self._etag = self._records.put(json.dumps(self._record).encode(), self._etag)
+            except LeaseLost:
+                current = read_lease(self.store)
+                logger.warning(f"The lease of session {self.store.uri} was taken over: {describe_owner(current)}.")
+                return False
+            except Exception as err:  # the store out of reach for a moment: the next beat tries again
+                logger.debug(f"Could not renew the lease of {self.store.uri}: {err}")
+            return True
