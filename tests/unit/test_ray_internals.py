@@ -68,6 +68,16 @@ def test_trial_actor_handles_and_local_ray_processes_are_where_expected():
     assert ray_internals.end_local_autoscaler_monitor() is False  # no local Ray started here
 
 
+def test_tune_start_imports_are_where_expected():
+    import sys
+
+    from ray.air._internal import usage
+
+    assert callable(usage._count_callbacks)  # what tune.run calls with the callbacks (it imports the integrations)
+    ray_internals.import_tune_start()
+    assert {"ray.air.integrations.mlflow", "ray.tune.execution.tune_controller"} <= set(sys.modules)
+
+
 def _trial(trial_id):
     return Trial("fn", config={}, trial_id=trial_id, stub=True)
 

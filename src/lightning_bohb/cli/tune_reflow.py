@@ -8,6 +8,7 @@ Everything else (lock, state, signals, Ray, the pause channel) is `lightning_boh
 from __future__ import annotations
 
 import atexit
+import gc
 import logging
 import os
 import sys
@@ -160,6 +161,7 @@ class TuneReflowCLI(SessionListener):
             SessionPaused: The session paused (a `KeyboardInterrupt`); its message has the resume command.
                 Left uncaught, the process exits with status 3 and no traceback.
         """
+        _freeze_objects_at_exit()
         previous_hook = sys.excepthook
         sys.excepthook = _exit_quietly(previous_hook)
         handler = console_handler() if self.verbose else None
@@ -295,6 +297,24 @@ def _progress_every(value: Optional[float]) -> float:
         return float(text) if text.strip() else 30.0
     except ValueError:
         raise LightningTuneError(f"LIGHTNING_BOHB_PROGRESS_EVERY={text!r} is not a number of seconds; e.g. 30, or 0 for none.") from None
+
+
+def _freeze_objects_at_exit() -> None:
+    """At the interpreter's exit, before its other exit handlers, move every object still alive out of
+    the garbage collector's view (``gc.freeze``).
+
+    With torch, Lightning and Ray loaded, the collections of the interpreter's final teardown take
+    about 1 s of a driver's exit on 2 cores (0.15 s frozen). Frozen objects are still freed by their
+    reference counts; objects in reference cycles are then not finalized at exit, which Python never
+    promised (its data model: ``__del__`` is not guaranteed to run for objects alive at exit).
+    """
+    global _FREEZE_REGISTERED
+    if not _FREEZE_REGISTERED:
+        atexit.register(gc.freeze)  # exit handlers run last-registered first: before Ray's and logging's
+        _FREEZE_REGISTERED = True
+
+
+_FREEZE_REGISTERED = False
 
 
 def _exit_quietly(previous: Callable[..., Any]) -> Callable[..., Any]:

@@ -94,23 +94,31 @@ class RemoteControlServer:
     """
 
     def __init__(
-        self, session_dir: Union[str, Path], session_id: str, on_request: Callable[[str], None], actor: Any, name: str
+        self,
+        session_dir: Union[str, Path],
+        session_id: str,
+        on_request: Callable[[str], None],
+        actor: Any,
+        name: str,
+        on_open: Optional[Callable[[], None]] = None,
     ) -> None:
         self.session_dir = Path(session_dir)
         self.session_id = session_id
         self.on_request = on_request
+        self.on_open = on_open
         self.actor = actor
         self.name = name
         self._stop = threading.Event()
+        self._file_lock = threading.Lock()  # the control file is written, or removed, not both at once
         self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> bool:
-        """Give the actor a new token, write the control file and start the thread; False (and a warning)
-        when the control file cannot be written."""
-        import ray
-
+    def start(self) -> None:
+        """Give the actor a new token and start the thread, which writes the control file once the actor
+        holds the token (its process may still be starting: the driver does not wait for it), calls
+        ``on_open``, then serves requests. A control file that cannot be written turns control from other
+        nodes off for this run, with a warning."""
         token = secrets.token_hex(16)
-        ray.get(self.actor.open_requests.remote(self.session_id, token, socket.gethostname(), os.getpid()))
+        opened = self.actor.open_requests.remote(self.session_id, token, socket.gethostname(), os.getpid())
         record = {
             "schema_version": _SCHEMA_VERSION,
             "namespace": NAMESPACE,
@@ -120,19 +128,35 @@ class RemoteControlServer:
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        try:
-            atomic_write(self.session_dir / CONTROL_FILE, json.dumps(record))  # owner-only (mkstemp's 0600)
-        except OSError as err:
-            logger.warning("Control from other nodes is off for this run: cannot write %s: %s", CONTROL_FILE, err.strerror or err)
-            self.actor.close_requests.remote()
-            return False
-        self._thread = threading.Thread(target=self._serve, name="lightning_bohb-remote-control", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(opened, record), name="lightning_bohb-remote-control", daemon=True)
         self._thread.start()
-        return True
 
-    def _serve(self) -> None:
+    def _open(self, opened: Any, record: Dict[str, Any]) -> bool:
         import ray
 
+        try:
+            ray.get(opened)
+        except Exception as err:  # the actor or the connection is gone
+            if not self._stop.is_set():
+                logger.warning("Control from other nodes is off for this run: %s", err)
+            return False
+        with self._file_lock:
+            if self._stop.is_set():
+                return False
+            try:
+                atomic_write(self.session_dir / CONTROL_FILE, json.dumps(record))  # owner-only (mkstemp's 0600)
+            except OSError as err:
+                logger.warning("Control from other nodes is off for this run: cannot write %s: %s", CONTROL_FILE, err.strerror or err)
+                return False
+            if self.on_open is not None:  # under the lock: `stop` removes what it published
+                self.on_open()
+        return True
+
+    def _serve(self, opened: Any, record: Dict[str, Any]) -> None:
+        import ray
+
+        if not self._open(opened, record):
+            return
         while not self._stop.is_set():
             try:
                 action = ray.get(self.actor.next_request.remote(_POLL_S), timeout=_POLL_S + 30)
@@ -145,11 +169,12 @@ class RemoteControlServer:
 
     def stop(self) -> None:
         """Remove the control file and end the thread (the run is over; the driver ends the actor)."""
-        self._stop.set()
-        try:
-            (self.session_dir / CONTROL_FILE).unlink()
-        except OSError:
-            pass
+        with self._file_lock:
+            self._stop.set()
+            try:
+                (self.session_dir / CONTROL_FILE).unlink()
+            except OSError:
+                pass
         self.actor.close_requests.remote()
         if self._thread is not None:
             self._thread.join(timeout=_POLL_S + 5)

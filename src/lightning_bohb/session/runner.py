@@ -24,11 +24,11 @@ import shlex
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from lightning_bohb._ray.ray_start import RayStart
 from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME, OptimizationConfig
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE, RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionPaused
@@ -449,6 +449,7 @@ class TuneSession:
         if not lock.held:
             lock.acquire(force=self.force)
         self._lock = None  # released at the end of this run; a later run takes it again
+        ray_start: Optional[RayStart] = None
         try:
             if not resume and self._exists():  # a chosen session id met an existing session
                 raise SessionError(
@@ -456,17 +457,21 @@ class TuneSession:
                     f"{console_command()} resume {shlex.quote(self.location)} (or 'lightning-bohb run STUDY "
                     "--resume-if-exists'), or start a new one with another session id."
                 )
+            ray_start = _start_ray()  # Ray comes up while the session sets itself up (`_run_tune`)
             if resume:
                 optimizer = self._restored_optimizer()
             assert optimizer is not None
             signals = SignalHandlers(on_pause=self.on_pause_signal, on_quit=lambda _signum: self.quit_now())
             signals.install()  # from here to the lock's release: a signal never kills the driver mid-save
             try:
-                return self._run_with_ray(optimizer, resume, signals, **kwargs)
+                return self._run_with_ray(optimizer, resume, signals, ray_start, **kwargs)
             finally:
+                ray_start.shutdown()  # last: the report and the saved state come first
                 signals.restore()
                 self.pause.detach()
         finally:
+            if ray_start is not None:
+                ray_start.shutdown()  # refused before the search: Ray's start is undone (a no-op after the search)
             lock.release()
             if self._store is not None:
                 self._store.close()  # everything in the working copy is in the store
@@ -475,25 +480,7 @@ class TuneSession:
         store = self.store
         return store.is_session() if store is not None else (self.session_dir / STATE_FILE).exists()
 
-    def _run_with_ray(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
-        import ray
-
-        from lightning_bohb._ray.internals import end_local_autoscaler_monitor
-
-        # This session reports progress itself: no experiment-sync warnings, no Tune status tables.
-        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        owns_ray = not ray.is_initialized()
-        ray_temp = private_ray_temp_dir() if owns_ray else None
-        if owns_ray:
-            # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
-            quiet = "lightning_bohb.core.worker_setup.quiet_trial_output"
-            runtime_env: Dict[str, Any] = {"worker_process_setup_hook": quiet}
-            private: Dict[str, Any] = {}
-            if ray_temp:  # Ray's folder (Ray makes it 0777), and the trials' TMPDIR (a resumed trial copies its checkpoint there)
-                private["_temp_dir"] = str(ray_temp / "ray")
-                runtime_env["env_vars"] = {"TMPDIR": str(ray_temp)}
-            ray.init(include_dashboard=False, runtime_env=runtime_env, **private)
+    def _run_with_ray(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, **kwargs: Any):
         # Hidden for this run only, by filters on two of Tune's loggers, removed afterwards: Tune's
         # "interrupted ... resume with tune.run(...)" advice (wrong for a session), and, after a
         # pause, its warning that trials stopped before their first result have no metrics file.
@@ -502,17 +489,12 @@ class TuneSession:
         for tune_logger, noise in filters:
             tune_logger.addFilter(noise)
         try:
-            return self._run_tune(optimizer, resume, signals, **kwargs)
+            return self._run_tune(optimizer, resume, signals, ray_start, **kwargs)
         finally:
             for tune_logger, noise in filters:
                 tune_logger.removeFilter(noise)
-            if owns_ray:
-                end_local_autoscaler_monitor()  # saves ray.shutdown a 1 s wait
-                ray.shutdown()  # last: the report and the saved state come first
-                if ray_temp:
-                    shutil.rmtree(ray_temp, ignore_errors=True)
 
-    def _run_tune(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, **kwargs: Any):
+    def _run_tune(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, **kwargs: Any):
         import ray
 
         from lightning_bohb._ray import internals as ray_internals
@@ -526,6 +508,11 @@ class TuneSession:
 
         state = self._require_state()
         self.optimizer = optimizer
+        # While Ray comes up (`RayStart`): what needs no Ray.
+        search_alg, scheduler = optimizer.build_search()
+        fingerprint = code_fingerprint(optimizer.search_space, optimizer.strategy, optimizer.base_config, optimizer.user_classes())
+        ray_internals.import_tune_start()
+        ray_start.wait()
         control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
         control = create_control(control_id)
         channel = ChannelHandle(control)
@@ -542,7 +529,6 @@ class TuneSession:
             on_step=self._on_step,
             session_dir=self.session_dir,
         )
-        search_alg, scheduler = optimizer.build_search()
         ray_internals.capture_controller(scheduler, on_capture=_on_controller)
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
         shape_callbacks: List[Any] = []
@@ -551,15 +537,15 @@ class TuneSession:
             search_alg = ray_internals.reshape_on_restore(search_alg, config.num_samples, config.max_concurrent_trials or 0)
             shape_callbacks.append(TrialResourcesCallback(optimizer.trial_resources()))  # one bundle per DDP rank
         state.status = SessionStatus.RUNNING
-        state.fingerprint = code_fingerprint(
-            optimizer.search_space, optimizer.strategy, optimizer.base_config, optimizer.user_classes()
-        )
+        state.fingerprint = fingerprint
         if resume:
             state.resumed_at.append(now_iso())
         self._save()
-        remote = RemoteControlServer(self.session_dir, self.session_id, self._on_remote_request, control, actor_name(control_id))
-        remote.start()  # `lightning-bohb pause` from any node of the cluster (pause/remote.py)
-        self._push(CONTROL_FILE, required=False)
+        remote = RemoteControlServer(
+            self.session_dir, self.session_id, self._on_remote_request, control, actor_name(control_id),
+            on_open=lambda: self._push(CONTROL_FILE, required=False),
+        )
+        remote.start()  # `lightning-bohb pause` from any node of the cluster (pause/remote.py), once its actor is up
         self.listener.on_start(self)
         try:
             results = optimizer.run(
@@ -706,21 +692,11 @@ class _NotWhileHeld(logging.Filter):
         return not (coordinator is not None and coordinator.holds.held)
 
 
-def private_ray_temp_dir() -> Optional[Path]:
-    """A new owner-only folder (0700) to hold the temporary folder of the local Ray this driver starts.
-
-    Ray keeps its logs, sockets and Tune's staging copies of the experiment (trial results, searcher
-    state) there, in folders it makes world-writable: inside this one only their owner reaches them.
-    None where Ray will connect to a cluster instead (``RAY_ADDRESS``), or where the path would make
-    Ray's socket paths longer than the 107 bytes a Unix socket allows: Ray's own ``<tmp>/ray`` then.
-    """
-    if os.environ.get("RAY_ADDRESS"):
-        return None
-    base = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
-    # <base>/lbohb_XXXXXXXX/ray/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store
-    if len(base) + len("/lbohb_XXXXXXXX/ray/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store") > 107:
-        return None
-    return Path(tempfile.mkdtemp(prefix="lbohb_", dir=base))
+def _start_ray() -> RayStart:
+    # This session reports progress itself: no experiment-sync warnings, no Tune status tables.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    return RayStart()
 
 
 def _optimizer_of(state: TuneSessionState) -> ConfigDrivenOptimizer:

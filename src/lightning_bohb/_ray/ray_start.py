@@ -1,0 +1,124 @@
+"""`RayStart`: the driver's ``ray.init``, started on a thread, and the shutdown of what it started.
+
+``ray.init`` of a local Ray takes 2-4 s, most of it waiting for the processes it starts (GCS, raylet)
+to come up; a resume spends about as long parsing the session's config with LightningCLI, which
+imports torch, Lightning and the user's modules. Started on a thread when the driver knows it will
+run (a resume right after its lock is taken, a new session when `run` begins), Ray comes up while the
+driver does that work; `wait` blocks until it is up, before anything calls Ray. Ray has no
+asynchronous start of its own, hence this module.
+
+The thread lives until the shutdown: Ray starts its GCS and raylet with ``PR_SET_PDEATHSIG``, which
+kills a child when the *thread* that started it ends, not the process.
+
+Shutdown ends the autoscaler monitor first (`internals.end_local_autoscaler_monitor`: it saves
+``ray.shutdown`` a 1 s wait).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from lightning_bohb._ray.internals import end_local_autoscaler_monitor
+
+# Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
+_WORKER_SETUP_HOOK = "lightning_bohb.core.worker_setup.quiet_trial_output"
+_RAY_WORKER_LOGGER = "ray._private.worker"
+
+
+class _NoThreadSigtermWarning(logging.Filter):
+    """``ray.init`` off the main thread warns that it set no SIGTERM handler: the session installs its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "SIGTERM handler is not set" not in record.getMessage()
+
+
+class RayStart:
+    """``ray.init`` for a session driver on a thread, unless Ray is already initialized in this process
+    (then the session uses that Ray and leaves it running)."""
+
+    def __init__(self) -> None:
+        import ray
+
+        self.owned = not ray.is_initialized()
+        self.temp_dir = private_ray_temp_dir() if self.owned else None
+        self._error: Optional[BaseException] = None
+        self._thread: Optional[threading.Thread] = None
+        self._up = threading.Event()  # ray.init returned (or raised)
+        self._release = threading.Event()  # Ray is shut down: the thread may end
+        self._filter: Optional[logging.Filter] = None
+        if self.owned:
+            self._filter = _NoThreadSigtermWarning()
+            logging.getLogger(_RAY_WORKER_LOGGER).addFilter(self._filter)
+            self._thread = threading.Thread(target=self._init, name="lightning_bohb-ray-init", daemon=True)
+            self._thread.start()
+
+    def _init(self) -> None:
+        import ray
+
+        runtime_env: Dict[str, Any] = {"worker_process_setup_hook": _WORKER_SETUP_HOOK}
+        private: Dict[str, Any] = {}
+        if self.temp_dir:  # Ray's folder (Ray makes it 0777), and the trials' TMPDIR (a resumed trial copies its checkpoint there)
+            private["_temp_dir"] = str(self.temp_dir / "ray")
+            runtime_env["env_vars"] = {"TMPDIR": str(self.temp_dir)}
+        try:
+            ray.init(include_dashboard=False, runtime_env=runtime_env, **private)
+        except BaseException as err:  # re-raised by `wait` on the driver's thread
+            self._error = err
+        finally:
+            self._up.set()
+        self._release.wait()  # Ray's processes die with this thread
+
+    def _wait_up(self) -> None:
+        self._up.wait()
+        if self._filter is not None:
+            logging.getLogger(_RAY_WORKER_LOGGER).removeFilter(self._filter)
+            self._filter = None
+
+    def wait(self) -> None:
+        """Block until Ray is up; raise what ``ray.init`` raised."""
+        if self._thread is not None:
+            self._wait_up()
+        if self._error is not None:
+            raise self._error
+
+    def shutdown(self) -> None:
+        """Shut down the Ray this started (waiting for its start first) and remove its folder; idempotent."""
+        if not self.owned:
+            return
+        self.owned = False
+        self._wait_up()
+        import ray
+
+        try:
+            if ray.is_initialized():
+                end_local_autoscaler_monitor()
+                ray.shutdown()
+        finally:
+            self._release.set()
+            if self._thread is not None:
+                self._thread.join()
+                self._thread = None
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def private_ray_temp_dir() -> Optional[Path]:
+    """A new owner-only folder (0700) to hold the temporary folder of the local Ray this driver starts.
+
+    Ray keeps its logs, sockets and Tune's staging copies of the experiment (trial results, searcher
+    state) there, in folders it makes world-writable: inside this one only their owner reaches them.
+    None where Ray will connect to a cluster instead (``RAY_ADDRESS``), or where the path would make
+    Ray's socket paths longer than the 107 bytes a Unix socket allows: Ray's own ``<tmp>/ray`` then.
+    """
+    if os.environ.get("RAY_ADDRESS"):
+        return None
+    base = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    # <base>/lbohb_XXXXXXXX/ray/session_<date>_<time>_<usec>_<pid>/sockets/plasma_store
+    if len(base) + len("/lbohb_XXXXXXXX/ray/session_2026-01-01_00-00-00_000000_4194304/sockets/plasma_store") > 107:
+        return None
+    return Path(tempfile.mkdtemp(prefix="lbohb_", dir=base))
