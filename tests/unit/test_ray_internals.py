@@ -68,14 +68,36 @@ def test_trial_actor_handles_and_local_ray_processes_are_where_expected():
     assert ray_internals.end_local_autoscaler_monitor() is False  # no local Ray started here
 
 
-def test_tune_start_imports_are_where_expected():
+def test_callback_usage_is_tagged_as_tune_tags_it_without_importing_the_integrations():
+    import subprocess
     import sys
 
-    from ray.air._internal import usage
-
-    assert callable(usage._count_callbacks)  # what tune.run calls with the callbacks (it imports the integrations)
-    ray_internals.import_tune_start()
-    assert {"ray.air.integrations.mlflow", "ray.tune.execution.tune_controller"} <= set(sys.modules)
+    # A fresh interpreter: what a session's driver has imported when Tune tags the callbacks.
+    code = """
+import json, sys
+from unittest import mock
+from ray.air._internal import usage
+from ray.tune import Callback
+from ray.tune.logger import CSVLoggerCallback, LoggerCallback
+from lightning_bohb._ray import internals
+callbacks = [Callback(), CSVLoggerCallback(), LoggerCallback()]
+with mock.patch.object(usage, "record_extra_usage_tag") as record:
+    usage.tag_callbacks(callbacks)
+tune_tag = record.call_args.args
+internals.tag_callbacks_without_imports()
+from ray.tune import tune
+assert tune.air_usage.tag_callbacks is usage.tag_callbacks  # what tune.run calls
+for name in [n for n in sys.modules if n.startswith(("ray.air.integrations", "ray.tune.logger.aim"))]:
+    del sys.modules[name]
+with mock.patch.object(usage, "record_extra_usage_tag") as record:
+    usage.tag_callbacks(callbacks)
+ours = record.call_args.args
+assert ours[0] == tune_tag[0] and json.loads(ours[1]) == json.loads(tune_tag[1]), (ours, tune_tag)
+assert not [n for n in sys.modules if n.startswith(("ray.air.integrations", "ray.tune.logger.aim"))]
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 
 def _trial(trial_id):

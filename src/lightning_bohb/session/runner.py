@@ -511,7 +511,7 @@ class TuneSession:
         # While Ray comes up (`RayStart`): what needs no Ray.
         search_alg, scheduler = optimizer.build_search()
         fingerprint = code_fingerprint(optimizer.search_space, optimizer.strategy, optimizer.base_config, optimizer.user_classes())
-        ray_internals.import_tune_start()
+        ray_internals.tag_callbacks_without_imports()
         ray_start.wait()
         control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
         control = create_control(control_id)
