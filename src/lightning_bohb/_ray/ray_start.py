@@ -1,11 +1,11 @@
 """`RayStart`: the driver's ``ray.init``, started on a thread, and the shutdown of what it started.
 
 ``ray.init`` of a local Ray takes 2-4 s, most of it waiting for the processes it starts (GCS, raylet)
-to come up; a resume spends about as long parsing the session's config with LightningCLI, which
-imports torch, Lightning and the user's modules. Started on a thread when the driver knows it will
-run (a resume right after its lock is taken, a new session when `run` begins), Ray comes up while the
-driver does that work; `wait` blocks until it is up, before anything calls Ray. Ray has no
-asynchronous start of its own, hence this module.
+to come up. Started on a thread by `TuneSession.run` once the session is sure to run, Ray comes up
+while the driver builds its search and code fingerprint (and, for a session object that has not parsed
+its config yet, parses it); `wait` blocks until it is up, before anything calls Ray. A resume's config
+parse stays before Ray's start: a changed model is refused before Ray starts. Ray has no asynchronous
+start of its own, hence this module.
 
 The thread lives until the shutdown: Ray starts its GCS and raylet with ``PR_SET_PDEATHSIG``, which
 kills a child when the *thread* that started it ends, not the process.
