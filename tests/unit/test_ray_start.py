@@ -1,4 +1,5 @@
 """`RayStart`: the driver's ``ray.init`` on a thread (a real local Ray), and the shutdown of what it started."""
+import logging
 import threading
 
 import pytest
@@ -18,17 +19,33 @@ def _threads() -> set:
     return {t.name for t in threading.enumerate()}
 
 
-def test_ray_started_on_a_thread_keeps_running_and_is_shut_down_with_its_folder(caplog):
-    start = RayStart()
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_ray_started_on_a_thread_keeps_running_and_is_shut_down_with_its_folder():
+    ray_logger = logging.getLogger("ray._private.worker")  # Ray's loggers do not propagate to the root
+    records = _Records()
+    ray_logger.addHandler(records)
+    try:
+        start = RayStart()
+        start.wait()
+    finally:
+        ray_logger.removeHandler(records)
+    assert "Started a local Ray instance." in records.messages  # the handler sees Ray's messages
+    assert not [m for m in records.messages if "SIGTERM handler is not set" in m]  # the session installs its own
     assert start.owned and start.temp_dir is not None and start.temp_dir.is_dir()
-    start.wait()
     assert ray.is_initialized()
     # Ray kills the GCS and raylet when the thread that started them ends (PR_SET_PDEATHSIG): the
     # thread lives on until the shutdown, so tasks still run after a while.
     assert isinstance(ray.get(_pid.remote(), timeout=120), int)
     assert "lightning_bohb-ray-init" in _threads()
     assert ray.get(_pid.remote(), timeout=120) > 0
-    assert not [r for r in caplog.records if "SIGTERM handler is not set" in r.getMessage()]
     start.shutdown()
     assert not ray.is_initialized() and not start.temp_dir.exists()
     assert "lightning_bohb-ray-init" not in _threads()

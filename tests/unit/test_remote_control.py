@@ -1,12 +1,14 @@
-"""Control from other nodes (`pause/remote.py`) without Ray: the actor body's token check, the control
-file read as data, and what a remote request does to the driver."""
+"""Control from other nodes (`pause/remote.py`): without Ray, the actor body's token check, the control
+file read as data, and what a remote request does to the driver; with a real local Ray, the driver's
+side (`RemoteControlServer`) and its control file."""
 
 import json
+import threading
 
 import pytest
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.pause.remote import CONTROL_FILE, RemoteControl, read_control
+from lightning_bohb.pause.remote import CONTROL_FILE, RemoteControl, RemoteControlServer, read_control
 from lightning_bohb.session.runner import TuneSession
 
 
@@ -61,3 +63,38 @@ def test_a_remote_pause_is_a_sigusr1_and_a_remote_quit_a_sigusr2(tmp_path):
     session._on_remote_request("quit")
     assert session.pause.quit_requested
     session.pause.detach()
+
+
+def test_the_control_file_is_written_once_the_actor_holds_its_token_and_never_outlives_stop(tmp_path):
+    import ray
+
+    from lightning_bohb.pause.channel import actor_name, create_control
+
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        opened, requested = threading.Event(), []
+        got = threading.Event()
+        control = create_control("t1")
+        server = RemoteControlServer(
+            tmp_path, "t1", lambda action: (requested.append(action), got.set()), control, actor_name("t1"), on_open=opened.set
+        )
+        server.start()  # returns at once; the thread writes the file when the actor holds the token
+        assert opened.wait(120) and (tmp_path / CONTROL_FILE).is_file()
+        record = read_control(tmp_path)
+        assert record["actor"] == actor_name("t1")
+        assert ray.get(control.request.remote(record["token"], "pause"), timeout=60)
+        assert got.wait(60) and requested == ["pause"]
+        server.stop()
+        assert not (tmp_path / CONTROL_FILE).exists()
+
+        # Stopped before the new actor's process is up: its thread finds the stop and writes nothing.
+        late = create_control("t2")
+        called = []
+        server = RemoteControlServer(tmp_path, "t2", lambda action: None, late, actor_name("t2"), on_open=lambda: called.append(1))
+        server.start()
+        server.stop()
+        assert not (tmp_path / CONTROL_FILE).exists() and not called
+        ray.kill(control)
+        ray.kill(late)
+    finally:
+        ray.shutdown()

@@ -352,10 +352,8 @@ class _SnapshotJournal:
         """An empty private folder for the searcher's and the callbacks' state: made once per journal
         (a temporary folder made and removed per delta cost more than the state written into it),
         beside Tune's staging folder (in the Ray temporary folder the session removes), else in /tmp."""
-        import os
         import shutil
         import tempfile
-        import weakref
 
         folder = self.state_folder
         if folder is None or not os.path.isdir(folder):

@@ -91,6 +91,7 @@ class RemoteControlServer:
     Args:
         actor: The pause channel's actor handle (a `RemoteControl` too).
         name: Its name in namespace `NAMESPACE` (``lightning_bohb_control_...``), written into the control file.
+        on_open: Called once the control file is written (a store session puts it into its store).
     """
 
     def __init__(
