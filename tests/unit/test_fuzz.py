@@ -386,3 +386,141 @@ def test_corrupted_files_in_real_console_processes(tmp_path):
         check(code, out, err, " ".join(map(str, argv)))
         if argv[0] in ("resume", "run"):
             assert code in (1, 2) and seconds < 30, (argv, code, seconds, err)
+
+
+# -- planted files in the readers of session and request files (issue 25, items 4 and 5) ---------
+DEEP = b"[" * 1000
+"""Nested deeper than Python's JSON parser goes (a `RecursionError` there), and under every size limit."""
+
+
+def plant(path: Path, kind: str) -> None:
+    """Put a planted ``kind`` of file at ``path``: deep JSON, a FIFO, or a link to a file outside."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(path):
+        path.unlink()
+    if kind == "deep":
+        path.write_bytes(DEEP)
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        outside = path.parent.parent / f"outside-{path.name}"
+        outside.write_text('{"deadline": 1, "action": "pause", "trial": "t1", "namespace": "lightning_bohb"}')
+        path.symlink_to(outside)
+
+
+class bounded:
+    """Fails a block that takes more than ``seconds`` (a reader blocked on a FIFO)."""
+
+    def __init__(self, what: str, seconds: int = 5) -> None:
+        self.what, self.seconds = what, seconds
+
+    def _expired(self, signum, frame):
+        raise Hung(f"{self.what} took more than {self.seconds} s")
+
+    def __enter__(self):
+        self._previous = signal.signal(signal.SIGALRM, self._expired)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self._previous)
+
+
+@pytest.mark.parametrize("kind", ["deep", "fifo", "link"])
+def test_no_planted_file_hangs_or_crashes_a_reader(tmp_path, kind):
+    from lightning_bohb._ray.internals import SNAPSHOT_DELTA_FILE, apply_snapshot_delta
+    from lightning_bohb.exceptions import SessionError
+    from lightning_bohb.pause.remote import CONTROL_FILE, read_control
+    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, take_pause_within
+    from lightning_bohb.pause.trial_requests import take_requests
+    from lightning_bohb.session.history import SessionHistory
+    from lightning_bohb.session.lock import LOCK_FILE, read_lock
+
+    session = tmp_path / "session"
+    session.mkdir()
+    request = session / "requests" / "1700000000000000000_0123abcd.json"
+    plant(request, kind)
+    with bounded(f"take_requests on a {kind}"):
+        assert take_requests(session) == []
+    assert not os.path.lexists(request)  # removed as invalid (the link itself, never its target)
+
+    plant(session / PAUSE_WITHIN_FILE, kind)
+    with bounded(f"take_pause_within on a {kind}"):
+        assert take_pause_within(session) is None
+
+    experiment = session / "tune"
+    plant(experiment / SNAPSHOT_DELTA_FILE, kind)
+    with bounded(f"apply_snapshot_delta on a {kind}"):
+        assert apply_snapshot_delta(experiment) is False
+    assert not os.path.lexists(experiment / SNAPSHOT_DELTA_FILE)
+
+    plant(experiment / "trial_1" / "result.json", kind)
+    with bounded(f"SessionHistory on a {kind}"):
+        assert [trial.rows for trial in SessionHistory(session).trials()] in ([], [[]])
+
+    plant(session / CONTROL_FILE, kind)
+    why = {"deep": "nested too deeply", "fifo": "not a regular file", "link": "symbolic link"}[kind]
+    with bounded(f"read_control on a {kind}"), pytest.raises(SessionError, match=f"The control file .*{why}.*nothing was sent"):
+        read_control(session)
+
+    plant(session / LOCK_FILE, kind)
+    with bounded(f"read_lock on a {kind}"):
+        assert read_lock(session)["invalid"]
+
+
+def test_a_trial_request_swapped_for_a_fifo_after_its_check_does_not_hang(tmp_path, monkeypatch):
+    from lightning_bohb.pause import trial_requests
+
+    session = tmp_path / "session"
+    path = trial_requests.write_request(session, "pause", "t1")
+    real_lstat = os.lstat
+
+    def lstat_then_swap(name, *args, **kwargs):
+        info = real_lstat(name, *args, **kwargs)
+        if str(name) == str(path):
+            os.unlink(path)
+            os.mkfifo(path)  # between the check and the open
+        return info
+
+    monkeypatch.setattr(trial_requests.os, "lstat", lstat_then_swap)
+    with bounded("take_requests on a request swapped for a FIFO"):
+        assert trial_requests.take_requests(session) == []
+
+
+def _snapshot_with_delta(experiment: Path, files) -> None:
+    import base64
+
+    from lightning_bohb._ray.internals import SNAPSHOT_DELTA_FILE
+
+    experiment.mkdir(parents=True)
+    index = "experiment_state-2026-01-01_00-00-00.json"
+    (experiment / index).write_text(json.dumps({"trial_data": [], "runner_data": {"_iteration": 1}}))
+    delta = {
+        "version": 1, "index": index, "iteration": 2, "runner_data": {"_iteration": 2}, "trials": {},
+        "files": {name: base64.b64encode(content).decode() for name, content in files.items()},
+    }
+    (experiment / SNAPSHOT_DELTA_FILE).write_text(json.dumps(delta))
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../escaped.pkl", "sub/x.pkl", "experiment_state-2026-01-01_00-00-00.json"])
+def test_a_snapshot_delta_naming_a_file_outside_its_state_files_changes_nothing(tmp_path, name):
+    from lightning_bohb._ray.internals import SNAPSHOT_DELTA_FILE, apply_snapshot_delta
+
+    experiment = tmp_path / "session" / "tune"
+    _snapshot_with_delta(experiment, {name: b"planted", "searcher-state.pkl": b"state"})
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert apply_snapshot_delta(experiment) is False  # refused whole: a corrupt delta changes nothing
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [p for p in before if p != SNAPSHOT_DELTA_FILE]
+
+
+def test_a_snapshot_delta_is_applied_within_its_size_limit_only(tmp_path, monkeypatch):
+    from lightning_bohb._ray import internals
+
+    experiment = tmp_path / "tune"
+    _snapshot_with_delta(experiment, {"searcher-state.pkl": b"state"})
+    monkeypatch.setattr(internals, "_MAX_SNAPSHOT_BYTES", 100)
+    assert internals.apply_snapshot_delta(experiment) is False and not (experiment / "searcher-state.pkl").exists()
+    shutil.rmtree(experiment)
+    _snapshot_with_delta(experiment, {"searcher-state.pkl": b"state"})
+    monkeypatch.setattr(internals, "_MAX_SNAPSHOT_BYTES", 10_000)
+    assert internals.apply_snapshot_delta(experiment) is True and (experiment / "searcher-state.pkl").read_bytes() == b"state"

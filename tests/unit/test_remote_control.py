@@ -43,7 +43,7 @@ def test_a_control_file_names_only_a_lightning_bohb_control_actor(tmp_path):
         ({**GOOD, "token": ""}, "no token"),
         ("[1, 2]", "not a mapping"),
         ("{" * 10, "Expecting"),
-        ("x" * 5000, "larger than 4096 bytes"),
+        ("x" * 5000, "more than the 4096 bytes allowed"),
     ]:
         _write(tmp_path, bad)
         with pytest.raises(SessionError, match=f"The control file .* is corrupt \\(.*{why}"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import threading
 import weakref
@@ -267,6 +268,8 @@ def snapshot_experiment(scheduler) -> None:
 
 SNAPSHOT_DELTA_FILE = "lightning_bohb-snapshot-delta.json"  # beside Tune's experiment_state-*.json
 _DELTA_VERSION = 1
+_DELTA_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,200}")
+_MAX_SNAPSHOT_BYTES = 512 * 2**20  # a delta or a snapshot larger than this is not one the session wrote
 _FULL_SNAPSHOT_EVERY_S = 5.0  # and at least 19 times what the last one took, as Tune spaces its own
 _journals: "weakref.WeakKeyDictionary[Any, _SnapshotJournal]" = weakref.WeakKeyDictionary()
 _journals_by_key: "weakref.WeakValueDictionary[int, _SnapshotJournal]" = weakref.WeakValueDictionary()
@@ -422,18 +425,18 @@ def apply_snapshot_delta(experiment_dir: Union[str, "os.PathLike[str]"]) -> bool
     snapshot that followed it) or from an earlier run is removed unused. Each step is atomic and the
     delta goes last, so a crash here leaves a folder this function finishes next time.
     """
-    import json
     from pathlib import Path
 
     from lightning_bohb.log import logger
-    from lightning_bohb.utils.files import atomic_write
+    from lightning_bohb.utils.files import atomic_write, read_json
 
     folder = Path(experiment_dir)
     delta_path = folder / SNAPSHOT_DELTA_FILE
-    if not delta_path.is_file():
+    if not os.path.lexists(delta_path):
         return False
     try:  # everything is read and checked before anything is written: a corrupt delta changes nothing
-        index, files = _merged_snapshot(folder, json.loads(delta_path.read_bytes()))
+        # Read as data: a link, a FIFO, a delta over the size limit or nested too deeply is refused.
+        index, files = _merged_snapshot(folder, read_json(delta_path, _MAX_SNAPSHOT_BYTES))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         logger.warning("Ignoring the unreadable snapshot delta %s: %s", delta_path, err)
         index, files = None, {}
@@ -450,17 +453,17 @@ def _merged_snapshot(folder, delta):
     """``((index name, merged index), {file name: bytes})`` of a usable delta, else ``(None, {})``."""
     import base64
     import binascii
-    import json
-    import os
+
+    from lightning_bohb.utils.files import parse_json, read_json
 
     indexes = sorted(path.name for path in folder.glob(_SNAPSHOT_INDEX_PREFIX + "*.json"))
     if not (indexes and delta.get("version") == _DELTA_VERSION and delta.get("index") == indexes[-1]):
         return None, {}
-    index = json.loads((folder / indexes[-1]).read_bytes())
+    index = read_json(folder / indexes[-1], _MAX_SNAPSHOT_BYTES)
     iteration = delta["iteration"]
     if isinstance(iteration, bool) or not isinstance(iteration, int) or index["runner_data"].get("_iteration", -1) >= iteration:
         return None, {}
-    position = {json.loads(state)["trial_id"]: number for number, (state, _) in enumerate(index["trial_data"])}
+    position = {parse_json(state)["trial_id"]: number for number, (state, _) in enumerate(index["trial_data"])}
     for trial_id, entry in dict(delta["trials"]).items():
         if trial_id in position:
             index["trial_data"][position[trial_id]] = entry
@@ -468,9 +471,13 @@ def _merged_snapshot(folder, delta):
             index["trial_data"].append(entry)
     index["runner_data"] = dict(delta["runner_data"])
     try:
-        files = {os.path.basename(name): base64.b64decode(content, validate=True) for name, content in dict(delta["files"]).items()}
+        files = {name: base64.b64decode(content, validate=True) for name, content in dict(delta["files"]).items()}
     except binascii.Error as err:
         raise ValueError(f"a file in it is not base64: {err}") from None
+    for name in files:  # the searcher's and callbacks' state files, beside the snapshot: nothing else
+        own = name == SNAPSHOT_DELTA_FILE or name.startswith(_SNAPSHOT_INDEX_PREFIX)
+        if own or not _DELTA_FILE_NAME.fullmatch(name):
+            raise ValueError(f"it names the file {name!r}, not a state file of the experiment folder")
     return (indexes[-1], index), files
 
 

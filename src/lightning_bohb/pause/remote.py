@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.log import logger
-from lightning_bohb.utils.files import atomic_write
+from lightning_bohb.utils.files import atomic_write, read_json
 
 CONTROL_FILE = "session_control.json"
 NAMESPACE = "lightning_bohb"
@@ -185,26 +185,26 @@ class RemoteControlServer:
 def read_control(session_dir: Union[str, Path]) -> Dict[str, Any]:
     """The session's control record, checked as data (`SessionError` naming what is wrong)."""
     path = Path(session_dir) / CONTROL_FILE
-    try:
-        with open(path, "rb") as file:
-            raw = file.read(_MAX_CONTROL_BYTES + 1)
+    try:  # never blocks on a planted FIFO, never follows a link, reads at most _MAX_CONTROL_BYTES
+        record = read_json(path, _MAX_CONTROL_BYTES)
     except FileNotFoundError:
         raise SessionError(
             f"Session {session_dir} has no {CONTROL_FILE}: its driver does not take requests through Ray (it is not "
             "running, or it started without Ray control). Pause it on its host: lightning-bohb pause "
             f"{session_dir}"
         ) from None
+    except OSError as err:
+        raise SessionError(f"The control file {path} cannot be read ({err.strerror or err}); nothing was sent.") from None
+    except ValueError as err:
+        raise SessionError(f"The control file {path} is corrupt ({err}); nothing was sent.") from None
     try:
-        if len(raw) > _MAX_CONTROL_BYTES:
-            raise ValueError(f"larger than {_MAX_CONTROL_BYTES} bytes")
-        record = json.loads(raw.decode("utf-8"))
         if not isinstance(record, dict):
             raise ValueError("not a mapping")
         if record.get("namespace") != NAMESPACE or not isinstance(record.get("actor"), str) or not _ACTOR_NAME.fullmatch(record["actor"]):
             raise ValueError("it does not name a lightning_bohb control actor")
         if not isinstance(record.get("token"), str) or not record["token"]:
             raise ValueError("no token")
-    except (ValueError, UnicodeDecodeError) as err:
+    except ValueError as err:
         raise SessionError(f"The control file {path} is corrupt ({err}); nothing was sent.") from None
     return record
 

@@ -150,23 +150,18 @@ def write_pause_within(session_dir: Any, seconds: float) -> None:
 
 def take_pause_within(session_dir: Any) -> Optional[float]:
     """The deadline (epoch seconds) a ``pause --within`` left for this driver, removed as it is read; None if none."""
-    import json
     import os
 
-    from lightning_bohb.utils.files import read_bounded
+    from lightning_bohb.utils.files import read_json
 
     path = os.path.join(session_dir, PAUSE_WITHIN_FILE)
     try:  # read in a signal handler: never block on a planted FIFO, never follow a link out of the session
-        text = read_bounded(path, _MAX_PAUSE_WITHIN_BYTES)
-    except (OSError, ValueError):
+        deadline = read_json(path, _MAX_PAUSE_WITHIN_BYTES).get("deadline")
+    except (OSError, ValueError, AttributeError):
         return None
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)  # the link or FIFO itself, never what it points to
-    try:
-        deadline = json.loads(text).get("deadline")
-    except (ValueError, AttributeError):
-        return None
     if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not math.isfinite(deadline):
         return None
     return float(deadline)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Union
 
 from lightning_bohb.log import logger
-from lightning_bohb.utils.files import atomic_write, make_private_dir
+from lightning_bohb.utils.files import atomic_write, make_private_dir, read_json
 
 REQUESTS_DIR = "requests"
 ACTIONS = ("pause", "continue", "stop")
@@ -112,10 +112,8 @@ def _read(path: Path) -> "tuple[Optional[TrialRequest], str]":
         return None, "owned by another user"
     if info.st_size > MAX_REQUEST_BYTES:
         return None, f"larger than {MAX_REQUEST_BYTES} bytes"
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            data = json.loads(handle.read(MAX_REQUEST_BYTES + 1))
+    try:  # swapped for a FIFO or a link since the lstat: read_json neither blocks nor follows
+        data = read_json(path, MAX_REQUEST_BYTES)
     except (OSError, ValueError) as err:
         return None, f"unreadable ({err})"
     if not isinstance(data, dict):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from lightning_bohb.session.state import read_summary
+from lightning_bohb.utils.files import parse_json
 
 RESULT_FILE = "result.json"
 TUNE_FOLDER = "tune"
@@ -99,15 +100,15 @@ def _file_key(path: str) -> Optional[Tuple[int, int, int]]:
 def _read_history(path: str, folder: str) -> TrialHistory:
     history = TrialHistory(trial_id=folder, folder=folder)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)  # swapped for a FIFO: no hang
         with os.fdopen(fd, "rb") as handle:
-            data = handle.read(MAX_RESULT_BYTES)
+            data = handle.read(MAX_RESULT_BYTES) if stat.S_ISREG(os.fstat(fd).st_mode) else b""
     except OSError:
         return history
     by_iteration: Dict[int, Dict[str, Any]] = {}
     for line in data.splitlines():
         try:
-            row = json.loads(line)
+            row = parse_json(line)
         except ValueError:
             continue  # a cut-off last line, or garbage
         if not isinstance(row, dict):

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.utils.files import atomic_write, remove_abandoned_temp_files
+from lightning_bohb.utils.files import atomic_write, parse_json, remove_abandoned_temp_files
 
 LOCK_FILE = "session.lock"
 """The owner record (JSON)."""
@@ -149,8 +149,8 @@ def parse_record(raw: bytes) -> Dict[str, Any]:
     if len(raw) > _MAX_RECORD_BYTES:
         return _invalid("is too large")
     try:
-        record = json.loads(raw.decode())
-    except (UnicodeDecodeError, ValueError):
+        record = parse_json(raw)
+    except ValueError:  # UnicodeDecodeError and a nesting too deep too
         return _invalid("is empty or truncated" if len(raw) < 2 else "is not JSON")
     return _checked(record)
 

@@ -11,6 +11,7 @@ the copy's last chunk, the first one that is not a whole number of MiB (see `Ato
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import secrets
@@ -236,3 +237,18 @@ def read_bounded(path: Union[str, Path], limit: int, binary: bool = False, follo
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ValueError(f"it is not UTF-8 text (byte {err.start})") from None
+
+
+def parse_json(data: Union[bytes, str]) -> Any:
+    """JSON read as data: `ValueError` (the message says why) for anything but JSON text, also for one
+    nested too deeply for Python's parser (1,000 bytes of ``[`` raise `RecursionError` there)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+
+
+def read_json(path: Union[str, Path], limit: int, follow_link: bool = False) -> Any:
+    """A file's JSON content, read by `read_bounded` (no hang on a FIFO, no link followed, at most
+    ``limit`` bytes) and parsed by `parse_json`: `OSError` or `ValueError`, nothing else."""
+    return parse_json(read_bounded(path, limit, binary=True, follow_link=follow_link))
