@@ -3,6 +3,8 @@ file read as data, and what a remote request does to the driver; with a real loc
 side (`RemoteControlServer`) and its control file."""
 
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -11,19 +13,46 @@ from lightning_bohb.exceptions import SessionError
 from lightning_bohb.pause.remote import CONTROL_FILE, RemoteControl, RemoteControlServer, read_control
 from lightning_bohb.session.runner import TuneSession
 
+KEY = "k" * 32
+CHANGING_CALLS = {
+    "open_requests": ("guess", "s", "attacker-token-0123456789abcdef", "h", 1),
+    "request_pause": (None,),
+    "cancel_pause": ("guess",),
+    "release": ("",),
+    "acknowledge": ("guess", "trial_1", 3),
+    "note": ("guess", "trial_1", "planted"),
+    "next_request": ("guess", 0.01),
+    "close_requests": (None,),
+}
+OTHER_JOB = f"""
+import json, sys
+import ray
+ray.init(address=sys.argv[1], log_to_driver=False)
+names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("lightning_bohb_control_")]
+actor = ray.get_actor(names[0], namespace="lightning_bohb")
+answers = {{}}
+for name, args in {CHANGING_CALLS!r}.items():
+    try:
+        answers[name] = repr(ray.get(getattr(actor, name).remote(*args), timeout=60))
+    except ray.exceptions.RayTaskError as err:
+        answers[name] = "refused" if isinstance(err.as_instanceof_cause(), PermissionError) else repr(err)
+answers["request"] = repr(ray.get(actor.request.remote("attacker-token-0123456789abcdef", "pause"), timeout=60))
+print(json.dumps(answers))
+"""
+
 
 def test_the_actor_queues_requests_with_its_token_only():
-    actor = RemoteControl()
+    actor = RemoteControl(KEY)
     assert not actor.request("", "pause")  # no request before the driver opens them with its token
-    actor.open_requests("s1", "secret", "host-a", 123)
+    actor.open_requests(KEY, "s1", "secret", "host-a", 123)
     assert not actor.request("wrong", "pause") and not actor.request(None, "pause")
     assert not actor.request("secret", "rm -rf")  # only the known actions
-    assert actor.next_request(timeout=0.01) is None
+    assert actor.next_request(KEY, timeout=0.01) is None
     assert actor.request("secret", "pause") and actor.request("secret", "quit")
-    assert [actor.next_request(0.01), actor.next_request(0.01)] == ["pause", "quit"]
+    assert [actor.next_request(KEY, 0.01), actor.next_request(KEY, 0.01)] == ["pause", "quit"]
     assert actor.describe() == {"session_id": "s1", "host": "host-a", "pid": 123}  # never the token
-    actor.close_requests()
-    assert actor.next_request(timeout=5) is None  # returns at once after close_requests
+    actor.close_requests(KEY)
+    assert actor.next_request(KEY, timeout=5) is None  # returns at once after close_requests
 
 
 def _write(tmp_path, record):
@@ -65,7 +94,7 @@ def test_a_remote_pause_is_a_sigusr1_and_a_remote_quit_a_sigusr2(tmp_path):
     session.pause.detach()
 
 
-def test_the_control_file_is_written_once_the_actor_holds_its_token_and_never_outlives_stop(tmp_path):
+def test_the_control_file_is_written_once_the_actor_holds_its_token_another_job_is_refused_and_it_never_outlives_stop(tmp_path):
     import ray
 
     from lightning_bohb.pause.channel import actor_name, create_control
@@ -74,23 +103,38 @@ def test_the_control_file_is_written_once_the_actor_holds_its_token_and_never_ou
     try:
         opened, requested = threading.Event(), []
         got = threading.Event()
-        control = create_control("t1")
+        control = create_control("t1", KEY)
         server = RemoteControlServer(
-            tmp_path, "t1", lambda action: (requested.append(action), got.set()), control, actor_name("t1"), on_open=opened.set
+            tmp_path, "t1", lambda action: (requested.append(action), got.set()), control, actor_name("t1"), KEY, on_open=opened.set
         )
         server.start()  # returns at once; the thread writes the file when the actor holds the token
         assert opened.wait(120) and (tmp_path / CONTROL_FILE).is_file()
         record = read_control(tmp_path)
         assert record["actor"] == actor_name("t1")
+
+        # Another job of the cluster finds the actor by listing named actors and calls it without the key.
+        other = subprocess.run(
+            [sys.executable, "-c", OTHER_JOB, ray.get_runtime_context().gcs_address],
+            capture_output=True, text=True, timeout=180,
+        )
+        assert other.returncode == 0, other.stderr[-3000:]
+        answers = json.loads(other.stdout.strip().splitlines()[-1])
+        assert set(answers) == {*CHANGING_CALLS, "request"}, answers
+        assert all(answer.startswith("refused") for name, answer in answers.items() if name != "request"), answers
+        assert answers["request"] == "False"  # its own token: not the driver's
+        assert ray.get(control.pause_status.remote(), timeout=60) == (False, None)  # no pause, no ack, not released
+        assert ray.get(control.acknowledgements.remote(), timeout=60) == {} and ray.get(control.notes.remote(), timeout=60) == {}
+        assert ray.get(control.wait_while_paused.remote(0.01), timeout=60).value == "cancelled"
+        assert requested == []  # the driver got nothing
         assert ray.get(control.request.remote(record["token"], "pause"), timeout=60)
         assert got.wait(60) and requested == ["pause"]
         server.stop()
         assert not (tmp_path / CONTROL_FILE).exists()
 
         # Stopped before the new actor's process is up: its thread finds the stop and writes nothing.
-        late = create_control("t2")
+        late = create_control("t2", KEY)
         called = []
-        server = RemoteControlServer(tmp_path, "t2", lambda action: None, late, actor_name("t2"), on_open=lambda: called.append(1))
+        server = RemoteControlServer(tmp_path, "t2", lambda action: None, late, actor_name("t2"), KEY, on_open=lambda: called.append(1))
         server.start()
         server.stop()
         assert not (tmp_path / CONTROL_FILE).exists() and not called

@@ -170,7 +170,7 @@ class ConfigDrivenOptimizer:
             return join_uri(str(config.experiment_dir), config.experiment_name or DEFAULT_EXPERIMENT_NAME)
         return config.experiment_path
 
-    def trial_spec(self, control_name: Optional[str] = None, check_interval: float = 1.0) -> TrialSpec:
+    def trial_spec(self, control_name: Optional[str] = None, check_interval: float = 1.0, control_key: Optional[str] = None) -> TrialSpec:
         return TrialSpec(
             base_config=self._cli_config,
             parameter_paths=self.parameter_paths,
@@ -178,6 +178,7 @@ class ConfigDrivenOptimizer:
             metric=self.metric,
             seed=self.seed,
             control_name=control_name,
+            control_key=control_key,
             check_interval=check_interval,
             sys_path=[os.path.abspath(p) for p in sys.path if p],
             cli=self.cli,
@@ -208,6 +209,7 @@ class ConfigDrivenOptimizer:
         resume: bool = False,
         callbacks: Sequence[Any] = (),
         control_name: Optional[str] = None,
+        control_key: Optional[str] = None,
         verbose: int = 1,
         write_best: bool = True,
         search: Optional[Tuple[Any, Any]] = None,
@@ -223,6 +225,7 @@ class ConfigDrivenOptimizer:
             resume: Continue the Ray experiment in ``output_dir/experiment_folder``.
             callbacks: Extra Ray Tune callbacks.
             control_name: Name of the session's pause-control actor, given to every trial.
+            control_key: The session key its calls that change the actor carry (`lightning_bohb.pause.channel`).
             verbose: Ray Tune's verbosity (0 silent, 1 status table).
             write_best: Write ``best_config.yaml`` to ``output_dir`` when the run ends.
             search: ``(search_alg, scheduler)`` from `build_search`, when the caller needs them
@@ -245,7 +248,7 @@ class ConfigDrivenOptimizer:
         config = self.optimization_config
         search_alg, scheduler = search if search is not None else self.build_search()
         trainable = tune.with_resources(
-            tune.with_parameters(train_trial, spec=self.trial_spec(control_name)),
+            tune.with_parameters(train_trial, spec=self.trial_spec(control_name, control_key=control_key)),
             self.trial_resources(),
         )
         resume_config = None

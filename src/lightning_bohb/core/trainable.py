@@ -47,6 +47,8 @@ class TrialSpec:
     """The seed every trial uses (``OptimizationConfig.seed``, else what ``seed_everything: true``
     means to LightningCLI); ``None`` leaves ``seed_everything`` as the config says."""
     control_name: Optional[str] = None
+    control_key: Optional[str] = None
+    """The session key (`lightning_bohb.pause.channel`): what a trial's acknowledgements carry."""
     check_interval: float = 1.0
     sys_path: List[str] = field(default_factory=list)
     """The driver's import path, so user classes the driver imports also import in trials."""
@@ -116,7 +118,7 @@ def trial_callbacks(spec: TrialSpec) -> List[Any]:
     from lightning_bohb.core.trial_logs import TrialLogs
     from lightning_bohb.pause.channel import ControlClient
 
-    control = ControlClient(spec.control_name) if spec.control_name else None
+    control = ControlClient(spec.control_name, spec.control_key or "") if spec.control_name else None
     report = TuneReportCallback(spec.metric, spec.checkpoint_every, spec.checkpoint_compression)
     pause = TunePauseCallback(check_interval=spec.check_interval, control=control)
     pause.report, pause.loader_position = report, LoaderPosition()  # a pause with a deadline may checkpoint at a step

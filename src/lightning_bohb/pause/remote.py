@@ -10,8 +10,12 @@ with the right token to the driver, which pauses as on SIGUSR1 (or quits now, as
 
 The file is read as data only: it can only name an actor of this namespace with this prefix, and
 a request is carried out only with the token the driver chose, which only a reader of the
-session folder knows (on a Ray cluster shared by several users, others cannot pause the session).
-The actor is not detached: it ends with the driver's Ray job.
+session folder knows. The driver's own calls (open, take and close requests) carry the session
+key, which is never written to a file (`lightning_bohb.pause.channel`); the token can be given once.
+This keeps other jobs of a shared Ray cluster from steering the session through its actor; it does
+not protect it from them otherwise: whoever may connect to the cluster can run code as the user
+that runs the Ray workers. What protects a session is who may connect (the cluster's token
+authentication, its network). The actor is not detached: it ends with the driver's Ray job.
 """
 
 from __future__ import annotations
@@ -44,18 +48,33 @@ _POLL_S = 1.0
 
 class RemoteControl:
     """Actor part (of the pause channel): requests from Ray clients that know the token, waiting for the
-    driver to take them. None is taken before the driver `open_requests` with its token."""
+    driver to take them. None is taken before the driver `open_requests` with its token.
 
-    def __init__(self) -> None:
+    Args:
+        key: The session key: a call that changes the actor's state without it raises `PermissionError`.
+    """
+
+    def __init__(self, key: str) -> None:
+        if not isinstance(key, str) or len(key) < 16:
+            raise ValueError("The control actor needs a session key of at least 16 characters.")
+        self._key = key
         self._owner: Dict[str, Any] = {}
         self._token = ""
         self._requests: List[str] = []
         self._closed = False
         self._requests_changed = threading.Condition()
 
-    def open_requests(self, session_id: str, token: str, host: str, pid: int) -> None:
-        """Take requests with ``token`` from now on, for session ``session_id`` (its driver's host and pid)."""
+    def _check(self, key: Any) -> None:
+        """`PermissionError` unless ``key`` is the session key (a call from the driver or its trials)."""
+        if not (isinstance(key, str) and secrets.compare_digest(key, self._key)):
+            raise PermissionError("refused: this call needs the session key, which only the session's driver and trials hold")
+
+    def open_requests(self, key: str, session_id: str, token: str, host: str, pid: int) -> None:
+        """Take requests with ``token`` from now on, for session ``session_id`` (its driver's host and pid); once."""
+        self._check(key)
         with self._requests_changed:
+            if self._token:
+                raise PermissionError("refused: requests are open already (their token is given once)")
             self._owner, self._token = {"session_id": session_id, "host": host, "pid": pid}, token
 
     def request(self, token: str, action: str) -> bool:
@@ -68,13 +87,15 @@ class RemoteControl:
             self._requests_changed.notify_all()
         return True
 
-    def next_request(self, timeout: float) -> Optional[str]:
+    def next_request(self, key: str, timeout: float) -> Optional[str]:
         """The oldest queued action, waiting up to ``timeout`` s; None if none came (or after `close_requests`)."""
+        self._check(key)
         with self._requests_changed:
             self._requests_changed.wait_for(lambda: self._closed or bool(self._requests), timeout)
             return self._requests.pop(0) if self._requests and not self._closed else None
 
-    def close_requests(self) -> None:
+    def close_requests(self, key: str) -> None:
+        self._check(key)
         with self._requests_changed:
             self._closed = True
             self._requests_changed.notify_all()
@@ -91,6 +112,7 @@ class RemoteControlServer:
     Args:
         actor: The pause channel's actor handle (a `RemoteControl` too).
         name: Its name in namespace `NAMESPACE` (``lightning_bohb_control_...``), written into the control file.
+        key: The session key the actor was created with.
         on_open: Called once the control file is written (a store session puts it into its store).
     """
 
@@ -101,6 +123,7 @@ class RemoteControlServer:
         on_request: Callable[[str], None],
         actor: Any,
         name: str,
+        key: str,
         on_open: Optional[Callable[[], None]] = None,
     ) -> None:
         self.session_dir = Path(session_dir)
@@ -109,6 +132,7 @@ class RemoteControlServer:
         self.on_open = on_open
         self.actor = actor
         self.name = name
+        self.key = key
         self._stop = threading.Event()
         self._file_lock = threading.Lock()  # the control file is written, or removed, not both at once
         self._thread: Optional[threading.Thread] = None
@@ -119,7 +143,7 @@ class RemoteControlServer:
         ``on_open``, then serves requests. A control file that cannot be written turns control from other
         nodes off for this run, with a warning."""
         token = secrets.token_hex(16)
-        opened = self.actor.open_requests.remote(self.session_id, token, socket.gethostname(), os.getpid())
+        opened = self.actor.open_requests.remote(self.key, self.session_id, token, socket.gethostname(), os.getpid())
         record = {
             "schema_version": _SCHEMA_VERSION,
             "namespace": NAMESPACE,
@@ -160,7 +184,7 @@ class RemoteControlServer:
             return
         while not self._stop.is_set():
             try:
-                action = ray.get(self.actor.next_request.remote(_POLL_S), timeout=_POLL_S + 30)
+                action = ray.get(self.actor.next_request.remote(self.key, _POLL_S), timeout=_POLL_S + 30)
             except Exception as err:  # the actor or the connection is gone: no more remote requests
                 if not self._stop.is_set():
                     logger.warning("Control from other nodes stopped: %s", err)
@@ -176,7 +200,7 @@ class RemoteControlServer:
                 (self.session_dir / CONTROL_FILE).unlink()
             except OSError:
                 pass
-        self.actor.close_requests.remote()
+        self.actor.close_requests.remote(self.key)
         if self._thread is not None:
             self._thread.join(timeout=_POLL_S + 5)
             self._thread = None

@@ -502,7 +502,7 @@ class TuneSession:
         from lightning_bohb._ray.scheduler_state import SchedulerStateCallback
         from lightning_bohb._ray.trial_resources import TrialResourcesCallback
         from lightning_bohb.core.retention import StoppedTrialCheckpoints
-        from lightning_bohb.pause.channel import ChannelHandle, actor_name, create_control
+        from lightning_bohb.pause.channel import ChannelHandle, actor_name, create_control, new_key
         from lightning_bohb.pause.coordinator import PauseCoordinator
         from lightning_bohb.pause.remote import RemoteControlServer
 
@@ -514,8 +514,9 @@ class TuneSession:
         ray_internals.tag_callbacks_without_imports()
         ray_start.wait()
         control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
-        control = create_control(control_id)
-        channel = ChannelHandle(control)
+        key = new_key()  # the driver's and its trials' calls that change the control actor carry it
+        control = create_control(control_id, key)
+        channel = ChannelHandle(control, key)
         self.pause.attach(channel)
         self.coordinator = coordinator = PauseCoordinator(
             self.pause,
@@ -542,7 +543,7 @@ class TuneSession:
             state.resumed_at.append(now_iso())
         self._save()
         remote = RemoteControlServer(
-            self.session_dir, self.session_id, self._on_remote_request, control, actor_name(control_id),
+            self.session_dir, self.session_id, self._on_remote_request, control, actor_name(control_id), key,
             on_open=lambda: self._push(CONTROL_FILE, required=False),
         )
         remote.start()  # `lightning-bohb pause` from any node of the cluster (pause/remote.py), once its actor is up
@@ -562,6 +563,7 @@ class TuneSession:
                     *shape_callbacks,
                 ],
                 control_name=actor_name(control_id),
+                control_key=key,
                 verbose=kwargs.pop("tune_verbose", 0),
                 write_best=False,
                 search=(search_alg, scheduler),
