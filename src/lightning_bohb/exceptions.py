@@ -32,4 +32,4 @@ class SessionPaused(KeyboardInterrupt):
 
 
 EXIT_PAUSED = 3
-"""Exit status of a process whose session paused (documented in the README)."""
+"""Exit status of a process whose session paused (documented in the README and docs/commands.md)."""

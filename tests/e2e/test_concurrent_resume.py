@@ -1,4 +1,4 @@
-"""Twenty ``lightning-bohb resume`` of one crashed session at the same moment (the README's cron recipe,
+"""Twenty ``lightning-bohb resume`` of one crashed session at the same moment (the cron recipe of docs/commands.md and docs/preemption.md,
 after a ``kill -9`` left the driver's lock behind): exactly one runs the session, the others are refused
 with one ``error:`` line naming it and the pause command, and nothing of its run is touched. The
 session's files are owner-only, and the Ray it starts keeps its temporary folder private."""

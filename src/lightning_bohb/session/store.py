@@ -19,7 +19,7 @@ unchanged on any machine that has them.
 Trust: objects have no owner and mode to check (`lightning_bohb.session.trust` checks a local
 folder's); whoever can write under the session's prefix can plant a session state, as whoever can
 write the user's code can change what runs. A session in a store is trusted by its credentials:
-give write access to that prefix only to those whose code you would run (README).
+give write access to that prefix only to those whose code you would run (docs/cluster.md).
 
 Written by hand: pyarrow and fsspec copy files and folders, but none keeps a local folder and a
 store prefix in step file by file, in a chosen order.

@@ -14,7 +14,7 @@ conditional writes take its place. On S3 (and stores that speak its API, such as
 A record is live as `lock_is_live` judges it (same host: the pid; another host: a heartbeat younger
 than three beats). Other stores (``gs://`` through pyarrow, ...) offer no conditional write through
 pyarrow: the lease is then read, checked and written, and two drivers starting within the same
-moment could both run; a warning says so (README "On a Ray cluster").
+moment could both run; a warning says so (docs/cluster.md, "On a Ray cluster").
 
 boto3 (the ``s3`` extra) makes the conditional requests; it reads the same AWS environment as pyarrow.
 Written by hand: no library offers a lease on an object store.
@@ -100,7 +100,7 @@ class _PlainRecords:
         self.store = store
         logger.warning(
             f"The store of session {store.uri} offers no conditional writes through pyarrow: two drivers that start it "
-            "at the same moment could both run. Start each session from one place (README: On a Ray cluster)."
+            "at the same moment could both run. Start each session from one place (docs/cluster.md)."
         )
 
     def get(self) -> Tuple[Optional[bytes], Optional[str]]:
