@@ -121,3 +121,47 @@ def test_auto_pause_and_deadline_request_a_pause():
     coord2, pause2, _, _ = coordinator(pause_deadline=0.0)
     coord2.on_step_end(0, [])
     assert pause2.pause_pending and coord2.pause_deadline is None
+
+
+def test_the_pause_counts_every_running_trial_until_it_has_checked_them():
+    coord, pause, channel, _ = coordinator()
+    a, b, done = trial("a", checkpoint_step=3), trial("b", checkpoint_step=3), trial("c", status=Trial.TERMINATED)
+    coord.on_step_end(0, [a, b, done])
+    assert coord.waiting == []  # no pause asked
+    pause.request_pause()  # between two steps of Tune's loop: not checked yet
+    assert coord.waiting == ["a", "b"]
+    channel.acks = {"a": 3}
+    coord.on_step_end(1, [a, b, done])
+    assert coord.waiting == ["b"]
+    pause.cancel_pause()
+    coord.on_step_end(2, [a, b, done])
+    assert coord.waiting == []
+
+
+def test_a_real_trial_that_never_reported_starts_over_rather_than_showing_paused():
+    coord, pause, channel, _ = coordinator()
+    started_late = Trial("fn", config={}, trial_id="late", stub=True)  # Tune's last_result: {"trial_id": ...}, never empty
+    started_late.set_status(Trial.RUNNING)
+    assert started_late.last_result
+    pause.request_pause()
+    channel.acks = {"late": None}  # held before its first epoch
+    coord.on_step_end(0, [started_late])
+    assert coord.stop_reason == StopReason.PAUSED
+    assert coord.status_of(started_late) == Trial.PENDING
+
+
+def test_no_trial_starts_while_a_pause_is_pending():
+    from ray.tune.schedulers import FIFOScheduler
+
+    from lightning_bohb._ray import internals as ray_internals
+
+    coord, pause, _, _ = coordinator()
+    scheduler = FIFOScheduler()
+    ray_internals.hold_trials(scheduler, coord)
+    waiting = Trial("fn", config={}, trial_id="next", stub=True)
+    controller = SimpleNamespace(get_trials=lambda: [waiting], get_live_trials=lambda: [waiting])
+    assert scheduler.choose_trial_to_run(controller) is waiting
+    pause.request_pause()
+    assert scheduler.choose_trial_to_run(controller) is None
+    pause.cancel_pause()
+    assert scheduler.choose_trial_to_run(controller) is waiting

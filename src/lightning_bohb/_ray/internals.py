@@ -563,7 +563,8 @@ def hold_trials(scheduler, hooks) -> None:
     saves a paused trial's checkpoint and frees its slot, as when HyperBand pauses one. Before each
     choice of a trial to run, ``hooks.before_choose(controller)`` applies holds and returns the ids of
     held trials, which the scheduler does not see among the controller's trials (FIFO and ASHA take a
-    PAUSED trial from there to run it again). Like `capture_controller`, this replaces the class.
+    PAUSED trial from there to run it again), or None: no trial is to start now (a pause is pending).
+    Like `capture_controller`, this replaces the class.
     """
     cls = type(scheduler)
     if getattr(cls, _OWN_PREFIX + "holds", False):
@@ -575,6 +576,8 @@ def hold_trials(scheduler, hooks) -> None:
     def choose_trial_to_run(self, tune_controller, *args, **kwargs):
         controller = getattr(tune_controller, "_tune_controller", tune_controller)
         held = hooks.before_choose(controller)
+        if held is None:
+            return None
         view = _WithoutHeld(tune_controller, set(held)) if held else tune_controller
         return cls.choose_trial_to_run(self, view, *args, **kwargs)
 

@@ -69,7 +69,8 @@ class PauseCoordinator(Callback):
         self.auto_pause = auto_pause
         self.pause_deadline = pause_deadline
         self.stop_reason: Optional[StopReason] = None
-        self.waiting: List[str] = []
+        self._waiting: Optional[List[str]] = None
+        """The running trials not yet checkpointed for a pending pause; None: not checked since it was asked."""
         self.trials: List[Trial] = []
         self.statuses_at_stop: Dict[str, str] = {}
         self.timed_out: Dict[str, Optional[int]] = {}
@@ -86,6 +87,16 @@ class PauseCoordinator(Callback):
         self._search_alg: Any = None
         self._max_concurrent = 0
         self._hold_refusal: Optional[str] = None
+
+    @property
+    def waiting(self) -> List[str]:
+        """The running trials a pending pause waits for (not yet checkpointed for it); until the first
+        check after the request (the next step of Tune's loop), every running trial."""
+        if self._waiting is not None:
+            return list(self._waiting)
+        if not self.pause.pause_pending or self.stop_reason is not None:
+            return []
+        return [t.trial_id for t in self.trials if t.status == Trial.RUNNING]
 
     @property
     def interrupted(self) -> bool:
@@ -139,7 +150,7 @@ class PauseCoordinator(Callback):
         elif self.pause.pause_pending:
             self._check_pause(trials)
         else:
-            self.waiting = []
+            self._waiting = None
 
     def _check_pause(self, trials: List[Trial]) -> None:
         acks = self.control.acknowledgements()
@@ -149,11 +160,11 @@ class PauseCoordinator(Callback):
                     self.epoch_end_only[trial_id] = why
                     logger.warning("Trial %s %s", trial_id, why)
         running = [t for t in trials if t.status == Trial.RUNNING]
-        self.waiting = [t.trial_id for t in running if not checkpointed(t, acks)]
-        if not self.waiting:
+        self._waiting = [t.trial_id for t in running if not checkpointed(t, acks)]
+        if not self._waiting:
             self._stop(StopReason.PAUSED)
         elif time.time() - (self.pause.requested_at or time.time()) > self.pause_timeout:
-            self.timed_out = {t.trial_id: last_epoch(t) for t in running if t.trial_id in self.waiting}
+            self.timed_out = {t.trial_id: last_epoch(t) for t in running if t.trial_id in self._waiting}
             self._stop(StopReason.PAUSED)
 
     def _stop(self, reason: StopReason) -> None:
@@ -198,8 +209,10 @@ class PauseCoordinator(Callback):
             )
         ray_internals.hold_trials(scheduler, self)
 
-    def before_choose(self, controller: Any) -> Tuple[str, ...]:
-        """Called by the scheduler before it chooses a trial to run: apply holds; returns the held ids."""
+    def before_choose(self, controller: Any) -> Optional[Tuple[str, ...]]:
+        """Called by the scheduler before it chooses a trial to run: apply holds; returns the held ids,
+        or None while a pause or quit is pending: then no trial starts (it would be stopped before its
+        first epoch, and shown as paused with none)."""
         self._controller = controller
         holds = self.holds
         if holds.restored:  # a resumed session: Tune made every unfinished trial PENDING
@@ -214,6 +227,8 @@ class PauseCoordinator(Callback):
             holds.to_continue.clear()
         if self._max_concurrent and self._search_alg is not None:
             ray_internals.set_searcher_limit(self._search_alg, self._max_concurrent + len(holds.held))
+        if self.pause.pause_pending or self.pause.quit_requested:
+            return None
         return tuple(holds.held)
 
     def decide(self, trial: Trial, decision: str) -> str:
@@ -274,8 +289,10 @@ class PauseCoordinator(Callback):
 
 
 def _status_at_stop(trial: Trial) -> str:
+    """A running trial resumes from its last checkpoint (PAUSED) or, with none yet, starts over
+    (PENDING). Tune's ``last_result`` is never empty (it holds the trial id before any report)."""
     if trial.status == Trial.RUNNING:
-        return Trial.PAUSED if trial.last_result else Trial.PENDING
+        return Trial.PAUSED if trial.latest_checkpoint_result is not None else Trial.PENDING
     return trial.status
 
 
