@@ -88,11 +88,29 @@ def test_status_shows_state_trials_and_best(tmp_path, capsys):
     assert "Strategy:    bohb (grace_period=1, reduction_factor=3)" in out
     assert "Trials:      1/4 done, 2 started" in out
     row = next(line for line in out.splitlines() if line.startswith("t_00000"))
-    assert row.split()[:5] == ["t_00000", "TERMINATED", "3", "0.5123", "0.4123"]
+    assert row.split()[:5] == ["t_00000", "finished", "3", "0.5123", "0.4123"]  # no time recorded: an empty cell
     assert "lr=0.001235, hidden_size=32" in row
     assert "Best so far: trial t_00000  val_loss=0.4123  lr=0.001235, hidden_size=32" in out
     assert f"Resume with: lightning-bohb resume {session}" in out
     assert all(line == line.rstrip() for line in out.splitlines())
+
+
+def test_status_tells_stopped_early_from_finished_and_shows_each_trials_time(tmp_path, capsys):
+    trials = [
+        {"id": "t_00000", "status": "TERMINATED", "config": {"lr": 0.001}, "epochs": 4, "last": 0.5, "best": 0.4, "time_s": 75.0},
+        {"id": "t_00001", "status": "TERMINATED", "config": {"lr": 0.01}, "epochs": 1, "last": 0.9, "best": 0.9, "time_s": 9.5},
+        {"id": "t_00002", "status": "PAUSED", "config": {"lr": 0.1}, "epochs": 2, "last": 0.7, "best": 0.7, "time_s": 3725.0},
+        {"id": "t_00003", "status": "PAUSED", "config": {"lr": 0.2}, "epochs": 2, "last": 0.8, "best": 0.8, "time_s": 20.0},
+    ]
+    pause = {"pause_requested": False, "held_trials": ["t_00002"], "pausing_trials": []}
+    session = make_session(tmp_path, trials=trials, max_epochs=4, pause=pause)
+    out = run_main(capsys, "status", session)[1]
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith("t_0000")}
+    assert rows["t_00000"][1:4] == ["finished", "4", "0:01:15"]
+    assert rows["t_00001"][1:5] == ["stopped", "early", "1", "0:00:09"]
+    assert rows["t_00002"][1:6] == ["paused", "on", "request", "2", "1:02:05"]
+    assert rows["t_00003"][1:4] == ["paused", "2", "0:00:20"]  # paused with the session
+    assert "TIME" in out
 
 
 def test_status_json_is_the_summary(tmp_path, capsys):

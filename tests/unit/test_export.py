@@ -122,3 +122,26 @@ def test_trials_paused_on_request_are_told_apart_from_those_a_session_pause_stop
     (session / SUMMARY_FILE).write_text(yaml.safe_dump(summary))
     by_id = {t["id"]: t for t in chart_data(session, read_summary(session))["trials"]}
     assert by_id["t_00000"]["held"] and not by_id["t_00001"]["held"]
+
+
+def test_the_best_trial_is_the_same_for_the_header_and_the_table_and_never_non_finite(tmp_path):
+    import yaml
+
+    from lightning_bohb.session.state import SUMMARY_FILE
+    from lightning_bohb.session.summary import best_row, better
+
+    session = make_session(tmp_path, status="RUNNING", trial_status={"t_00000": "RUNNING", "t_00001": "RUNNING"})
+    (path,) = [p for p in (session / "tune").glob("*t_00001*/result.json")]
+    with open(path, "a") as handle:  # newer than the summary, which still says 0.3 for t_00000
+        handle.write(json.dumps({"val_loss": 0.1, "training_iteration": 2, "epoch": 1, "trial_id": "t_00001"}) + "\n")
+        handle.write('{"val_loss": NaN, "training_iteration": 3, "epoch": 2, "trial_id": "t_00001"}\n')
+    summary = yaml.safe_load((session / SUMMARY_FILE).read_text())
+    data = chart_data(session, summary)
+    by_id = {t["id"]: t for t in data["trials"]}
+    assert data["best"]["trial"] == "t_00001" and data["best"]["value"] == by_id["t_00001"]["best"] == 0.1
+    assert by_id["t_00001"]["last"] == 0.1 and by_id["t_00001"]["epoch_numbers"] == [0, 1, 2]  # Lightning's numbering
+    assert by_id["t_00000"]["outcome"] == "running" and by_id["t_00000"]["time_s"] == 4.0
+    nan = float("nan")
+    assert not better(nan, None, "min") and better(0.5, nan, "min") and not better(float("inf"), 1.0, "max")
+    assert best_row([{"id": "a", "best": nan}, {"id": "b", "best": 0.7}, {"id": "c", "best": 0.9}], "min")["id"] == "b"
+    assert best_row([{"id": "a", "best": nan}], "min") is None

@@ -383,16 +383,18 @@ def _status(view: SessionView, as_json: bool) -> int:
         print(f"{label + ':':<{width}} {printable(value) if value is not None else '?'}")
     if trials:
         print()
-        headers = ["TRIAL", "STATUS", "EPOCHS", f"LAST {metric or ''}".strip(), f"BEST {metric or ''}".strip(), "CONFIG"]
+        headers = ["TRIAL", "STATUS", "EPOCHS", "TIME", f"LAST {metric or ''}".strip(), f"BEST {metric or ''}".strip(), "CONFIG"]
+        outcome = _outcomes(summary)
         rows = [
-            [t.get("id"), t.get("status"), t.get("epochs"), _number(t.get("last")), _number(t.get("best")), _inline(t.get("config") or {})]
+            [t.get("id"), outcome(t), t.get("epochs"), duration(t.get("time_s")), number(t.get("last")), number(t.get("best")),
+             _inline(t.get("config") or {})]
             for t in trials
         ]
         print_table(headers, rows)
     print()
     best = summary.get("best")
     if isinstance(best, dict) and metric in best:
-        print(printable(f"Best so far: trial {best.get('trial')}  {metric}={_number(best[metric])}  {_inline(best.get('config') or {})}"))
+        print(printable(f"Best so far: trial {best.get('trial')}  {metric}={number(best[metric])}  {_inline(best.get('config') or {})}"))
     else:
         print("Best so far: no trial has reported yet")
     if (session / BEST_CONFIG_FILE).is_file():
@@ -400,6 +402,24 @@ def _status(view: SessionView, as_json: bool) -> int:
     if summary.get("status") in (SessionStatus.PAUSED, SessionStatus.FAILED) or state == STALE:
         print(printable(f"Resume with: {_resume_command(summary, view.name)}"))
     return 0
+
+
+def _outcomes(summary: Dict[str, Any]) -> Any:
+    """A summary row's outcome (``finished``, ``stopped early``, ``paused on request``...: `trial_outcome`)."""
+    from lightning_bohb.session.history import BRACKET_STRATEGIES, trial_outcome
+
+    pause = summary.get("pause") if isinstance(summary.get("pause"), dict) else {}
+    held = set(pause.get("held_trials") or []) if isinstance(pause.get("held_trials"), list) else set()
+    max_epochs = summary.get("max_epochs") if isinstance(summary.get("max_epochs"), int) else None
+    strategy = summary.get("strategy") if isinstance(summary.get("strategy"), dict) else {}
+    running = summary.get("status") == SessionStatus.RUNNING
+    brackets = strategy.get("name") in BRACKET_STRATEGIES
+
+    def outcome(row: Dict[str, Any]) -> str:
+        epochs = row.get("epochs") if isinstance(row.get("epochs"), int) else 0
+        return trial_outcome(row.get("status"), epochs, max_epochs, row.get("id") in held, running, brackets)
+
+    return outcome
 
 
 def _driver_line(session: Path) -> str:
@@ -434,7 +454,7 @@ def list_sessions(experiment_dir: str) -> int:
             continue
         metric, _ = _metric(summary)
         best = summary.get("best")
-        best_text = f"{metric}={_number(best[metric])}" if isinstance(best, dict) and metric in best else ""
+        best_text = f"{metric}={number(best[metric])}" if isinstance(best, dict) and metric in best else ""
         rows.append(
             (
                 (str(summary.get("started_at") or ""), name),
@@ -756,15 +776,7 @@ def _strategy(strategy: Any) -> str:
     return f"{strategy.get('name', '?')} ({_inline(params)})" if params else str(strategy.get("name", "?"))
 
 
-def _number(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _inline(mapping: Dict[str, Any]) -> str:
     if not isinstance(mapping, dict):
         return str(mapping)
-    return ", ".join(f"{key}={_number(value)}" for key, value in mapping.items())
+    return assignments(mapping)

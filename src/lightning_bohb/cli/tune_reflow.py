@@ -14,17 +14,19 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+from lightning_bohb.cli.format import assignments, duration, number
 from lightning_bohb.cli.keyboard import KeyboardMonitor
 from lightning_bohb.cli.live_table import LiveTrialTable
-from lightning_bohb.cli.progress import BatchProgress
+from lightning_bohb.cli.progress import BatchProgress, search_progress
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
 from lightning_bohb.exceptions import EXIT_PAUSED, LightningTuneError, SessionPaused
 from lightning_bohb.log import console_handler, logger
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.runner import TuneSession
 from lightning_bohb.session.state import STATE_FILE, TuneSessionState
+from lightning_bohb.utils.plain import to_plain
 
 
 class TuneReflowCLI(SessionListener):
@@ -218,7 +220,7 @@ class TuneReflowCLI(SessionListener):
             )
         self._say(f"💾 Session state saved to: {session.location_of(STATE_FILE)}")
         self._say("Running optimization...")
-        self._table = LiveTrialTable(self._table_snapshot)
+        self._table = LiveTrialTable(session, self._pause_line, self.start_time)
         if self.verbose and not self._table.start():  # no terminal: plain progress lines instead
             self._progress = BatchProgress(session, self._say, every=self.progress_every)
             self._progress.start()
@@ -247,7 +249,7 @@ class TuneReflowCLI(SessionListener):
         self._say("⏹️ Quitting now; running trials continue later from their last checkpoints.")
 
     def on_completed(self, session: TuneSession, best_config: Optional[Path]) -> None:
-        self._say(f"🏁 Optimization complete. Best config: {session.location_of('best_config.yaml')}")
+        self._say("\n".join(["🏁 Optimization complete.", *final_summary(session, time.time() - self.start_time)]))
 
     def on_failed(self, session: TuneSession, error: BaseException) -> None:
         self._say(f"❌ Optimization failed. The session can still be resumed:\n   {session.resume_command}")
@@ -274,19 +276,31 @@ class TuneReflowCLI(SessionListener):
         if self.on_pause is not None:
             self.on_pause(session.store.uri if session.store is not None else session.session_dir, session.resume_command)
 
-    def _table_snapshot(self):
+    def _pause_line(self) -> str:
         session = self.session
-        coordinator = session.coordinator
-        if session.pause.pause_pending:
-            pause_line = f"pause requested: waiting for {len(coordinator.waiting)} trials to reach validation"
-        else:
-            pause_line = "p: pause at next validation   q: quit now   Ctrl+C: pause"
-        metric = session.optimizer.metric if session.optimizer else ""
-        return coordinator.trials, coordinator.status_of, dict(session.trial_best), metric, pause_line
+        if session.pause.pause_pending and session.coordinator is not None:
+            return f"pause requested: waiting for {len(session.coordinator.waiting)} trials to reach validation"
+        return "p: pause at next validation   q: quit now   Ctrl+C: pause"
 
     def _say(self, message: str) -> None:
         if self.verbose:
             print(message, flush=True)
+
+
+def final_summary(session: TuneSession, elapsed_s: float) -> List[str]:
+    """The lines after a completed search: the best value, its trial and config, the time, the best config's file."""
+    progress = search_progress(session, elapsed_s)
+    lines = [f"   Trials: {', '.join(progress.counts()[1:])}"]
+    if progress.best is not None:
+        trial_id, value = progress.best
+        trial = next((t for t in session.coordinator.trials if t.trial_id == trial_id), None) if session.coordinator else None
+        config = assignments(to_plain(dict(trial.config or {}))) if trial is not None else ""
+        lines += [f"   Best {progress.metric}: {number(value)} (trial {trial_id})", f"   Its values: {config or '(no parameters)'}"]
+    else:
+        lines.append("   Best: no trial reported the metric")
+    lines.append(f"   Time: {duration(elapsed_s)} ({progress.epochs} epochs trained)")
+    lines.append(f"   Best config: {session.location_of('best_config.yaml')}")
+    return lines
 
 
 def _progress_every(value: Optional[float]) -> float:

@@ -21,7 +21,11 @@ resumes from that one checkpoint file (ranks on another node get its bytes throu
 
 The trial's ranks share fate with it: Ray ends actors whose owner died, so a paused or killed trial
 leaves no rank behind; a rank that fails closes its process group, so rank 0 stops waiting in a
-collective and the trial fails with that rank's error.
+collective and the trial fails with that rank's error. Every wait on another rank is bounded: a
+rank that hangs in a collective is ended by the DDP timeout (the strategy's ``timeout``, 30 min by
+default); once rank 0's fit has returned, the other ranks have `RANKS_FINISH_S` seconds to return
+too (only their teardown is left), else the trial fails with a `RankError` naming them and every
+rank actor is killed; ranks that do not start within `RANKS_START_S` seconds fail the trial too.
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ DEVICE_KEYS = ("accelerator", "devices", "num_nodes", "strategy")
 GPU_ACCELERATORS = ("gpu", "cuda")
 _DROPPED_DDP_ARGUMENTS = ("start_method", "cluster_environment", "parallel_devices", "accelerator", "checkpoint_io", "precision")
 """DDPStrategy arguments the trial sets itself (launching, devices) or the trainer's own flags set."""
+RANKS_FINISH_S = 120.0
+"""How long the other ranks of a trial may take to return after rank 0's fit has returned."""
+RANKS_START_S = 600.0
+"""How long the other ranks of a trial may take to start (their bundles are reserved already)."""
 _RANK_STRATEGY = "lightning_bohb.core.rank_strategy.RankDDPStrategy"
 _RANK_ENVIRONMENT = "lightning_bohb.core.rank_strategy.RankEnvironment"
 
@@ -216,7 +224,13 @@ class RankGroup:
                 )
                 .remote()
             )
-        nodes = (ray.get_runtime_context().get_node_id(), *ray.get([actor.node_id.remote() for actor in actors]))
+        try:
+            started = ray.get([actor.node_id.remote() for actor in actors], timeout=RANKS_START_S)
+        except ray.exceptions.GetTimeoutError:
+            for actor in actors:
+                ray.kill(actor)
+            raise RankError(f"The trial's other ranks did not start within {RANKS_START_S:.0f} s; they were ended.") from None
+        nodes = (ray.get_runtime_context().get_node_id(), *started)
         return cls(actors, RankLayout(ray.util.get_node_ip_address(), _free_port(), tuple(nodes)))
 
     @contextlib.contextmanager
@@ -238,7 +252,7 @@ class RankGroup:
         try:
             yield
             watcher.done.set()
-            ray.get(runs)
+            _wait_for_ranks(runs)
         except BaseException as err:
             watcher.done.set()
             _close_process_group()
@@ -341,6 +355,21 @@ class _Rank:
 
 class RankError(RuntimeError):
     """A rank other than 0 of a trial failed; its traceback is in the message."""
+
+
+def _wait_for_ranks(runs: List[Any]) -> None:
+    """The other ranks' fits, once rank 0's has returned: `RankError` naming those not back within
+    `RANKS_FINISH_S` (the caller then kills every rank actor)."""
+    import ray
+
+    _, late = ray.wait(runs, num_returns=len(runs), timeout=RANKS_FINISH_S)
+    if late:
+        ranks = ", ".join(str(runs.index(run) + 1) for run in late)
+        raise RankError(
+            f"Rank {ranks} of the trial did not finish within {RANKS_FINISH_S:.0f} s after rank 0 finished (it hangs); "
+            "its process was ended and the trial failed."
+        )
+    ray.get(runs)
 
 
 def _raise_rank_error(runs: List[Any]) -> None:

@@ -194,8 +194,16 @@ def write_csv(columns: List[str], rows: Iterable[Dict[str, Any]], out: io.TextIO
 
 
 # -- charts: what the report and the dashboard draw -------------------------------------------------
+BRACKET_STRATEGIES = ("bohb", "hyperband")  # their scheduler pauses a trial until its bracket fills
+
+
 def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: Optional[SessionHistory] = None) -> Dict[str, Any]:
-    """Plain data for the charts: per trial its status, config and per-epoch metrics; the rungs."""
+    """Plain data for the charts and tables: per trial its status, outcome, config, time and per-epoch
+    metrics (``epoch_numbers``: Lightning's epoch of each row, from 0); the best trial; the rungs.
+
+    A trial's ``best`` and the session's ``best`` come from the same rows (non-finite values never win),
+    so a page's header and its table always agree.
+    """
     metric, mode = metric_of(summary)
     listed = summary_trials(summary)
     histories = {trial.trial_id: trial for trial in (history or SessionHistory(session_dir)).trials()}
@@ -203,47 +211,101 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
     pause = summary.get("pause")
     pause = pause if isinstance(pause, dict) else {}
     held, pausing = (set(pause[key]) if isinstance(pause.get(key), list) else set() for key in ("held_trials", "pausing_trials"))
+    strategy = summary.get("strategy")
+    brackets = isinstance(strategy, dict) and strategy.get("name") in BRACKET_STRATEGIES
+    running = summary.get("status") == "RUNNING"
     trials = []
     metrics: set = set()
     for trial_id in sorted(set(listed) | set(histories)):
         row, trial = listed.get(trial_id, {}), histories.get(trial_id)
+        rows = trial.rows if trial else []
         series: Dict[str, List[Any]] = {}
-        iterations = []
-        for result in trial.rows if trial else []:
-            iterations.append(result["training_iteration"])
+        for result in rows:
             for name, value in result.items():
-                if name not in TUNE_FIELDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if name not in TUNE_FIELDS and _finite(value):
                     series.setdefault(name, [])
         for name in series:
-            series[name] = [r.get(name) if isinstance(r.get(name), (int, float)) else None for r in (trial.rows if trial else [])]
+            series[name] = [r.get(name) if _finite(r.get(name)) else None for r in rows]
         metrics.update(series)
-        epochs = iterations[-1] if iterations else int(row.get("epochs") or 0)
+        iterations = [result["training_iteration"] for result in rows]
+        epochs = iterations[-1] if iterations else _count(row.get("epochs"))
         status = row.get("status") if isinstance(row.get("status"), str) else ("RUNNING" if trial else "PENDING")
-        values = [v for v in series.get(metric or "", []) if isinstance(v, (int, float))]
-        best = (min(values) if mode == "min" else max(values)) if values else row.get("best")
+        values = [v for v in series.get(metric or "", []) if _finite(v)]
+        best = (min(values) if mode == "min" else max(values)) if values else (row.get("best") if _finite(row.get("best")) else None)
+        last = values[-1] if values else (row.get("last") if _finite(row.get("last")) else None)
+        seconds = rows[-1].get("time_total_s") if rows else row.get("time_s")
+        is_held = trial_id in held and status == "PAUSED"
         trials.append(
             {
                 "id": trial_id,
                 "status": status,
+                "outcome": trial_outcome(status, epochs, max_epochs, is_held, running, brackets),
                 "config": _plain(row.get("config") if isinstance(row.get("config"), dict) else (trial.config if trial else {})),
                 "epochs": epochs,
                 "iterations": iterations,
+                "epoch_numbers": [_epoch_number(result) for result in rows],
                 "metrics": series,
-                "last": values[-1] if values else row.get("last"),
+                "last": last,
                 "best": best,
+                "time_s": seconds if _finite(seconds) else None,
                 "stopped_early": status == "TERMINATED" and max_epochs is not None and epochs < max_epochs,
-                "held": trial_id in held and status == "PAUSED",
+                "held": is_held,
                 "pausing": trial_id in pausing,
             }
         )
+    top = None
+    for entry in trials:
+        if entry["best"] is not None and (top is None or (entry["best"] < top["best"] if mode == "min" else entry["best"] > top["best"])):
+            top = entry
     return {
         "metric": metric,
         "mode": mode,
         "metrics": sorted(metrics),
         "max_epochs": max_epochs,
         "milestones": milestones(summary.get("strategy"), max_epochs),
+        "searched": _searched(summary),
+        "best": {"trial": top["id"], "value": top["best"], "config": top["config"]} if top else None,
         "trials": trials,
     }
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _epoch_number(result: Dict[str, Any]) -> int:
+    """Lightning's epoch of a result row (``epoch``, from 0); Tune's count minus one when it is missing."""
+    epoch = result.get("epoch")
+    if isinstance(epoch, int) and not isinstance(epoch, bool):
+        return epoch
+    return int(result["training_iteration"]) - 1
+
+
+def trial_outcome(
+    status: Any, epochs: int, max_epochs: Optional[int], held: bool = False, running: bool = True, brackets: bool = False
+) -> str:
+    """What became of a trial, in the words every output uses (and colours alike: `lightning_bohb.cli.format`).
+
+    A TERMINATED trial *finished* when it trained ``max_epochs`` epochs, else the scheduler (or a
+    ``trial stop``) *stopped* it *early*. A PAUSED trial is *paused on request* when held
+    (``lightning-bohb trial pause``); while the session runs, a HyperBand/BOHB trial is otherwise
+    *waiting for its bracket* (its scheduler paused it); otherwise it is *paused* with the session.
+    """
+    if status == "TERMINATED":
+        return "stopped early" if max_epochs is not None and epochs < max_epochs else "finished"
+    if status == "PAUSED":
+        return "paused on request" if held else ("waiting for its bracket" if running and brackets else "paused")
+    return {"RUNNING": "running", "ERROR": "failed"}.get(str(status), "pending")
+
+
+def _searched(summary: Dict[str, Any]) -> List[str]:
+    """The names of the searched hyperparameters, in the search space's order."""
+    space = summary.get("search_space")
+    return [str(name) for name in space if name != "error"] if isinstance(space, dict) else []
 
 
 def milestones(strategy: Any, max_epochs: Optional[int]) -> List[int]:

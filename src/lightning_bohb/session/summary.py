@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, List, Optional
 
 from lightning_bohb.core.search_space import describe_domain
@@ -10,16 +11,21 @@ from lightning_bohb.utils.plain import to_plain
 
 
 def better(value: float, previous: Optional[float], mode: str) -> bool:
-    """Whether ``value`` beats ``previous`` (``None``: nothing yet) for ``mode`` ``min``/``max``."""
-    return previous is None or (value < previous if mode == "min" else value > previous)
+    """Whether ``value`` beats ``previous`` (``None``: nothing yet) for ``mode`` ``min``/``max``.
+
+    A non-finite value (NaN, inf) never wins, and a non-finite ``previous`` counts as nothing yet.
+    """
+    if not math.isfinite(value):
+        return False
+    return previous is None or not math.isfinite(previous) or (value < previous if mode == "min" else value > previous)
 
 
 def best_row(rows: List[Dict[str, Any]], mode: str) -> Optional[Dict[str, Any]]:
-    """The trial row with the best ``best`` value, or ``None`` when no trial has one."""
+    """The trial row with the best finite ``best`` value, or ``None`` when no trial has one."""
     top = None
     for row in rows:
         value = row.get("best")
-        if isinstance(value, (int, float)) and (top is None or better(value, top["best"], mode)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and better(value, None if top is None else top["best"], mode):
             top = row
     return top
 
@@ -46,6 +52,7 @@ def build_summary(
                 "epochs": int(last.get("training_iteration", 0) or 0),
                 "last": to_plain(last.get(metric)) if metric else None,
                 "best": trial_best.get(trial.trial_id),
+                "time_s": _seconds(last.get("time_total_s")),
             }
         )
     best = None
@@ -80,3 +87,8 @@ def build_summary(
         "script": state.script,
         "resume_command": resume_command,
     }
+
+
+def _seconds(value: Any) -> Optional[float]:
+    """A trial's training time so far (Tune's ``time_total_s``), rounded to 0.1 s; None if unknown."""
+    return round(float(value), 1) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
