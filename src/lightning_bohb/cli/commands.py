@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
+from lightning_bohb.cli.format import assignments, duration, number
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
 from lightning_bohb.pause.remote import CONTROL_FILE  # imports neither Ray nor torch
