@@ -61,16 +61,17 @@ def test_describe_and_repr():
 
 def test_bohb_build():
     from ray.tune.schedulers import HyperBandForBOHB
-    from ray.tune.search.bohb import TuneBOHB
+
+    from lightning_bohb._ray.bohb_searcher import ReproducibleTuneBOHB
 
     searcher, scheduler = BOHBStrategy(reduction_factor=2).build(max_t=9, max_concurrent=0, seed=7)
-    assert type(searcher) is TuneBOHB and searcher._seed == 7
+    assert type(searcher) is ReproducibleTuneBOHB and searcher._seed == 7
     assert isinstance(scheduler, HyperBandForBOHB)
     assert scheduler._time_attr == TIME_ATTR and scheduler._max_t_attr == 9 and scheduler._eta == 2
 
     searcher, scheduler = BOHBStrategy(max_t=4, seed=1).build(max_t=9, max_concurrent=2, seed=7)
     # TuneBOHB's own limit (paused trials do not count), not a ConcurrencyLimiter
-    assert type(searcher) is TuneBOHB and searcher._max_concurrent == 2
+    assert type(searcher) is ReproducibleTuneBOHB and searcher._max_concurrent == 2
     assert searcher._seed == 1  # the strategy's seed wins
     assert scheduler._max_t_attr == 4 and isinstance(scheduler, ResumableHyperBandForBOHB)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 import importlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from lightning_bohb.exceptions import ConfigError, MissingDependencyError
 
@@ -70,6 +70,13 @@ def _check_budget(grace_period: int, reduction_factor: float, max_t: Optional[in
         raise ConfigError(f"The value of `max_t` is {max_t}, but must be `max_t >= grace_period` ({grace_period}).")
 
 
+def _check_setting(name: str, value: Any, kind: type, ok: Callable[[Any], bool], rule: str) -> None:
+    """One setting: of ``kind`` (an int is a float too; a bool is neither) and within ``rule``."""
+    kinds = (int, float) if kind is float else (int,)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not ok(value):
+        raise ConfigError(f"The value of `{name}` is {value!r}, but must be `{rule}`.")
+
+
 def _random_generator(max_concurrent: int, seed: Optional[int]):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -84,28 +91,81 @@ def _limited(searcher, max_concurrent: int):
 
 
 class BOHBStrategy(Strategy):
-    """BOHB: Ray's `TuneBOHB` searcher with `HyperBandForBOHB` (needs ``lightning-bohb[bohb]``).
+    """BOHB (Falkner et al. 2018): a density model proposes, HyperBand stops (needs ``lightning-bohb[bohb]``).
 
-    ``grace_period`` is the smallest budget you intend; Ray's HyperBandForBOHB derives its brackets
-    from ``max_t`` and ``reduction_factor`` alone, so it is validated and recorded, not passed on.
+    The searcher is Ray's `TuneBOHB` (hpbandster's config generator) and the scheduler Ray's
+    `HyperBandForBOHB`, both with this package's fixes (`lightning_bohb._ray.bohb_searcher`,
+    `lightning_bohb._ray.bohb_scheduler`): brackets as the paper schedules them at any concurrency,
+    every rung result given to the model, and every random draw seeded from ``seed``.
+
+    Args:
+        grace_period: The smallest budget you intend; HyperBand derives its brackets from ``max_t`` and
+            ``reduction_factor`` alone, so it is validated and recorded, not passed on.
+        reduction_factor: HyperBand's ``eta``: each rung keeps ``1/eta`` of its trials for ``eta`` times
+            the epochs.
+        max_t: Epochs of the largest budget; default ``max_epochs``.
+        seed: Seeds the ConfigSpace and the model's draws; default ``OptimizationConfig.seed``.
+        min_points_in_model: Results a budget needs before its model proposes; ``None`` means the
+            number of hyperparameters + 1 (hpbandster raises smaller values to that, with a warning).
+        top_n_percent: Percent of a budget's results (best first) the "good" density is fit on.
+        num_samples: Candidates drawn from the good density per proposal; the best by the ratio of
+            good to bad density is proposed.
+        random_fraction: Fraction of proposals drawn at random from the prior, model or not.
+        bandwidth_factor: Widens the good density's bandwidth when drawing candidates.
+        min_bandwidth: Smallest bandwidth of a density, so that equal values keep some diversity.
     """
 
     name = "bohb"
+    # Class defaults: a strategy pickled by 0.1.0 (before these settings) reads them here.
+    min_points_in_model: Optional[int] = None
+    top_n_percent: int = 15
+    num_samples: int = 64
+    random_fraction: float = 1 / 3
+    bandwidth_factor: float = 3
+    min_bandwidth: float = 1e-3
 
-    def __init__(self, grace_period: int = 1, reduction_factor: float = 3, max_t: Optional[int] = None, seed: Optional[int] = None) -> None:
+    def __init__(
+        self,
+        grace_period: int = 1,
+        reduction_factor: float = 3,
+        max_t: Optional[int] = None,
+        seed: Optional[int] = None,
+        min_points_in_model: Optional[int] = None,
+        top_n_percent: int = 15,
+        num_samples: int = 64,
+        random_fraction: float = 1 / 3,
+        bandwidth_factor: float = 3,
+        min_bandwidth: float = 1e-3,
+    ) -> None:
         super().__init__(seed)
         _check_budget(grace_period, reduction_factor, max_t)
+        if min_points_in_model is not None:
+            _check_setting("min_points_in_model", min_points_in_model, int, lambda v: v >= 1, "min_points_in_model >= 1")
+        _check_setting("top_n_percent", top_n_percent, int, lambda v: 0 < v < 100, "0 < top_n_percent < 100")
+        _check_setting("num_samples", num_samples, int, lambda v: v >= 1, "num_samples >= 1")
+        _check_setting("random_fraction", random_fraction, float, lambda v: 0 <= v <= 1, "0 <= random_fraction <= 1")
+        _check_setting("bandwidth_factor", bandwidth_factor, float, lambda v: v > 0, "bandwidth_factor > 0")
+        _check_setting("min_bandwidth", min_bandwidth, float, lambda v: v > 0, "min_bandwidth > 0")
         self.grace_period, self.reduction_factor, self.max_t = grace_period, reduction_factor, max_t
+        self.min_points_in_model, self.top_n_percent, self.num_samples = min_points_in_model, top_n_percent, num_samples
+        self.random_fraction, self.bandwidth_factor, self.min_bandwidth = random_fraction, bandwidth_factor, min_bandwidth
 
     def build(self, max_t, max_concurrent, seed):
         _require_backend("bohb")
-        from ray.tune.search.bohb import TuneBOHB
-
         from lightning_bohb._ray.bohb_scheduler import ResumableHyperBandForBOHB
+        from lightning_bohb._ray.bohb_searcher import ReproducibleTuneBOHB
 
+        settings = {
+            "min_points_in_model": self.min_points_in_model,
+            "top_n_percent": self.top_n_percent,
+            "num_samples": self.num_samples,
+            "random_fraction": self.random_fraction,
+            "bandwidth_factor": self.bandwidth_factor,
+            "min_bandwidth": self.min_bandwidth,
+        }
         # TuneBOHB's own limit leaves out trials HyperBand paused; a ConcurrencyLimiter counts them
         # and can starve a bracket that waits for them.
-        searcher = TuneBOHB(seed=self.effective_seed(seed), max_concurrent=max_concurrent)
+        searcher = ReproducibleTuneBOHB(bohb_config=settings, seed=self.effective_seed(seed), max_concurrent=max_concurrent)
         scheduler = ResumableHyperBandForBOHB(
             time_attr=TIME_ATTR, max_t=self.max_t or max_t, reduction_factor=self.reduction_factor
         )
