@@ -17,6 +17,11 @@ class SessionError(LightningTuneError):
     """A session directory cannot be used: missing, corrupt, too new, locked, or changed code."""
 
 
+class SessionLockLost(SessionError):
+    """The running driver lost its session's lock or lease (taken over, or not renewable in time): it
+    stopped at once and wrote nothing more. A process that ends with it exits with `EXIT_LOCK_LOST`."""
+
+
 class SessionPaused(KeyboardInterrupt):
     """Raised by `TuneReflowCLI.run` when the session paused; carries the resume command.
 
@@ -33,3 +38,5 @@ class SessionPaused(KeyboardInterrupt):
 
 EXIT_PAUSED = 3
 """Exit status of a process whose session paused (documented in the README and docs/commands.md)."""
+EXIT_LOCK_LOST = 4
+"""Exit status of a driver that lost its session's lock or lease to another driver, or could not renew it."""

@@ -165,3 +165,23 @@ def test_no_trial_starts_while_a_pause_is_pending():
     assert scheduler.choose_trial_to_run(controller) is None
     pause.cancel_pause()
     assert scheduler.choose_trial_to_run(controller) is waiting
+
+
+def test_every_step_checks_the_driver_still_owns_the_session_also_while_pausing():
+    import pytest
+
+    from lightning_bohb.exceptions import SessionLockLost
+
+    lost = []
+
+    def check_owned():
+        if lost:
+            raise SessionLockLost("taken over")
+
+    coord, pause, channel, interrupt = coordinator(check_owned=check_owned)
+    coord.on_step_end(0, [trial("a")])
+    pause.request_pause()
+    coord.on_step_end(1, [trial("a")])  # pausing: waits for the trial's checkpoint
+    lost.append(True)
+    with pytest.raises(SessionLockLost):  # Tune's loop ends on it, at once
+        coord.on_step_end(2, [trial("a")])

@@ -188,6 +188,18 @@ def test_a_lock_from_another_host_is_live_while_its_heartbeat_is_fresh(tmp_path)
     taken.release()
 
 
+def test_a_lock_from_a_machine_of_the_same_name_is_live_while_its_heartbeat_is_fresh(tmp_path):
+    """Another boot id under this host name: another machine named alike (or this one before a reboot)."""
+    now = time.time()
+    other_boot = dict(pid=DEAD_PID, host=socket.gethostname(), boot_id="another-boot", since=now - 3600, heartbeat_s=10.0)
+    write_record(tmp_path, **other_boot, heartbeat=now - 4)
+    assert lock.boot_id() and lock_is_live(read_lock(tmp_path))  # its pid means nothing here; its heartbeat is fresh
+    with pytest.raises(SessionError, match="is locked by a live process"):
+        SessionLock(tmp_path, heartbeat_s=None).acquire()
+    write_record(tmp_path, **other_boot, heartbeat=now - 31)
+    assert not lock_is_live(read_lock(tmp_path))  # 3 beats missed: gone
+
+
 def test_force_breaks_a_live_looking_lock_after_saying_whose_it_was(tmp_path, caplog):
     write_record(tmp_path, pid=4242, host="elsewhere.example", since=time.time(), heartbeat=time.time(), cmdline=["python", "optimize.py"])
     forced = SessionLock(tmp_path, heartbeat_s=None)
@@ -200,7 +212,7 @@ def test_force_breaks_a_live_looking_lock_after_saying_whose_it_was(tmp_path, ca
 
 
 def test_the_driver_renews_its_heartbeat(tmp_path):
-    held = SessionLock(tmp_path, heartbeat_s=0.05)
+    held = SessionLock(tmp_path, heartbeat_s=0.5)  # short beats on a loaded machine would be lost (2 missed beats)
     held.acquire()
     first = read_lock(tmp_path)["heartbeat"]
     try:
@@ -215,7 +227,7 @@ def test_on_this_host_a_reused_pid_is_not_the_owner(tmp_path):
     alive = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
     assert lock_is_live(lock._checked({**alive, "start": lock.process_start(os.getpid())}))
     assert not lock_is_live(lock._checked({**alive, "start": "ticks:1"}))  # another process had this pid
-    assert not lock_is_live(lock._checked({**alive, "boot_id": "another-boot"}))
+    assert not lock_is_live(lock._checked({**alive, "boot_id": "another-boot", "heartbeat": time.time() - 3600}))  # before a reboot
     assert not lock_is_live(lock._checked({**alive, "pid": DEAD_PID}))
     assert "the pid was reused" in lock.driver_identity_problem(lock._checked({**alive, "start": "ticks:1", "cmdline": []}))
 
@@ -262,3 +274,66 @@ class _FakeOptimizer:
         )
         self.search_space = self.strategy = None
         self.base_config, self.base_config_source = {}, None
+
+
+# -- a lost lock stops its driver (issue 25, item 2) -----------------------------------------------
+def test_a_driver_whose_lock_was_taken_over_writes_nothing_more_and_stops(tmp_path):
+    from lightning_bohb.exceptions import SessionLockLost
+    from lightning_bohb.session.runner import TuneSession
+
+    session_dir = tmp_path / "exp" / "session_x"
+    session_dir.mkdir(parents=True)
+    held = SessionLock(session_dir, heartbeat_s=0.5)
+    held.acquire()
+    session = TuneSession(experiment_dir=tmp_path, session_id="x")
+    session._session_dir, session._running_lock = session_dir, held
+    session._check_owned()  # held: the run goes on
+    # `resume --force` on another host (or a filesystem whose locks do not span hosts) took the session.
+    write_record(session_dir, pid=DEAD_PID, host="other-host", heartbeat=time.time(), token="theirs")
+    assert wait_until(lambda: held.loss() is not None)
+    before = {path: path.stat().st_mtime_ns for path in session_dir.rglob("*")}
+    with pytest.raises(SessionLockLost, match="This driver stopped: the lock of session .* was taken over: pid .* on host other-host"):
+        session._check_owned()
+    session._save()
+    session._write_summary()
+    assert {path: path.stat().st_mtime_ns for path in session_dir.rglob("*")} == before  # nothing written
+    assert held._beats._thread.join(5) is None and not held._beats._thread.is_alive()  # its heartbeat ended
+    held.release()
+    assert read_lock(session_dir)["token"] == "theirs"  # the new owner's record is left alone
+
+
+def test_a_lock_that_cannot_be_renewed_for_two_beats_is_lost_before_others_may_take_it(tmp_path, monkeypatch):
+    session_dir = tmp_path / "session"
+    session_dir.mkdir()
+    held = SessionLock(session_dir, heartbeat_s=0.2)
+    held.acquire()
+
+    def unreachable(self):
+        raise OSError(5, "Input/output error")  # the shared folder out of reach
+
+    monkeypatch.setattr(SessionLock, "_write_record", unreachable)
+    assert held.loss() is None
+    assert wait_until(lambda: held.loss() is not None, timeout=10)
+    record = read_lock(session_dir)
+    age = time.time() - record["heartbeat"]
+    assert age < lock.STALE_AFTER_BEATS * 0.2  # lost while the record still looks live elsewhere
+    assert "could not be renewed" in held.loss()
+    held._beats._thread.join(5)
+    assert not held._beats._thread.is_alive()  # its beats ended: healed, the folder gets no more of them
+    monkeypatch.undo()
+    assert held.loss() is not None and read_lock(session_dir)["heartbeat"] == record["heartbeat"]
+    held.release()
+
+
+def test_the_console_exits_with_its_own_code_when_the_lock_is_lost(monkeypatch, capsys):
+    from lightning_bohb.cli import main as console
+    from lightning_bohb.exceptions import EXIT_LOCK_LOST, SessionLockLost
+
+    def lost(args):
+        raise SessionLockLost("This driver stopped: the lease of session s3://b/s was taken over: pid 7 on host h.")
+
+    monkeypatch.setattr(console, "_dispatch", lost)
+    assert console.main(["status", "x"]) == EXIT_LOCK_LOST == 4
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: This driver stopped: the lease of session s3://b/s was taken over: pid 7 on host h."
+    ]

@@ -99,7 +99,7 @@ def test_the_control_file_is_written_once_the_actor_holds_its_token_another_job_
 
     from lightning_bohb.pause.channel import actor_name, create_control
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         opened, requested = threading.Event(), []
         got = threading.Event()

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -177,7 +178,7 @@ def test_two_drivers_racing_for_a_stale_lease_one_wins(experiment):
 
 def test_a_forced_takeover_is_noticed_by_the_old_lease_at_its_next_beat(experiment, caplog):
     store = SessionStore(join_uri(experiment, "exp", "session_1"))
-    old = StoreLease(store, heartbeat_s=0.2)
+    old = StoreLease(store, heartbeat_s=1.0)
     old.acquire()
     new = StoreLease(store, heartbeat_s=None)
     with caplog.at_level(logging.WARNING):
@@ -262,3 +263,129 @@ def test_pause_within_through_ray_reaches_a_driver_whose_session_is_in_the_store
     finally:
         session.pause.detach()
         session.close()
+
+
+# -- partitions and lost replies against the real S3 server (issue 25, item 2) ------------------------
+class FaultyS3:
+    """A driver's S3 client with faults injected: its network cut on demand (every request fails as an
+    unreachable endpoint), or the reply of its next PUT lost (the store applied it; the client's retry,
+    sent with the same condition, then fails it: 412). Every request it sends is recorded."""
+
+    def __init__(self, client):
+        self.client = client
+        self.cut = threading.Event()
+        self.lose_next_reply = False
+        self.calls = []
+
+    def __getattr__(self, name):
+        attribute = getattr(self.client, name)
+        if name == "exceptions" or not callable(attribute):
+            return attribute
+
+        def call(**kwargs):
+            from botocore.exceptions import EndpointConnectionError
+
+            self.calls.append((name, kwargs))
+            if self.cut.is_set():
+                raise EndpointConnectionError(endpoint_url=self.client.meta.endpoint_url)
+            if name == "put_object" and self.lose_next_reply:
+                self.lose_next_reply = False
+                attribute(**kwargs)  # applied by the store, its reply lost...
+            return attribute(**kwargs)  # ...and retried by the client
+
+        return call
+
+
+@pytest.fixture
+def faulty(monkeypatch):
+    """The `FaultyS3` client of each lease taken from now on, in order."""
+    import lightning_bohb.session.store_lease as store_lease
+
+    clients = []
+    original = store_lease._S3Records.__init__
+
+    def init(self, store):
+        original(self, store)
+        self.client = FaultyS3(self.client)
+        clients.append(self.client)
+
+    monkeypatch.setattr(store_lease._S3Records, "__init__", init)
+    return clients
+
+
+def test_a_driver_cut_off_from_the_store_stops_before_another_host_may_take_its_lease(experiment, faulty, monkeypatch):
+    import lightning_bohb.session.store_lease as store_lease
+
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    monkeypatch.setattr(store_lease, "new_record", lambda beat: {**new_record(beat), "host": "host-a"})
+    first = StoreLease(store, heartbeat_s=0.3)  # a driver on host-a
+    first.acquire()
+    monkeypatch.undo()
+    faulty[0].cut.set()  # the partition: host-a cannot reach the store
+    second = StoreLease(store, heartbeat_s=None)  # a driver here, resuming without --force
+    while True:
+        try:
+            second.acquire()
+            break
+        except SessionError as err:
+            assert "is running on host host-a" in str(err)
+            assert first.loss() is None or "could not be renewed" in first.loss()
+        time.sleep(0.05)
+    # The moment the second driver owns the session, the first has stopped (one beat before).
+    assert first.loss() is not None and "could not be renewed" in first.loss()
+    faulty[0].cut.clear()  # the partition heals: the first driver does not come back
+    first._beats._thread.join(5)
+    assert not first._beats._thread.is_alive() and first.loss() is not None
+    first.release()
+    assert read_lease(store)["token"] == second._record["token"]  # the new owner's record is left alone
+    second.release()
+
+
+def test_a_renewal_whose_reply_was_lost_counts_as_renewed(experiment, faulty):
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    lease = StoreLease(store, heartbeat_s=1.0)
+    lease.acquire()
+    (faulty_put,) = faulty
+    faulty_put.lose_next_reply = True  # the next beat's PUT is applied, its reply lost, its retry gets 412
+    puts = lambda: sum(name == "put_object" for name, _ in faulty_put.calls)  # noqa: E731
+    before = puts()
+    deadline = time.monotonic() + 30
+    while puts() < before + 4 and time.monotonic() < deadline:  # the lost reply (2 puts), then more beats
+        time.sleep(0.05)
+    assert puts() >= before + 4 and lease.loss() is None  # not "taken over by itself": it beats on
+    record = read_lease(store)
+    assert record["token"] == lease._record["token"] and time.time() - record["heartbeat"] < 3
+    lease.release()
+    assert read_lease(store) is None
+
+
+def test_a_lease_taken_whose_reply_was_lost_is_held(experiment, faulty):
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    lease = StoreLease(store, heartbeat_s=None)
+    import lightning_bohb.session.store_lease as store_lease
+
+    original = store_lease._S3Records.get
+
+    def get_then_lose(self):  # the take's own read, then its PUT's reply is lost
+        self.client.lose_next_reply = True
+        store_lease._S3Records.get = original
+        return original(self)
+
+    store_lease._S3Records.get = get_then_lose
+    try:
+        lease.acquire()  # If-None-Match applied, its retry refused: the record there is this lease's
+    finally:
+        store_lease._S3Records.get = original
+    assert lease.held and read_lease(store)["token"] == lease._record["token"]
+    lease.release()
+
+
+def test_a_lease_is_released_only_if_its_record_is_still_the_one_read(experiment, faulty):
+    store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    lease = StoreLease(store, heartbeat_s=None)
+    lease.acquire()
+    _, etag = lease._records.get()
+    lease.release()
+    name, delete = faulty[0].calls[-1]
+    assert name == "delete_object" and delete["IfMatch"] == etag  # a conditional delete: not a record written since
+    assert read_lease(store) is None

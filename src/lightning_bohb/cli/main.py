@@ -12,7 +12,7 @@ import textwrap
 from typing import List, Optional
 
 import lightning_bohb
-from lightning_bohb.exceptions import EXIT_PAUSED, LightningTuneError
+from lightning_bohb.exceptions import EXIT_LOCK_LOST, EXIT_PAUSED, LightningTuneError, SessionLockLost
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -24,6 +24,7 @@ exit codes:
   {EXIT_ERROR}  error: the message after "error:" says what went wrong and what to do
   {EXIT_USAGE}  bad usage, or an invalid study file (each problem names its YAML path)
   {EXIT_PAUSED}  the session paused; the printed command resumes it
+  {EXIT_LOCK_LOST}  this driver lost the session to another one (taken over, or its lock not renewable): it stopped
 """
 
 STUDY_EXAMPLE = """\
@@ -230,6 +231,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         _error(err)
         return EXIT_USAGE
     except LightningTuneError as err:
+    except SessionLockLost as err:
+        _error(err)
+        return EXIT_LOCK_LOST
         _error(err)
         return EXIT_ERROR
     except SessionPaused:

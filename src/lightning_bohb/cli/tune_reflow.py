@@ -21,7 +21,7 @@ from lightning_bohb.cli.keyboard import KeyboardMonitor
 from lightning_bohb.cli.live_table import LiveTrialTable
 from lightning_bohb.cli.progress import BatchProgress, search_progress
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
-from lightning_bohb.exceptions import EXIT_PAUSED, LightningTuneError, SessionPaused
+from lightning_bohb.exceptions import EXIT_LOCK_LOST, EXIT_PAUSED, LightningTuneError, SessionLockLost, SessionPaused
 from lightning_bohb.log import console_handler, logger
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.runner import TuneSession
@@ -345,7 +345,7 @@ def _exit_quietly(previous: Callable[..., Any]) -> Callable[..., Any]:
             atexit._run_exitfuncs()
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(EXIT_PAUSED if issubclass(exc_type, SessionPaused) else 1)
+            os._exit(EXIT_PAUSED if issubclass(exc_type, SessionPaused) else EXIT_LOCK_LOST if issubclass(exc_type, SessionLockLost) else 1)
         previous(exc_type, exc, tb)
 
     hook._lightning_bohb = True  # type: ignore[attr-defined]

@@ -46,6 +46,8 @@ class PauseCoordinator(Callback):
             (``previous`` None: first seen in this run; trials already ended before it are not reported).
         session_dir: Where per-trial requests arrive (``<session_dir>/requests``); None: none are read.
         on_step: Called after every step of Tune's loop, once its status changes are reported.
+        check_owned: Called first at every step of Tune's loop, also while pausing; raises to end the run
+            at once (the runner's `lightning_bohb.exceptions.SessionLockLost`: its lock was lost).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class PauseCoordinator(Callback):
         on_trial_status: Callable[[Trial, Optional[str], str], None] = lambda trial, previous, status: None,
         session_dir: Optional[Path] = None,
         on_step: Callable[[], None] = lambda: None,
+        check_owned: Callable[[], None] = lambda: None,
     ) -> None:
         self.pause = pause
         self.control = control
@@ -79,6 +82,7 @@ class PauseCoordinator(Callback):
         self._interrupt: Optional[threading.Event] = None
         self.on_trial_status = on_trial_status
         self.on_step = on_step
+        self.check_owned = check_owned
         self.session_dir = session_dir
         self.holds = TrialHolds()
         self._statuses: Dict[str, str] = {}
@@ -134,6 +138,7 @@ class PauseCoordinator(Callback):
             self.pause.request_pause()
 
     def on_step_end(self, iteration: int, trials: List[Trial], **info: Any) -> None:
+        self.check_owned()  # Tune's loop ends on this exception: its trials are stopped, no snapshot is taken
         self.trials = trials
         if self.stop_reason is None:
             self._report_status_changes(trials)

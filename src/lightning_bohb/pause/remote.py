@@ -192,12 +192,14 @@ class RemoteControlServer:
             if action is not None and not self._stop.is_set():
                 self.on_request(action)
 
-    def stop(self) -> None:
-        """Remove the control file and end the thread (the run is over; the driver ends the actor)."""
+    def stop(self, remove_file: bool = True) -> None:
+        """Remove the control file (unless not ``remove_file``) and end the thread (the run is over; the
+        driver ends the actor)."""
         with self._file_lock:
             self._stop.set()
             try:
-                (self.session_dir / CONTROL_FILE).unlink()
+                if remove_file:
+                    (self.session_dir / CONTROL_FILE).unlink()
             except OSError:
                 pass
         self.actor.close_requests.remote(self.key)

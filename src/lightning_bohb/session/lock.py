@@ -19,6 +19,11 @@ The OS lock decides between processes of one machine (and of several, where the 
 span hosts, as NFS with a lock manager does); the heartbeat decides for a driver on another host.
 A record that still looks live when the OS lock is free (a driver on another host whose heartbeat is
 fresh) is taken over only with ``force``, after logging whose it was.
+
+Losing it stops the loser: a driver whose beat finds another owner's record (``--force`` elsewhere, a
+filesystem without cross-host locks), or that could not renew its record for `RENEW_WITHIN_BEATS`
+beats (one beat before others may judge it stale), has lost the session (`Heartbeat.loss`); the
+runner then writes nothing more and ends its run (`lightning_bohb.exceptions.SessionLockLost`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ HEARTBEAT_S = 10.0
 """How often a driver renews its record's heartbeat."""
 STALE_AFTER_BEATS = 3
 """A record from another host is stale once its heartbeat is this many beats old."""
+RENEW_WITHIN_BEATS = STALE_AFTER_BEATS - 1
+"""A driver that could not renew its record for this many beats has lost it: it stops one beat before
+another host may take the session over (clocks of the hosts assumed within a beat of each other)."""
 
 _MAX_RECORD_BYTES = 64 * 1024
 _WAIT_FOR_RECORD_S = 2.0  # a driver that holds the OS lock writes its record right after taking it
@@ -222,16 +230,17 @@ def stale_after(record: Dict[str, Any]) -> float:
 def lock_is_live(record: Optional[Dict[str, Any]], now: Optional[float] = None) -> bool:
     """Whether ``record``'s driver still runs, judged from the record alone.
 
-    Same host (and boot): the pid is alive and, when the record has one, its start time matches.
-    Another host: the heartbeat is fresher than `stale_after`. Invalid records are stale.
+    Same host and boot: the pid is alive and, when the record has one, its start time matches.
+    Another host, or the same host name with another boot id: the heartbeat is fresher than
+    `stale_after`. Invalid records are stale.
     """
     if not record or record.get("invalid"):
         return False
-    if record.get("host") != socket.gethostname():
-        return heartbeat_age(record, now) < stale_after(record)
     recorded_boot, current_boot = record.get("boot_id"), boot_id()
-    if recorded_boot and current_boot and recorded_boot != current_boot:
-        return False
+    if record.get("host") != socket.gethostname() or (recorded_boot and current_boot and recorded_boot != current_boot):
+        # Another host, or one of the same name booted apart (a machine named alike, or this one before a
+        # reboot): its pid means nothing here, its heartbeat decides.
+        return heartbeat_age(record, now) < stale_after(record)
     pid = int(record["pid"])
     if not pid_alive(pid):
         return False
@@ -305,19 +314,43 @@ def live_elsewhere(session: str, previous: Dict[str, Any]) -> str:
 
 
 class Heartbeat:
-    """A daemon thread that calls ``beat`` every ``interval`` seconds until `stop`, or until ``beat``
-    returns False (the record is no longer its owner's); `SessionLock`'s and the store lease's."""
+    """A daemon thread that calls ``beat`` every ``interval`` seconds until `stop`, or until the record
+    is lost; `SessionLock`'s and the store lease's.
 
-    def __init__(self, beat: Callable[[], bool], interval: float, name: str) -> None:
+    ``beat`` returns True when it renewed the record, None when it could not (out of reach: the next
+    beat tries again), or why the record is no longer its owner's (a str). ``renewed_at`` is when
+    (``time.monotonic``) the record's last heartbeat was taken, before it was written.
+    """
+
+    def __init__(self, beat: Callable[[], Union[bool, str, None]], interval: float, name: str, renewed_at: float) -> None:
         self._beat, self._interval = beat, interval
+        self.renewed_at = renewed_at
+        self._lost: Optional[str] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            if not self._beat():
-                return
+        while not self._stop.wait(self._interval) and self.loss() is None:
+            started = time.monotonic()
+            renewed = self._beat()
+            if isinstance(renewed, str):
+                self._lost = renewed
+            elif renewed is True and self.loss() is None:  # a beat that ended too late renews nothing
+                self.renewed_at = started
+            if self.loss() is not None:
+                logger.error("%s", self.loss())
+
+    def loss(self) -> Optional[str]:
+        """Why the record is lost (another owner's, or not renewed for `RENEW_WITHIN_BEATS` beats); None while
+        held. Once lost, always lost: its beats end."""
+        unrenewed = time.monotonic() - self.renewed_at
+        if self._lost is None and unrenewed > RENEW_WITHIN_BEATS * self._interval:
+            self._lost = (
+                f"its heartbeat could not be renewed for {unrenewed:.0f} s (out of reach), and others may take the "
+                f"session after {STALE_AFTER_BEATS * self._interval:.0f} s"
+            )
+        return self._lost
 
     def stop(self) -> None:
         self._stop.set()
@@ -381,6 +414,7 @@ class SessionLock:
                 logger.warning(f"Breaking the lock of session {self.session_dir} (--force): it was {describe_owner(previous)}.")
             if sweep:
                 remove_abandoned_temp_files(self.session_dir)  # only the lock's holder writes here now
+            renewed_at = time.monotonic()
             self._record = new_record(self.heartbeat_s)
             self._write_record()
         except BaseException as err:
@@ -390,7 +424,11 @@ class SessionLock:
             raise
         self.held = True
         if self.heartbeat_s:
-            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lock-heartbeat")
+            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lock-heartbeat", renewed_at)
+
+    def loss(self) -> Optional[str]:
+        """Why this driver no longer holds the lock (`Heartbeat.loss`); None while it does."""
+        return None if self._beats is None else self._beats.loss()
 
     def release(self) -> None:
         """Give the lock up; the owner record is removed only if it is still this lock's."""
@@ -456,17 +494,17 @@ class SessionLock:
     def _write_record(self) -> None:
         atomic_write(self.path, json.dumps(self._record))
 
-    def _beat(self) -> bool:
+    def _beat(self) -> Union[bool, str, None]:
         with self._mutex:
             if not self.held:
-                return False
+                return None
             current = read_lock(self.session_dir)
             if current is None or current.get("token") != self._record["token"]:
-                logger.warning(f"The lock of session {self.session_dir} was taken over: {describe_owner(current)}.")
-                return False
+                return f"the lock of session {self.session_dir} was taken over: {describe_owner(current)}"
             self._record["heartbeat"] = time.time()
             try:
                 self._write_record()
-            except OSError as err:  # a full disk: the next beat tries again
-                logger.debug(f"Could not renew the lock of {self.session_dir}: {err}")
+            except OSError as err:  # a full disk, a folder out of reach: the next beat tries again
+                logger.warning(f"Could not renew the lock of {self.session_dir} (the next beat tries again): {err}")
+                return None
             return True

@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 from lightning_bohb._ray.ray_start import RayStart
 from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME, OptimizationConfig
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE, RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
-from lightning_bohb.exceptions import ConfigError, SessionError, SessionPaused
+from lightning_bohb.exceptions import ConfigError, SessionError, SessionLockLost, SessionPaused
 from lightning_bohb.pause.remote import CONTROL_FILE
 from lightning_bohb.pause.signals import SignalHandlers
 from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, PauseState, StopReason, take_pause_within
@@ -173,7 +173,7 @@ class TuneSession:
         the next change (a summary, the control record), and the search goes on.
         """
         store = self.store
-        if store is None:
+        if store is None or self._lock_loss() is not None:  # lost to another driver: nothing more is written
             return
         try:
             store.push(*names)
@@ -453,6 +453,7 @@ class TuneSession:
         try:
             if not resume and self._exists():  # a chosen session id met an existing session
                 raise SessionError(
+        self._running_lock = lock
                     f"Session {self.location} already exists; a new session would overwrite it. Resume it with: "
                     f"{console_command()} resume {shlex.quote(self.location)} (or 'lightning-bohb run STUDY "
                     "--resume-if-exists'), or start a new one with another session id."
@@ -532,6 +533,7 @@ class TuneSession:
         )
         ray_internals.capture_controller(scheduler, on_capture=_on_controller)
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
+            check_owned=self._check_owned,
         shape_callbacks: List[Any] = []
         if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones
             config = optimizer.optimization_config
@@ -573,10 +575,11 @@ class TuneSession:
             state.status = SessionStatus.FAILED
             self._save()
             self.listener.on_stop(self)
+            self._check_owned()  # lost at the very end: no best config, no state is written
             self.listener.on_failed(self, err)
             raise
         finally:
-            remote.stop()
+            remote.stop(remove_file=self._lock_loss() is None)  # a lost session's control file may be its new owner's
             ray.kill(control)
             self._push(CONTROL_FILE, required=False)  # gone with the control actor
         self.listener.on_stop(self)
@@ -603,6 +606,22 @@ class TuneSession:
     def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
         optimizer = self.optimizer
         value = result.get(optimizer.metric) if optimizer else None
+    _running_lock: Optional[Union[SessionLock, StoreLease]] = None
+
+    def _lock_loss(self) -> Optional[str]:
+        """Why this driver no longer holds the lock or lease of its running session; None while it does."""
+        lock = self._running_lock
+        return None if lock is None else lock.loss()
+
+    def _check_owned(self) -> None:
+        """`SessionLockLost` once the lock or lease is lost: the run ends at once and writes nothing more."""
+        why = self._lock_loss()
+        if why is not None:
+            raise SessionLockLost(
+                f"This driver stopped: {why}. It wrote nothing into session {self.location} since; its trials stopped at "
+                f"their last checkpoints. See who runs it: {console_command()} status {shlex.quote(self.location)}"
+            )
+
         if optimizer and isinstance(value, (int, float)) and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
             self.trial_best[trial.trial_id] = value
         self.listener.on_result(self, trial, result)
@@ -628,6 +647,8 @@ class TuneSession:
         try:
             state.save(self.session_dir)
             self._push(STATE_FILE)  # before the summary that describes it
+        if self._lock_loss() is not None:  # lost to another driver: nothing more is written
+            return
             self._write_summary()
         except OSError as err:
             raise SessionError(
@@ -643,6 +664,8 @@ class TuneSession:
         self._summary_stale = False
         coordinator = self.coordinator
         write_summary(
+        if self._lock_loss() is not None:  # lost to another driver: nothing more is written
+            return
             self.session_dir,
             build_summary(
                 self._require_state(),

@@ -8,8 +8,13 @@ conditional writes take its place. On S3 (and stores that speak its API, such as
   stale record only if it is still the one read (``If-Match: <ETag>``): of two resumes racing over
   a dead driver's record exactly one wins, the other gets the usual "already running" error;
 - the heartbeat replaces the record only if it is still this driver's (``If-Match``), so a driver
-  whose lease was taken over (``--force``) learns it at its next beat and says so;
-- giving it up deletes the record after checking its token.
+  whose lease was taken over (``--force``) learns it at its next beat and stops (`Heartbeat.loss`);
+  a write the store applied but whose reply was lost (the client's retry then fails its condition)
+  counts as made when the record there carries this driver's token and heartbeat;
+- a driver that could not renew its record for `RENEW_WITHIN_BEATS` beats (a network partition)
+  stops too, one beat before another host may judge the record stale and take it;
+- giving it up deletes the record only if it is still the one this driver wrote (``If-Match`` on the
+  delete, where the store supports it; after checking its token in any case).
 
 A record is live as `lock_is_live` judges it (same host: the pid; another host: a heartbeat younger
 than three beats). Other stores (``gs://`` through pyarrow, ...) offer no conditional write through
@@ -25,7 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Dict, Optional, Tuple
+import time
+from typing import Any, Dict, Optional, Tuple, Union
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session.lock import (
@@ -66,7 +72,11 @@ class _S3Records:
         endpoint = options.get("endpoint_override")
         if endpoint and "://" not in endpoint:
             endpoint = f"{options.get('scheme', 'https')}://{endpoint}"
-        self.client = boto3.client("s3", endpoint_url=endpoint, region_name=options.get("region"))
+        from botocore.config import Config
+
+        # A beat must end within about a beat, also in a partition: short timeouts, one retry.
+        config = Config(connect_timeout=3, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+        self.client = boto3.client("s3", endpoint_url=endpoint, region_name=options.get("region"), config=config)
         self.bucket = parts.netloc
         self.key = "/".join(filter(None, [parts.path.strip("/"), LOCK_FILE]))
 
@@ -89,8 +99,16 @@ class _S3Records:
                 raise LeaseLost() from None
             raise
 
-    def delete(self) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self.key)
+    def delete(self, etag: Optional[str]) -> None:
+        """Delete the record if it is still ``etag``."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key, **({"IfMatch": etag} if etag else {}))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise LeaseLost() from None
+            raise
 
 
 class _PlainRecords:
@@ -114,7 +132,9 @@ class _PlainRecords:
         self.store.write(LOCK_FILE, data)
         return str(hash(data))
 
-    def delete(self) -> None:
+    def delete(self, etag: Optional[str]) -> None:
+        if self.get()[1] != etag:
+            raise LeaseLost()
         self.store.delete(LOCK_FILE)
 
 
@@ -143,8 +163,8 @@ class StoreLease:
         del sweep  # a store has no temporary files: its puts are whole
         scheme = split_query(self.store.uri)[0].split("://", 1)[0].lower()
         self._records = _S3Records(self.store) if scheme in ("s3", "s3a") else _PlainRecords(self.store)
+        renewed_at = time.monotonic()
         record = new_record(self.heartbeat_s)
-        data = json.dumps(record).encode()
         try:
             raw, etag = self._records.get()
             if raw is not None:
@@ -154,7 +174,8 @@ class StoreLease:
                         raise SessionError(live_elsewhere(self.store.uri, previous))
                     self.broken = previous
                     logger.warning(f"Breaking the lease of session {self.store.uri} (--force): it was {describe_owner(previous)}.")
-            self._etag = self._records.put(data, etag)
+            self._etag = etag
+            self._put(record)
         except LeaseLost:
             raise SessionError(
                 f"Session {self.store.uri} was just taken by another driver (its lease {join_uri(self.store.uri, LOCK_FILE)} "
@@ -170,7 +191,11 @@ class StoreLease:
         self._record = record
         self.held = True
         if self.heartbeat_s:
-            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lease-heartbeat")
+            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lease-heartbeat", renewed_at)
+
+    def loss(self) -> Optional[str]:
+        """Why this driver no longer holds the lease (`Heartbeat.loss`); None while it does."""
+        return None if self._beats is None else self._beats.loss()
 
     def release(self) -> None:
         """Give the lease up; the record is deleted only if it is still this lease's."""
@@ -182,25 +207,43 @@ class StoreLease:
                 return
             self.held = False
             try:
-                raw, _ = self._records.get()
+                raw, etag = self._records.get()
                 if raw is not None and parse_record(raw).get("token") == self._record.get("token"):
-                    self._records.delete()
+                    self._records.delete(etag)  # only that record: not one another driver wrote since
+            except LeaseLost:
+                pass  # another driver's record now: left alone
             except Exception as err:  # a store out of reach: the record goes stale by itself
                 logger.warning(f"Could not give up the lease of session {self.store.uri}: {err}")
 
-    def _beat(self) -> bool:
-        import time
+    def _put(self, record: Dict[str, Any]) -> None:
+        """Write ``record`` if the object is still the one this lease last saw (``_etag``): `LeaseLost` if not.
 
+        A write the store applied whose reply was lost (the client's retry then failed its condition)
+        counts as made: the record there carries this lease's token and this heartbeat.
+        """
+        try:
+            self._etag = self._records.put(json.dumps(record).encode(), self._etag)
+        except LeaseLost:
+            raw, etag = self._records.get()
+            current = parse_record(raw) if raw is not None else {}
+            if current.get("token") != record["token"] or current.get("heartbeat") != record["heartbeat"]:
+                raise
+            self._etag = etag
+
+    def _beat(self) -> Union[bool, str, None]:
         with self._mutex:
             if not self.held:
-                return False
+                return None
             self._record["heartbeat"] = time.time()
             try:
-                self._etag = self._records.put(json.dumps(self._record).encode(), self._etag)
+                self._put(self._record)
             except LeaseLost:
-                current = read_lease(self.store)
-                logger.warning(f"The lease of session {self.store.uri} was taken over: {describe_owner(current)}.")
-                return False
+                try:
+                    owner = describe_owner(read_lease(self.store))
+                except Exception:  # out of reach again
+                    owner = "another driver"
+                return f"the lease of session {self.store.uri} was taken over: {owner}"
             except Exception as err:  # the store out of reach for a moment: the next beat tries again
-                logger.debug(f"Could not renew the lease of {self.store.uri}: {err}")
+                logger.warning(f"Could not renew the lease of {self.store.uri} (the next beat tries again): {err}")
+                return None
             return True
