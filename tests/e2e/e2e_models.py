@@ -141,11 +141,12 @@ class NoisyDataset(torch.utils.data.Dataset):
 
 
 class NoiseData(pl.LightningDataModule):
-    """128 points of y = sum(x) + noise, a shuffled training loader with ``num_workers`` processes."""
+    """128 points of y = sum(x) + noise, a shuffled training loader with ``num_workers`` processes, persistent
+    whenever there are any: set in code, as most DataModules do, not in the config."""
 
-    def __init__(self, batch_size: int = 16, num_workers: int = 0, persistent_workers: bool = False, noise: float = 0.1):
+    def __init__(self, batch_size: int = 16, num_workers: int = 0, noise: float = 0.1):
         super().__init__()
-        self.batch_size, self.num_workers, self.persistent_workers, self.noise = batch_size, num_workers, persistent_workers, noise
+        self.batch_size, self.num_workers, self.noise = batch_size, num_workers, noise
 
     def setup(self, stage=None):
         generator = torch.Generator().manual_seed(0)
@@ -160,7 +161,7 @@ class NoiseData(pl.LightningDataModule):
             batch_size=self.batch_size,
             shuffle=True,
             num_workers=self.num_workers,
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
+            persistent_workers=self.num_workers > 0,
         )
 
     def val_dataloader(self):

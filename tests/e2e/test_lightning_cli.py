@@ -3,15 +3,17 @@
 The config uses LightningCLI's ``optimizer:``/``lr_scheduler:`` keys and short class names (SGD,
 StepLR, EarlyStopping, LearningRateMonitor, CSVLogger, TensorBoardLogger); the model's encoder is
 injected and searched through ``model.init_args.encoder.init_args.hidden``; the training loader has 2
-persistent worker processes (``persistent_workers: true``) that add random noise to every sample (so
-the workers' RNG matters). Two seeded sessions are equal; a session paused twice equals the
-uninterrupted one, down to its CSV rows and TensorBoard scalars; ``best_config.yaml`` run through the
-user's own LightningCLI script reproduces the best trial's per-epoch ``val_loss`` bitwise.
+worker processes, persistent as the DataModule's own code says (not the config), that add random noise
+to every sample (so the workers' RNG matters). Two seeded sessions are equal; a session paused twice
+equals the uninterrupted one, down to its CSV rows and TensorBoard scalars; ``best_config.yaml`` run
+through the user's own LightningCLI script with the command ``export-best`` prints (the trial's thread
+count) reproduces the best trial's per-epoch ``val_loss`` bitwise.
 """
 
 import csv
 import glob
 import json
+import shlex
 import struct
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ from ray import tune
 
 from e2e_support import REPO, PauseAfter, ScriptRun
 from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, RandomStrategy, SearchSpace, SessionPaused, TuneReflowCLI
+from lightning_bohb.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 
@@ -44,7 +47,7 @@ CONFIG = {
         "class_path": "e2e_models.EncoderRegressor",
         "init_args": {"encoder": {"class_path": "e2e_models.MLPEncoder", "init_args": {"hidden": 8}}},
     },
-    "data": {"class_path": "e2e_models.NoiseData", "init_args": {"num_workers": 2, "persistent_workers": True}},
+    "data": {"class_path": "e2e_models.NoiseData", "init_args": {"num_workers": 2}},  # persistent in its code
     "optimizer": {"class_path": "SGD", "init_args": {"lr": 0.05}},
     "lr_scheduler": {"class_path": "StepLR", "init_args": {"step_size": 1, "gamma": 0.7}},
 }
@@ -170,12 +173,19 @@ def test_held_at_a_last_epoch_end_the_logs_equal_uninterrupted(reference, tmp_pa
     assert _trials(cli.session_dir) == expected
 
 
-def test_best_config_through_the_users_lightning_cli_script_reproduces_the_best_trial(reference, tmp_path):
+def test_best_config_through_the_users_lightning_cli_script_reproduces_the_best_trial(reference, tmp_path, capsys):
     session, trials = reference
-    best = yaml.safe_load((session / "best_config.yaml").read_text())
+    target = tmp_path / "best.yaml"
+    assert main(["export-best", str(session), "-o", str(target)]) == 0
+    (command,) = [line for line in capsys.readouterr().out.splitlines() if "fit --config" in line]
+    *settings, python, script_name, fit, config, path = shlex.split(command.split(": ", 1)[1])
+    assert settings == ["OMP_NUM_THREADS=1"]  # the trial's thread count: its CPU (cpus_per_trial=1)
+    assert [python, script_name, fit, config, path] == ["python", "main.py", "fit", "--config", str(target)]
+    assert "\n#   OMP_NUM_THREADS=1 python main.py fit --config best_config.yaml\n" in target.read_text()  # its header
+    best = yaml.safe_load(target.read_text())
     assert best["seed_everything"] == 5 and best["trainer"]["max_epochs"] == 3
     assert best["optimizer"]["class_path"] == "torch.optim.SGD"  # complete, as LightningCLI saves configs
-    # persistent workers were restarted each epoch in the trials (exact resume): the rerun does the same
+    # persistent workers (set in the DataModule's code) were restarted each epoch in the trials: the rerun does the same
     assert best["trainer"]["callbacks"][-1] == {"class_path": "lightning_bohb.callbacks.FreshLoaderWorkers"}
     sampled = {
         "optimizer.init_args.lr": best["optimizer"]["init_args"]["lr"],
@@ -185,7 +195,7 @@ def test_best_config_through_the_users_lightning_cli_script_reproduces_the_best_
     expected = trials[json.dumps(sampled, sort_keys=True)]["val_loss"]
 
     script = REPO / "tests" / "e2e" / "lightning_cli_main.py"
-    run = ScriptRun([sys.executable, str(script), "fit", "--config", str(session / "best_config.yaml")], cwd=tmp_path)
+    run = ScriptRun(["env", *settings, sys.executable, str(script), fit, config, path], cwd=tmp_path)
     assert run.wait(timeout=300) == 0, run.output[-3000:]
     (metrics_csv,) = glob.glob(str(tmp_path / "logs" / "lightning_logs" / "*" / "metrics.csv"))
     rows = [row for row in csv.DictReader(open(metrics_csv)) if row["val_loss"]]

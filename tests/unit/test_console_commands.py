@@ -340,6 +340,20 @@ def test_export_best_copies_best_config(tmp_path, capsys):
     assert code == 0 and out == BEST
 
 
+def test_export_best_prints_the_command_that_reruns_the_trial_exactly(tmp_path, capsys):
+    from lightning_bohb.core.rerun import rerun_header
+
+    session = make_session(tmp_path, status="COMPLETED")
+    (session / "best_config.yaml").write_text(rerun_header(2) + BEST)
+    target = tmp_path / "best.yaml"
+    code, out, err = run_main(capsys, "export-best", session, "-o", target)
+    assert code == 0 and err == "" and target.read_text() == rerun_header(2) + BEST
+    assert out.splitlines()[-1] == f"Rerun the best trial exactly: OMP_NUM_THREADS=2 python main.py fit --config {target}"
+    code, out, err = run_main(capsys, "export-best", session)
+    assert code == 0 and out == rerun_header(2) + BEST  # the YAML alone on stdout
+    assert err == "Rerun the best trial exactly: OMP_NUM_THREADS=2 python main.py fit --config best_config.yaml\n"
+
+
 def test_export_best_of_a_paused_session_says_it_is_so_far(tmp_path, capsys):
     session = make_session(tmp_path, status="PAUSED")
     (session / "best_config.yaml").write_text(BEST)

@@ -9,6 +9,7 @@ logs the per-epoch losses of the uninterrupted run.
 from pathlib import Path
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -120,18 +121,17 @@ def _optimizer(persistent_workers: bool):
     return ConfigDrivenOptimizer(config, Space(), optimization_config=OptimizationConfig(max_epochs=2, cpus_per_trial=3))
 
 
-def test_best_config_of_persistent_workers_names_the_callback_lightning_cli_builds(monkeypatch):
-    """`best_config.yaml` reruns a trial as it ran: with persistent workers, FreshLoaderWorkers is in it."""
+@pytest.mark.parametrize("in_config", [True, False], ids=["persistent-in-config", "persistent-in-code"])
+def test_best_config_names_the_callback_lightning_cli_builds(monkeypatch, in_config):
+    """`best_config.yaml` reruns a trial as it ran: FreshLoaderWorkers is in it, whether the config asks for
+    persistent workers or the DataModule's code does (where no config shows them)."""
     import sys
 
     from lightning.pytorch.cli import LightningCLI
 
-    complete = _optimizer(persistent_workers=True).complete_config({"model.init_args.lr": 0.05})
+    complete = _optimizer(persistent_workers=in_config).complete_config({"model.init_args.lr": 0.05})
     names = [entry["class_path"] for entry in complete["trainer"]["callbacks"]]
     assert names == ["lightning.pytorch.callbacks.LearningRateMonitor", "lightning_bohb.callbacks.FreshLoaderWorkers"]
     monkeypatch.setattr(sys, "argv", ["main.py"])
     cli = LightningCLI(run=False, args=complete, parser_kwargs={"exit_on_error": False}, save_config_callback=None)
     assert sum(isinstance(c, FreshLoaderWorkers) for c in cli.trainer.callbacks) == 1
-
-    plain = _optimizer(persistent_workers=False).complete_config({"model.init_args.lr": 0.05})
-    assert [entry["class_path"] for entry in plain["trainer"]["callbacks"]] == names[:1]  # nothing to add

@@ -48,7 +48,8 @@ CLASS_PATH = "lightning_bohb.callbacks.FreshLoaderWorkers"
 
 def with_fresh_loader_workers(config: Dict[str, Any]) -> Dict[str, Any]:
     """Add this callback to a LightningCLI config's ``trainer.callbacks`` (in place), unless it is there:
-    a config that reruns a trial (``best_config.yaml``) seeds persistent workers as the trial did."""
+    every trial runs it, so a config that reruns a trial (``best_config.yaml``) seeds persistent workers as
+    the trial did, whether the config or the DataModule's code asks for them."""
     trainer = config.setdefault("trainer", {})
     callbacks = trainer.get("callbacks")
     callbacks = [] if callbacks is None else list(callbacks) if isinstance(callbacks, list) else [callbacks]

@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from lightning_bohb.cli.format import assignments, duration, number
 from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
+from lightning_bohb.core.rerun import rerun_command, threads_of
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
 from lightning_bohb.pause.remote import CONTROL_FILE  # imports neither Ray nor torch
 from lightning_bohb.session.lock import LOCK_FILE, SessionLock, driver_identity_problem, heartbeat_age, lock_is_live, read_lock
@@ -696,9 +697,12 @@ def _export_best(view: SessionView, output: Optional[str]) -> int:
             printable(f"note: session {name} is {state_label(session, summary)}; this is the best config so far."),
             file=sys.stderr,
         )
+    threads = threads_of(text)
     if output in (None, "-"):
         sys.stdout.write(printable(text, keep_newlines=True))  # a terminal shows it: no escape sequences
         sys.stdout.flush()
+        if threads is not None:  # the trial's thread count: on stderr, the YAML alone on stdout
+            print(f"Rerun the best trial exactly: {rerun_command(threads, BEST_CONFIG_FILE)}", file=sys.stderr)
         return 0
     target = Path(output).expanduser()
     if target.is_dir():
@@ -710,6 +714,8 @@ def _export_best(view: SessionView, output: Optional[str]) -> int:
     except OSError as err:
         raise SessionError(f"Cannot write {target}: {err.strerror or err}. Nothing else was changed.") from None
     print(printable(f"Wrote the best config of {name} to {target}"))
+    if threads is not None:
+        print(printable(f"Rerun the best trial exactly: {rerun_command(threads, str(target))}"))
     return 0
 
 

@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export-best",
         "write the best trial's complete config",
         "Copy the session's best_config.yaml (the complete LightningCLI config of the best trial, written "
-        "when the search completes) to OUTPUT; usable as 'fit --config OUTPUT'.",
+        "when the search completes) to OUTPUT; usable as 'fit --config OUTPUT'. Prints the command that reruns the "
+        "trial exactly, with its thread count: 'OMP_NUM_THREADS=N python main.py fit --config OUTPUT'.",
     )
     export.add_argument("session_dir", metavar="SESSION_DIR", help="the session folder")
     export.add_argument("-o", "--output", metavar="OUTPUT", help="file to write (default: stdout)")
@@ -230,10 +231,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except StudyError as err:
         _error(err)
         return EXIT_USAGE
-    except LightningTuneError as err:
     except SessionLockLost as err:
         _error(err)
         return EXIT_LOCK_LOST
+    except LightningTuneError as err:
         _error(err)
         return EXIT_ERROR
     except SessionPaused:

@@ -286,18 +286,18 @@ def check_values(
         raise ConfigError(f"The search space's values {first!r} together are refused by the LightningCLI parser: {joint}")
 
 
-def loader_settings(parsed: Any, space: Mapping[str, Any], paths: Mapping[str, str]) -> Tuple[int, bool]:
-    """``(largest num_workers, any persistent_workers: true)`` among the init arguments of the parsed
-    config and the values the search space gives them."""
-    values: Dict[str, List[Any]] = {"num_workers": [], "persistent_workers": []}
+def largest_num_workers(parsed: Any, space: Mapping[str, Any], paths: Mapping[str, str]) -> int:
+    """The largest ``num_workers`` among the init arguments of the parsed config and the values the
+    search space gives them (0 if none)."""
+    values: List[Any] = []
 
     def walk(node: Any) -> None:
         if _is_namespace(node):
             node = vars(node)
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in values:
-                    values[key].append(value)
+                if key == "num_workers":
+                    values.append(value)
                 else:
                     walk(value)
         elif isinstance(node, list):
@@ -306,8 +306,6 @@ def loader_settings(parsed: Any, space: Mapping[str, Any], paths: Mapping[str, s
 
     walk(parsed)
     for name, path in paths.items():
-        leaf = path.split(".")[-1]
-        if leaf in values:
-            values[leaf] += domain_samples(space[name])
-    workers = [v for v in values["num_workers"] if isinstance(v, int) and not isinstance(v, bool)]
-    return max(workers, default=0), any(v is True for v in values["persistent_workers"])
+        if path.split(".")[-1] == "num_workers":
+            values.extend(domain_samples(space[name]))
+    return max((v for v in values if isinstance(v, int) and not isinstance(v, bool)), default=0)

@@ -333,13 +333,20 @@ class _Rank:
     def fit(self, spec: Any, config: Dict[str, Any], trial_dir: str, fit_arguments: Dict[str, Any], data: Any) -> None:
         import ray
 
-        from lightning_bohb.core.trainable import QUIET_TRAINER_DEFAULTS, _restore_environment, _working_directory, trial_callbacks
+        from lightning_bohb.core.trainable import (
+            QUIET_TRAINER_DEFAULTS,
+            _restore_environment,
+            _working_directory,
+            trial_callbacks,
+            use_threads,
+        )
         from lightning_bohb.core.worker_setup import quiet_trial_output
         from lightning_bohb.utils.imports import extend_import_path
 
         quiet_trial_output()
         extend_import_path(spec.sys_path, first=False)
         _restore_environment(spec.environment)
+        use_threads(spec.threads)
         with _working_directory(trial_dir), tempfile.TemporaryDirectory(prefix="lightning_bohb_rank_") as tmp:
             if data is not None and not os.path.isfile(fit_arguments.get("ckpt_path") or ""):
                 fit_arguments["ckpt_path"] = os.path.join(tmp, os.path.basename(fit_arguments["ckpt_path"]))

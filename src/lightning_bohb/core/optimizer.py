@@ -13,14 +13,15 @@ import yaml
 
 from lightning_bohb.core.base_config import (
     check_values,
+    largest_num_workers,
     load_base_config,
-    loader_settings,
     resolve_parameter_paths,
     split_fit_arguments,
 )
 from lightning_bohb.core.distributed import DeviceRequest, device_request, trial_resources
 from lightning_bohb.core.lightning_cli import CLISpec, dump_config, user_classes
 from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_NAME, OptimizationConfig
+from lightning_bohb.core.rerun import rerun_header, trial_threads
 from lightning_bohb.core.search_space import SearchSpace, describe_domain
 from lightning_bohb.core.strategies import RandomStrategy, Strategy
 from lightning_bohb.core.trainable import TrialSpec, seed_environment, train_trial
@@ -133,9 +134,13 @@ class ConfigDrivenOptimizer:
         config = self.optimization_config
         return trial_resources(self.device_request().ranks, config.cpus_per_trial, config.gpus_per_trial)
 
+    def trial_threads(self) -> int:
+        """The torch thread count every rank of a trial trains with (`lightning_bohb.core.rerun`)."""
+        return trial_threads(self.optimization_config.cpus_per_trial, self.device_request().ranks)
+
     def _warn_about_loader_workers(self) -> None:
         """Once, before Ray starts: loader workers Ray does not reserve CPUs for."""
-        workers, _ = loader_settings(self._parsed, self.space, self.parameter_paths)
+        workers = largest_num_workers(self._parsed, self.space, self.parameter_paths)
         cpus = self.optimization_config.cpus_per_trial
         if workers and cpus < 1 + workers:
             logger.warning(
@@ -185,6 +190,7 @@ class ConfigDrivenOptimizer:
             fit_arguments=dict(self.fit_arguments),
             environment=seed_environment(),
             ranks=self.device_request().ranks,
+            threads=self.trial_threads(),
             checkpoint_compression=self.optimization_config.checkpoint_compression,
             checkpoint_every=self.optimization_config.checkpoint_every,
         )
@@ -295,28 +301,32 @@ class ConfigDrivenOptimizer:
             return self.complete_config(best.config)
         except Exception as err:  # never lose the result of a finished search over how it is written
             logger.warning("The best config is written as merged, not completed by the parser: %s", err)
-            return self.trial_spec().merged_config(best.config)
+            return self._config_as_trials_run(best.config)
 
     def complete_config(self, values: Mapping[str, Any]) -> Dict[str, Any]:
         """The trial config for these sampled values as LightningCLI saves it: every default written out,
         class paths in full, the seed used; ``python main.py fit --config`` accepts it as is."""
         parser = self._parser_for_dump()
-        merged = self.trial_spec().merged_config(values)
-        if all(loader_settings(self._parsed, self.space, self.parameter_paths)):  # workers that persist: as trials ran
-            from lightning_bohb.callbacks.loader_workers import with_fresh_loader_workers
-
-            with_fresh_loader_workers(merged)
-        complete = dump_config(parser, parser.parse_object(merged))
+        complete = dump_config(parser, parser.parse_object(self._config_as_trials_run(values)))
         complete.pop("config", None)
         complete.update(self.fit_arguments)
         return complete
 
+    def _config_as_trials_run(self, values: Mapping[str, Any]) -> Dict[str, Any]:
+        """The trial's merged config with `FreshLoaderWorkers`, which every trial runs: it restarts persistent
+        DataLoader workers each epoch, set in the config or in the DataModule's code alike (a no-op without)."""
+        from lightning_bohb.callbacks.loader_workers import with_fresh_loader_workers
+
+        return with_fresh_loader_workers(self.trial_spec().merged_config(values))
+
     def write_best_config(self, results, output_dir: Union[str, Path]) -> Optional[Union[str, Path]]:
+        """``best_config.yaml``: the best trial's complete config, after a comment with the command that
+        reruns it exactly (its thread count, `lightning_bohb.core.rerun`)."""
         best = self.best_trial_config(results)
         if best is None:
             logger.warning("No trial reported %r; %s was not written.", self.metric, BEST_CONFIG_FILE)
             return None
-        text = yaml.safe_dump(best, sort_keys=False)
+        text = rerun_header(self.trial_threads()) + yaml.safe_dump(best, sort_keys=False)
         if is_uri(output_dir):
             import pyarrow.fs
 

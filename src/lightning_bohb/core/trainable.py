@@ -60,6 +60,8 @@ class TrialSpec:
     checkpoint_compression: Optional[str] = None
     checkpoint_every: int = 1
     ranks: int = 1
+    threads: Optional[int] = None
+    """The torch thread count of every rank (`lightning_bohb.core.rerun`); ``None``: as the worker has it."""
     """DDP ranks the trial runs (`core/distributed.py`): rank 0 is the trial, the others Ray actors."""
 
     def merged_config(self, values: Mapping[str, Any]) -> Dict[str, Any]:
@@ -92,6 +94,7 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
     quiet_trial_output()
     extend_import_path(spec.sys_path, first=False)
     _restore_environment(spec.environment)
+    use_threads(spec.threads)
     trial_dir = trial_folder()
     callbacks = trial_callbacks(spec)
     checkpoint = tune.get_checkpoint()
@@ -177,6 +180,14 @@ def _restore_environment(environment: Mapping[str, Optional[str]]) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+def use_threads(threads: Optional[int]) -> None:
+    """Train with ``threads`` torch threads, whatever ``OMP_NUM_THREADS`` this worker was started with."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def seed_environment() -> Dict[str, Optional[str]]:
