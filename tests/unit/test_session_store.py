@@ -271,10 +271,12 @@ class FaultyS3:
     unreachable endpoint), or the reply of its next PUT lost (the store applied it; the client's retry,
     sent with the same condition, then fails it: 412). Every request it sends is recorded."""
 
+    lose_first_reply = False
+
     def __init__(self, client):
         self.client = client
         self.cut = threading.Event()
-        self.lose_next_reply = False
+        self.lose_next_reply = self.lose_first_reply
         self.calls = []
 
     def __getattr__(self, name):
@@ -359,24 +361,13 @@ def test_a_renewal_whose_reply_was_lost_counts_as_renewed(experiment, faulty):
     assert read_lease(store) is None
 
 
-def test_a_lease_taken_whose_reply_was_lost_is_held(experiment, faulty):
+def test_a_lease_taken_whose_reply_was_lost_is_held(experiment, faulty, monkeypatch):
     store = SessionStore(join_uri(experiment, "exp", "session_1"))
+    monkeypatch.setattr(FaultyS3, "lose_first_reply", True)
     lease = StoreLease(store, heartbeat_s=None)
-    import lightning_bohb.session.store_lease as store_lease
-
-    original = store_lease._S3Records.get
-
-    def get_then_lose(self):  # the take's own read, then its PUT's reply is lost
-        self.client.lose_next_reply = True
-        store_lease._S3Records.get = original
-        return original(self)
-
-    store_lease._S3Records.get = get_then_lose
-    try:
-        lease.acquire()  # If-None-Match applied, its retry refused: the record there is this lease's
-    finally:
-        store_lease._S3Records.get = original
+    lease.acquire()  # its If-None-Match PUT applied, the retry refused: the record there is this lease's
     assert lease.held and read_lease(store)["token"] == lease._record["token"]
+    assert [name for name, _ in faulty[0].calls] == ["get_object", "put_object", "get_object"]  # read back: its own
     lease.release()
 
 
