@@ -15,6 +15,13 @@ def _pid() -> int:
     return os.getpid()
 
 
+@ray.remote(num_cpus=0)
+def _import_file(name: str) -> str:
+    import importlib
+
+    return importlib.import_module(name).__file__
+
+
 def _threads() -> set:
     return {t.name for t in threading.enumerate()}
 
@@ -28,12 +35,15 @@ class _Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def test_ray_started_on_a_thread_keeps_running_and_is_shut_down_with_its_folder():
+def test_ray_started_on_a_thread_keeps_running_and_is_shut_down_with_its_folder(tmp_path, monkeypatch):
     ray_logger = logging.getLogger("ray._private.worker")  # Ray's loggers do not propagate to the root
     records = _Records()
     ray_logger.addHandler(records)
+    probe = tmp_path / "lbohb_worker_probe.py"  # on no import path but the session's
+    probe.write_text("")
+    monkeypatch.delenv("PYTHONPATH", raising=False)
     try:
-        start = RayStart()
+        start = RayStart([str(tmp_path)])
         start.wait()
     finally:
         ray_logger.removeHandler(records)
@@ -46,10 +56,25 @@ def test_ray_started_on_a_thread_keeps_running_and_is_shut_down_with_its_folder(
     assert isinstance(ray.get(_pid.remote(), timeout=120), int)
     assert "lightning_bohb-ray-init" in _threads()
     assert ray.get(_pid.remote(), timeout=120) > 0
+    assert ray.get(_import_file.remote("lbohb_worker_probe"), timeout=120) == str(probe)  # the session's import path
     start.shutdown()
     assert not ray.is_initialized() and not start.temp_dir.exists()
     assert "lightning_bohb-ray-init" not in _threads()
     start.shutdown()  # idempotent
+
+
+def test_a_local_run_prints_no_token_authentication_notice():
+    """What a user sees (a process of its own, as `lightning-bohb run`): Ray turns token authentication on
+    for the local Ray it starts (RAY_AUTH_MODE unset) and keeps it on, without its WARNING on every run."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    code = "from lightning_bohb._ray.ray_start import RayStart\nstart = RayStart()\nstart.wait()\nstart.shutdown()"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Started a local Ray instance" in done.stderr and "Token authentication" not in done.stderr
 
 
 def test_a_ray_already_running_is_used_and_left_running():

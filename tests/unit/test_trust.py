@@ -153,15 +153,18 @@ def test_model_changed_after_a_pause_is_refused_with_the_recorded_import_path(tm
     assert allowed.code_changes == [f"class {class_key}: source changed"]
 
 
-def test_a_model_class_that_cannot_be_found_is_a_change_not_a_pass(tmp_path, monkeypatch, isolated_imports):
+def test_a_model_class_that_cannot_be_found_is_refused_with_the_folder_to_add_not_as_a_change(tmp_path, monkeypatch, isolated_imports):
     from lightning_bohb.session.runner import TuneSession
 
     session, model_file, class_key = real_session(tmp_path, monkeypatch)
-    model_file.unlink()
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    model_file.rename(moved / model_file.name)
     with pytest.raises(SessionError) as info:
         TuneSession.resume(session)
-    assert "cannot be resumed with the code importable now" in str(info.value)
-    assert f"No module named {class_key.split('.')[0]!r}" in str(info.value)
+    message = str(info.value)
+    assert f"class {class_key} cannot be imported: no module named {class_key.split('.')[0]!r}" in message
+    assert f"PYTHONPATH={moved}" in message and "changed" not in message
 
 
 def test_console_resume_refuses_a_changed_model_before_ray_starts(tmp_path, monkeypatch, isolated_imports):

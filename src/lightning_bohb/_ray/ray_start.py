@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from lightning_bohb._ray.internals import end_local_autoscaler_monitor
 
@@ -39,11 +39,18 @@ class _NoThreadSigtermWarning(logging.Filter):
 
 class RayStart:
     """``ray.init`` for a session driver on a thread, unless Ray is already initialized in this process
-    (then the session uses that Ray and leaves it running)."""
+    (then the session uses that Ray and leaves it running).
 
-    def __init__(self) -> None:
+    ``import_path``: the session's import path (folders), put first on ``PYTHONPATH`` in every Ray worker,
+    so the user's classes unpickle there as in the driver (a session resumed from a shell without the
+    ``PYTHONPATH`` it started with). A local Ray's workers keep the driver's ``PYTHONPATH`` after them;
+    on a cluster, each node's own (``${PYTHONPATH}``, expanded by Ray on the node).
+    """
+
+    def __init__(self, import_path: Sequence[str] = ()) -> None:
         import ray
 
+        self.import_path = [str(p) for p in import_path]
         self.owned = not ray.is_initialized()
         self.temp_dir = private_ray_temp_dir() if self.owned else None
         self._error: Optional[BaseException] = None
@@ -60,11 +67,16 @@ class RayStart:
     def _init(self) -> None:
         import ray
 
+        env_vars: Dict[str, str] = {}
         runtime_env: Dict[str, Any] = {"worker_process_setup_hook": _WORKER_SETUP_HOOK}
         private: Dict[str, Any] = {}
         if self.temp_dir:  # Ray's folder (Ray makes it 0777), and the trials' TMPDIR (a resumed trial copies its checkpoint there)
             private["_temp_dir"] = str(self.temp_dir / "ray")
-            runtime_env["env_vars"] = {"TMPDIR": str(self.temp_dir)}
+            env_vars["TMPDIR"] = str(self.temp_dir)
+        if self.import_path:
+            env_vars["PYTHONPATH"] = worker_pythonpath(self.import_path)
+        if env_vars:
+            runtime_env["env_vars"] = env_vars
         try:
             ray.init(include_dashboard=False, runtime_env=runtime_env, **private)
         except BaseException as err:  # re-raised by `wait` on the driver's thread
@@ -105,6 +117,15 @@ class RayStart:
                 self._thread = None
         if self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def worker_pythonpath(import_path: Sequence[str]) -> str:
+    """``PYTHONPATH`` for Ray's workers: ``import_path`` first, then what the workers would have had."""
+    if os.environ.get("RAY_ADDRESS"):
+        rest = ["${PYTHONPATH}"]  # the node's own, expanded there (Ray drops it when unset)
+    else:
+        rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join(dict.fromkeys([*import_path, *rest]))
 
 
 def private_ray_temp_dir() -> Optional[Path]:

@@ -63,7 +63,7 @@ def run(
             )
     if session_id is not None:
         check_session_id(session_id)
-    import_paths = [str(study.folder), os.getcwd()]
+    import_paths = study.import_folders()  # as `python main.py fit` has its own folder: the study's, its base config's
     extend_import_path(import_paths)
     optimizer = study.build_optimizer(experiment_dir, experiment_name)
     if resume_if_exists:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,14 @@ class Study:
     @property
     def folder(self) -> Path:
         return self.path.parent
+
+    def import_folders(self) -> List[str]:
+        """What a run of this study puts first on the import path, as ``python main.py fit`` has its own
+        folder there: the study's folder, its base config's folder (a file), and the working folder."""
+        folders = [str(self.folder)]
+        if isinstance(self.base_config, str):
+            folders.append(str(Path(self.base_config).resolve().parent))
+        return list(dict.fromkeys([*folders, os.getcwd()]))
 
     def search_space(self) -> YamlSearchSpace:
         return YamlSearchSpace(self.space, self.metric)

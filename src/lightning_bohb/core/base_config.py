@@ -12,12 +12,13 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from lightning_bohb.core.lightning_cli import FIT_ARGUMENTS, SUBCOMMANDS, BaseConfigError, parser_reason
+from lightning_bohb.core.lightning_cli import FIT_ARGUMENTS, SUBCOMMANDS, BaseConfigError, class_paths, parser_reason
 from lightning_bohb.exceptions import ConfigError
+from lightning_bohb.utils.imports import import_problem
 from lightning_bohb.utils.plain import to_plain
 
 Token = Union[str, int]
@@ -64,6 +65,16 @@ def split_fit_arguments(config: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict
     cli_config = {k: v for k, v in config.items() if k not in FIT_ARGUMENTS}
     fit_arguments = {k: config[k] for k in FIT_ARGUMENTS if config.get(k) is not None}
     return cli_config, fit_arguments
+
+
+def check_class_paths(config: Mapping[str, Any], near: Sequence[str] = ()) -> None:
+    """Refuse (`BaseConfigError`) a dotted ``class_path`` of ``config`` that its files show cannot be imported
+    (`lightning_bohb.utils.imports.import_problem`): a missing module or class fails here, before anything
+    imports torch and Lightning. ``near``: folders to look for a missing module in, besides the working folder."""
+    for where, class_path in class_paths(config):
+        problem = import_problem(class_path, near)  # None for a short name (the parser resolves it)
+        if problem:
+            raise BaseConfigError(f"`{where}` is {class_path!r}, but {problem}")
 
 
 # -- paths --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Unio
 import yaml
 
 from lightning_bohb.core.base_config import (
+    check_class_paths,
     check_values,
     largest_num_workers,
     load_base_config,
@@ -74,9 +75,11 @@ class ConfigDrivenOptimizer:
         if strategy is not None and not isinstance(strategy, Strategy):
             raise ConfigError(f"`strategy` must be a Strategy (e.g. BOHBStrategy()), got {type(strategy).__name__}.")
         self.cli = CLISpec(cli_class, model_class, datamodule_class, bool(subclass_mode_model), bool(subclass_mode_data), dict(cli_kwargs))
-        self.cli.validate()
         self.base_config_source = str(base_config_source) if isinstance(base_config_source, (str, Path)) else None
         self.base_config = load_base_config(base_config_source)
+        near = [str(Path(self.base_config_source).expanduser().resolve().parent.parent)] if self.base_config_source else []
+        check_class_paths(self.base_config, near)  # from the files, before Lightning's import: a missing class fails at once
+        self.cli.validate()
         self.search_space = search_space
         self.strategy = strategy or RandomStrategy()
         self.optimization_config = optimization_config or OptimizationConfig()

@@ -5,12 +5,18 @@ reading, in the summary). On resume the check runs after the state is trusted an
 the classes that state actually uses, looked up as the trials will find them: the search space's
 and strategy's own classes, and the model and datamodule ``class_path`` of the base config,
 imported with the session's recorded import path in place. Nothing named by the YAML summary is
-ever imported. A class that cannot be found now, or whose source cannot be read although it
-could be when it was recorded, is reported as a change: the check never passes what it cannot see.
+ever imported. A class whose source cannot be read although it could be when it was recorded is
+reported as a change: the check never passes what it cannot see.
 
 A class pickled by value (defined in the user's script, ``__main__``) runs as it was pickled; it is
 compared with a class of the same name in the running script when there is one (a script resumed
 with ``--resume-session``), since the user may expect an edit there to take effect.
+
+The record also holds, per class defined in a source file, its module, file and a hash of its source
+read from the file (``sources``): `check_sources` compares those before anything of the user's is
+imported (importing a model imports torch and Lightning: seconds), so a class that is gone or
+changed is refused at once. A class that cannot be imported is refused with the folder to add to
+the import path, never as a code change.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import sys
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from lightning_bohb.exceptions import ConfigError, SessionError
-from lightning_bohb.utils.imports import import_class
+from lightning_bohb.utils.imports import import_class, module_fix
+from lightning_bohb.utils.module_source import MISSING, ModuleSource, class_source_hash, import_root, locate, top_level_names
 
 ALLOW_ENV = "LIGHTNING_BOHB_ALLOW_CODE_CHANGES"
 
@@ -53,11 +60,77 @@ def code_fingerprint(
         used += list(classes)
     else:
         used += [cls for _, cls, _ in _config_classes(base_config) if cls is not None]
+    sources = {_class_key(cls): _source_record(cls) for cls in used}
     return {
         "classes": {_class_key(cls): _source_hash(cls) for cls in used},
+        "sources": {key: record for key, record in sources.items() if record is not None},
         "search_space_version": str(getattr(search_space, "VERSION", "0")),
         "search_space_class": _class_key(type(search_space)),
     }
+
+
+_SOURCE_KEYS = ("module", "qualname", "file", "source")
+
+
+def _source_record(cls: type) -> Optional[Dict[str, str]]:
+    """``{module, qualname, file, source}`` of a class defined in a ``.py`` file (plain strings), for `check_sources`."""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if cls.__module__ == "__main__" or not isinstance(file, str) or not file.endswith(".py"):
+        return None
+    digest = class_source_hash(os.path.abspath(file), cls.__qualname__)
+    if digest is None:
+        return None
+    return {"module": cls.__module__, "qualname": cls.__qualname__, "file": os.path.abspath(file), "source": digest}
+
+
+def check_sources(recorded: Optional[Mapping[str, Any]], session_dir: Any, allow: bool, import_path: Sequence[str]) -> List[str]:
+    """Before the session's code is imported: `SessionError` for a recorded class that cannot be imported now
+    (naming the folder to add to the import path) or, unless allowed, whose source changed (as `check_unchanged`).
+
+    Call with the session's recorded ``import_path`` in place. Returns the changes allowed. What the files
+    cannot settle (a module that is not a plain source file) is left to `check_unchanged`.
+    """
+    records = recorded.get("sources") if isinstance(recorded, Mapping) else None
+    changes: List[str] = []
+    for key, record in (records.items() if isinstance(records, Mapping) else ()):
+        if not (isinstance(record, Mapping) and all(isinstance(record.get(k), str) for k in _SOURCE_KEYS)):
+            continue  # not written by this version: `check_unchanged` judges
+        module, qualname = record["module"], record["qualname"]
+        found = locate(module)
+        if found is MISSING:
+            raise cannot_import(session_dir, key, f"no module named {module.split('.')[0]!r} is on the import path", import_path, record)
+        if not isinstance(found, ModuleSource) or found.file is None:
+            continue
+        digest = class_source_hash(found.file, qualname)
+        if digest is None:
+            names = top_level_names(found)
+            if names is not None and qualname.split(".")[0] not in names:
+                raise cannot_import(session_dir, key, f"module {module!r} ({found.file}) defines no {qualname!r}", import_path, record)
+        elif digest != record["source"]:
+            changes.append(f"class {key}: source changed")
+    refuse_changes(changes, session_dir, allow)
+    return changes
+
+
+def cannot_import(
+    session_dir: Any, key: str, why: str, import_path: Sequence[str], record: Optional[Mapping[str, Any]] = None
+) -> SessionError:
+    """The refusal of a resume whose class ``key`` cannot be imported now: the folder to add, never "changed"."""
+    was = ""
+    near = [*import_path, os.getcwd()]
+    if record is not None:
+        file = str(record.get("file") or "")
+        gone = "" if os.path.isfile(file) else ", no longer there"
+        was = f" When the session started it was {file}{gone}."
+        root = import_root(str(record.get("module") or ""), file)
+        near = [os.path.dirname(root), *near] if root else near
+    module = key.rpartition(".")[0] if record is None else str(record.get("module"))
+    folders = "; ".join(import_path) or "(none recorded)"
+    return SessionError(
+        f"Session {session_dir} cannot be resumed: class {key} cannot be imported: {why}.{was} "
+        f"{module_fix(module, near)}, then resume again. (The session's import path: {folders}.)"
+    )
 
 
 def _as_found_now(cls: type) -> Tuple[Optional[type], bool]:
@@ -123,8 +196,7 @@ def changes_since(
 
 def _compare(changes: List[str], key: str, hashes: Mapping[str, Any], cls: Optional[type], why: str) -> None:
     if cls is None:
-        changes.append(f"class {key}: cannot be imported now ({why or 'not found'})")
-        return
+        raise _NotImportable(key, why or "not found")
     if key not in hashes:
         changes.append(f"class {key}: not in the session's record (it used other classes)")
         return
@@ -145,14 +217,31 @@ def check_unchanged(
     strategy: Any,
     base_config: Mapping[str, Any],
     classes: Optional[Sequence[type]] = None,
+    import_path: Sequence[str] = (),
 ) -> List[str]:
-    """Refuse (`SessionError`) when the code changed, unless ``allow`` or the env var says so.
+    """Refuse (`SessionError`) when the code changed, unless ``allow`` or the env var says so, and when a
+    class cannot be imported (`cannot_import`; ``import_path``: the session's, for the message).
 
     Without a recorded fingerprint (a session saved before its first run) there is nothing to compare.
     """
     if not recorded:
         return []
-    changes = changes_since(recorded, search_space, strategy, base_config, classes)
+    try:
+        changes = changes_since(recorded, search_space, strategy, base_config, classes)
+    except _NotImportable as err:
+        raise cannot_import(session_dir, err.key, err.why, import_path) from None
+    refuse_changes(changes, session_dir, allow)
+    return changes
+
+
+class _NotImportable(Exception):
+    def __init__(self, key: str, why: str) -> None:
+        super().__init__(key)
+        self.key, self.why = key, why
+
+
+def refuse_changes(changes: Sequence[str], session_dir: Any, allow: bool) -> None:
+    """`SessionError` listing the code ``changes`` (each names its class), unless allowed or there are none."""
     if changes and not (allow or os.environ.get(ALLOW_ENV) == "1"):
         listed = "\n".join(f"  - {change}" for change in changes)
         raise SessionError(
@@ -161,4 +250,3 @@ def check_unchanged(
             f"change is harmless, resume anyway: {ALLOW_ENV}=1 <resume command> "
             "(or lightning-bohb resume --allow-code-changes)."
         )
-    return changes
