@@ -337,3 +337,40 @@ def test_the_console_exits_with_its_own_code_when_the_lock_is_lost(monkeypatch, 
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: This driver stopped: the lease of session s3://b/s was taken over: pid 7 on host h."
     ]
+
+
+SUSPENDED_DRIVER = textwrap.dedent(
+    """
+    import sys, time
+    from lightning_bohb.session.lock import SessionLock
+    held = SessionLock(sys.argv[1], heartbeat_s=0.3)
+    held.acquire()
+    print("held", flush=True)
+    sys.stdin.readline()  # continued (SIGCONT) and told to check
+    print("loss:", held.loss(), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("taken", [False, True])
+def test_a_driver_suspended_past_its_renewal_goes_on_only_if_its_record_is_still_its_own(tmp_path, taken):
+    import signal
+
+    driver = subprocess.Popen(
+        [sys.executable, "-c", SUSPENDED_DRIVER, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert driver.stdout.readline().strip() == "held"
+        driver.send_signal(signal.SIGSTOP)  # Ctrl+Z, a laptop asleep: no beats for more than 2 of them
+        mine = read_lock(tmp_path)
+        assert wait_until(lambda: time.time() - mine["heartbeat"] > 1.5)
+        if taken:  # meanwhile `resume --force` on another host
+            write_record(tmp_path, pid=DEAD_PID, host="other-host", heartbeat=time.time(), token="theirs")
+        driver.send_signal(signal.SIGCONT)
+        out, _ = driver.communicate("check\n", timeout=60)
+    finally:
+        driver.kill()
+    if taken:
+        assert "loss: the lock of session" in out and "was taken over: pid" in out
+    else:
+        assert "loss: None" in out  # its own record still: renewed, and it goes on

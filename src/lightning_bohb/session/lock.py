@@ -332,25 +332,37 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval) and self.loss() is None:
-            started = time.monotonic()
-            renewed = self._beat()
-            if isinstance(renewed, str):
-                self._lost = renewed
-            elif renewed is True and self.loss() is None:  # a beat that ended too late renews nothing
-                self.renewed_at = started
-            if self.loss() is not None:
-                logger.error("%s", self.loss())
+            self._renew()
+        if self._lost is not None and not self._stop.is_set():
+            logger.error("%s", self._lost)
+
+    def _renew(self) -> None:
+        started = time.monotonic()  # when the heartbeat it writes was taken
+        renewed = self._beat()
+        if isinstance(renewed, str):
+            self._lost = renewed
+        elif renewed is True:
+            self.renewed_at = started
 
     def loss(self) -> Optional[str]:
         """Why the record is lost (another owner's, or not renewed for `RENEW_WITHIN_BEATS` beats); None while
-        held. Once lost, always lost: its beats end."""
-        unrenewed = time.monotonic() - self.renewed_at
-        if self._lost is None and unrenewed > RENEW_WITHIN_BEATS * self._interval:
-            self._lost = (
-                f"its heartbeat could not be renewed for {unrenewed:.0f} s (out of reach), and others may take the "
-                f"session after {STALE_AFTER_BEATS * self._interval:.0f} s"
-            )
+        held. Once lost, always lost: its beats end.
+
+        Past the renewal interval it first tries one beat itself: a driver that was suspended (or whose
+        store is back in reach) and still finds its own record renews it and goes on.
+        """
+        if self._lost is None and self._unrenewed() > RENEW_WITHIN_BEATS * self._interval:
+            self._renew()
+            unrenewed = self._unrenewed()
+            if self._lost is None and unrenewed > RENEW_WITHIN_BEATS * self._interval:
+                self._lost = (
+                    f"its heartbeat could not be renewed for {unrenewed:.0f} s (out of reach), and others may take the "
+                    f"session after {STALE_AFTER_BEATS * self._interval:.0f} s"
+                )
         return self._lost
+
+    def _unrenewed(self) -> float:
+        return time.monotonic() - self.renewed_at
 
     def stop(self) -> None:
         self._stop.set()
