@@ -42,7 +42,15 @@ def wait_up(server):
     raise AssertionError("the dashboard did not start")
 
 
-def call(server, path, token=None, method="GET", body=None, header_token=None):
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # the 303 itself is the answer to check
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def call(server, path, token=None, method="GET", body=None, header_token=None, cookie=None, host=None, timeout=20):
     base = f"http://127.0.0.1:{server.port}"
     query = {"token": token} if token is not None else {}
     sep = "&" if "?" in path else "?"
@@ -50,10 +58,14 @@ def call(server, path, token=None, method="GET", body=None, header_token=None):
     headers = {"Content-Type": "application/json"}
     if header_token is not None:
         headers[TOKEN_HEADER] = header_token
+    if cookie is not None:
+        headers["Cookie"] = cookie
+    if host is not None:
+        headers["Host"] = host
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=20) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             return response.status, response.read().decode(), response.headers
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode(), err.headers
@@ -66,10 +78,35 @@ def test_every_request_needs_the_token(tmp_path, serve):
     for path in ("/", "/api/sessions", "/static/plotly.min.js", "/static/dashboard.js", "/api/best_config?key=x", "/nope"):
         assert call(server, path)[0] == 403, path
         assert call(server, path, token="wrong" + server.token)[0] == 403, path
-    status, body, headers = call(server, "/", token=server.token)
-    assert status == 200 and f'content="{server.token}"' in body
+    status, body, headers = call(server, "/", header_token=server.token)
+    assert status == 200 and f'content="{server.token}"' in body and "token=" not in body  # no link carries it
     assert headers["Referrer-Policy"] == "no-referrer" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert call(server, "/static/plotly.min.js", token=server.token)[1].startswith("/**\n* plotly.js v")
+
+
+def test_the_start_url_exchanges_its_token_for_a_cookie_and_a_clean_url(tmp_path, serve):
+    session = make_session(tmp_path)
+    server = serve(tmp_path / "exp")
+    status, _, headers = call(server, "/?session=" + session.name, token=server.token)
+    assert status == 303 and headers["Location"] == "/?session=" + session.name  # the token leaves the address bar
+    cookie = headers["Set-Cookie"]
+    assert cookie.startswith(f"lb_token_{server.port}={server.token};") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    jar = cookie.split(";")[0]
+    assert call(server, "/?session=" + session.name, cookie=jar)[0] == 200
+    assert call(server, "/api/sessions", cookie=jar)[0] == 200
+    assert call(server, "/api/sessions", cookie=f"lb_token_{server.port}=wrong")[0] == 403
+    resume = {"session": session.name, "action": "resume"}
+    assert call(server, "/api/control", method="POST", body=resume, cookie=jar)[0] == 403  # a control needs the header
+
+
+def test_a_request_for_another_host_name_is_refused(tmp_path, serve):
+    make_session(tmp_path)
+    server = serve(tmp_path / "exp")
+    for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}"):
+        assert call(server, "/api/sessions", header_token=server.token, host=host)[0] == 200, host
+    for host in (f"attacker.example:{server.port}", "127.0.0.1:1", f"127.0.0.1.nip.io:{server.port}"):
+        status, body, _ = call(server, "/api/sessions", header_token=server.token, host=host)
+        assert status == 403 and "answers only as" in body, host
 
 
 def test_api_shows_sessions_trials_and_curves(tmp_path, serve):
@@ -128,7 +165,7 @@ def test_controls_are_post_with_the_token_in_a_header(tmp_path, serve):
 def test_read_only_dashboard_has_no_controls(tmp_path, serve):
     session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "TERMINATED"})
     server = serve(tmp_path / "exp", read_only=True)
-    assert '<meta name="lb-read-only" content="true">' in call(server, "/", token=server.token)[1]
+    assert '<meta name="lb-read-only" content="true">' in call(server, "/", header_token=server.token)[1]
     request = {"session": session.name, "action": "trial_continue", "trial": "t_00000"}
     assert call(server, "/api/control", method="POST", body=request, header_token=server.token)[0] == 403
     assert pending_requests(session) == []
@@ -154,6 +191,47 @@ def test_resume_starts_a_detached_process_logging_into_the_session(tmp_path, ser
     ((argv, kwargs),) = started
     assert argv[1:] == ["-m", "lightning_bohb", "resume", str(session)] and kwargs["start_new_session"] is True
     assert (session / "resume.log").is_file()
+
+
+def test_a_fifo_planted_as_resume_log_does_not_freeze_the_dashboard(tmp_path, serve):
+    import os
+
+    session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "TERMINATED"})
+    os.mkfifo(session / "resume.log")
+    server = serve(tmp_path / "exp")
+    resume = {"session": session.name, "action": "resume"}
+    status, body, _ = call(server, "/api/control", method="POST", header_token=server.token, body=resume, timeout=10)
+    assert status == 409 and "resume.log" in body  # refused at once, nothing started
+    status, body, _ = call(server, "/api/session?key=" + session.name, header_token=server.token, timeout=10)
+    assert status == 200 and json.loads(body)["resume_log"] is None
+    assert call(server, "/api/sessions", header_token=server.token, timeout=10)[0] == 200
+
+
+def test_a_control_that_waits_does_not_stall_other_clients(tmp_path, serve, monkeypatch):
+    from lightning_bohb.cli import trial
+
+    session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "TERMINATED"})
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_request(*args, **kwargs):  # as trial.request waits (up to 3 s) for a running driver's answer
+        entered.set()
+        release.wait(30)
+        return "done"
+
+    monkeypatch.setattr(trial, "request", slow_request)
+    server = serve(tmp_path / "exp")
+    answers = []
+    request = {"session": session.name, "action": "trial_continue", "trial": "t_00000"}
+    waiting = threading.Thread(target=lambda: answers.append(call(server, "/api/control", method="POST", header_token=server.token,
+                                                                  body=request, timeout=40)))
+    waiting.start()
+    try:
+        assert entered.wait(20)
+        assert call(server, "/api/sessions", header_token=server.token, timeout=5)[0] == 200  # answered meanwhile
+    finally:
+        release.set()
+        waiting.join(40)
+    assert answers[0][0] == 200 and json.loads(answers[0][1])["message"] == "done"
 
 
 def test_pause_of_a_session_that_is_not_running_is_refused(tmp_path, serve):

@@ -2,11 +2,13 @@
 
 import csv
 import json
+import math
 import os
 import re
 
 from fake_sessions import make_session
 from lightning_bohb.cli.export import plotly_js
+from lightning_bohb.cli.format import number
 from lightning_bohb.cli.main import main
 from lightning_bohb.session.history import SessionHistory, chart_data, epoch_table, milestones
 from lightning_bohb.session.state import read_summary
@@ -95,7 +97,7 @@ def test_plot_writes_one_self_contained_html(tmp_path, capsys):
     assert "<script src" not in ours and "<link" not in ours and "http" not in ours  # nothing fetched when opened
     data = json.loads(re.search(r'<script type="application/json" id="lb-data">(.*?)</script>', page, re.S).group(1))
     assert [t["id"] for t in data["trials"]] == ["t_00000", "t_00001"]
-    assert "t_00001" in page and "stopped early" in page and "hidden_size: 32" in page  # table and best config
+    assert "t_00001" in page and "stopped early" in page and "hidden_size: 32" in page  # table data and best config
     assert "Wrote the report" in capsys.readouterr().out
 
 
@@ -145,3 +147,53 @@ def test_the_best_trial_is_the_same_for_the_header_and_the_table_and_never_non_f
     assert not better(nan, None, "min") and better(0.5, nan, "min") and not better(float("inf"), 1.0, "max")
     assert best_row([{"id": "a", "best": nan}, {"id": "b", "best": 0.7}, {"id": "c", "best": 0.9}], "min")["id"] == "b"
     assert best_row([{"id": "a", "best": nan}], "min") is None
+
+
+def test_shared_files_get_the_users_umask(tmp_path, capsys):
+    session = make_session(tmp_path)
+    previous = os.umask(0o027)
+    try:
+        assert main(["plot", str(session), "-o", str(tmp_path / "report.html")]) == 0
+        assert main(["export", str(session), "--csv", str(tmp_path / "out" / "results.csv")]) == 0
+    finally:
+        os.umask(previous)
+    assert os.stat(tmp_path / "report.html").st_mode & 0o777 == 0o640  # not the 0600 of the session's own files
+    assert os.stat(tmp_path / "out" / "results.csv").st_mode & 0o777 == 0o640
+
+
+def test_the_report_has_parallel_coordinates_importance_and_the_best_trial_first(tmp_path):
+    import random
+
+    import yaml
+
+    from lightning_bohb.cli.export import render_report, report_data
+    from lightning_bohb.session.state import SUMMARY_FILE
+
+    session = make_session(tmp_path)
+    summary = yaml.safe_load((session / SUMMARY_FILE).read_text())
+    summary["search_space"] = {"lr": "loguniform(1e-4, 1e-1)", "hidden_size": "choice([16, 32, 64])"}
+    rng = random.Random(0)
+    for index in range(2, 9):  # more trials, whose val_loss depends on lr only
+        lr, hidden = 10 ** rng.uniform(-4, -1), rng.choice([16, 32, 64])
+        loss = abs(math.log10(lr) + 2.5) + 0.01 * rng.random()
+        summary["trials"].append({"id": f"t_{index:05d}", "status": "TERMINATED", "config": {"hidden_size": hidden, "lr": lr},
+                                  "epochs": 4, "last": loss, "best": loss})
+    data = report_data(session, summary)
+    importances = data["importance"]["importances"]
+    assert [row["name"] for row in importances][0] == "lr" and importances[0]["importance"] > 0.5
+    assert "fANOVA" in data["importance"]["method"] and data["colors"]["stopped early"] != data["colors"]["failed"]
+    page = render_report(session, summary, data, "")
+    assert 'id="lb-parcoords"' in page and 'id="lb-importance"' in page
+    searched = re.search(r'<pre id="lb-best-searched">(.*?)</pre>', page, re.S).group(1)
+    best = data["best"]["config"]
+    assert searched.splitlines()[1:] == [f"lr: {number(best['lr'])}", f"hidden_size: {best['hidden_size']}"]  # the search space's order
+    assert page.index('id="lb-best-searched"') < page.index('id="lb-best"')  # the searched values before the complete config
+
+
+def test_importance_needs_a_few_trials_and_some_variation():
+    from lightning_bohb.session.importance import param_importance
+
+    two = [{"config": {"lr": 0.1}, "best": 1.0}, {"config": {"lr": 0.2}, "best": 2.0}]
+    assert param_importance(two, "min")["note"].startswith("Needs 3 trials") and param_importance(two, "min")["importances"] == []
+    same = [{"config": {"lr": 0.1}, "best": float(i)} for i in range(4)]
+    assert param_importance(same, "min")["note"] == "No searched hyperparameter took more than one value yet."

@@ -28,13 +28,22 @@ from lightning_bohb._ray.internals import end_local_autoscaler_monitor
 # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
 _WORKER_SETUP_HOOK = "lightning_bohb.core.worker_setup.quiet_trial_output"
 _RAY_WORKER_LOGGER = "ray._private.worker"
+_RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+_QUIET = (
+    # ``ray.init`` off the main thread warns that it set no SIGTERM handler: the session installs its own.
+    "SIGTERM handler is not set",
+    # A new local Ray turns token authentication on (Ray's default, kept) and says so at WARNING on every
+    # run; on a cluster, the token is the cluster's business (docs: the cluster page).
+    "Token authentication is enabled for this Ray cluster",
+)
 
 
-class _NoThreadSigtermWarning(logging.Filter):
-    """``ray.init`` off the main thread warns that it set no SIGTERM handler: the session installs its own."""
+class _QuietStart(logging.Filter):
+    """Drops the warnings of a local ``ray.init`` that say nothing to the user of a session (`_QUIET`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "SIGTERM handler is not set" not in record.getMessage()
+        message = record.getMessage()
+        return not any(text in message for text in _QUIET)
 
 
 class RayStart:
@@ -59,8 +68,9 @@ class RayStart:
         self._release = threading.Event()  # Ray is shut down: the thread may end
         self._filter: Optional[logging.Filter] = None
         if self.owned:
-            self._filter = _NoThreadSigtermWarning()
-            logging.getLogger(_RAY_WORKER_LOGGER).addFilter(self._filter)
+            self._filter = _QuietStart()
+            for name in (_RAY_WORKER_LOGGER, _RAY_AUTH_LOGGER):
+                logging.getLogger(name).addFilter(self._filter)
             self._thread = threading.Thread(target=self._init, name="lightning_bohb-ray-init", daemon=True)
             self._thread.start()
 
@@ -88,7 +98,8 @@ class RayStart:
     def _wait_up(self) -> None:
         self._up.wait()
         if self._filter is not None:
-            logging.getLogger(_RAY_WORKER_LOGGER).removeFilter(self._filter)
+            for name in (_RAY_WORKER_LOGGER, _RAY_AUTH_LOGGER):
+                logging.getLogger(name).removeFilter(self._filter)
             self._filter = None
 
     def wait(self) -> None:

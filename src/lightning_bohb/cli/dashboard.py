@@ -9,11 +9,19 @@ process whose output goes to ``<session>/resume.log``, and ``trial pause|continu
 file the driver reads).
 
 Security, as Jupyter does it: it binds 127.0.0.1 unless told otherwise (then it warns); a random
-token, printed in the start URL, is required on every request (query ``token`` or header
-``X-LB-Token``) and a wrong or missing one gets 403 with nothing done; a control is a POST that must
-carry the token in the header (a cross-site form cannot set it), and ``--read-only`` removes every
-control. Sessions are addressed by their path below the served folder, checked against the sessions
-found there: no path from a request is ever opened as such.
+token, printed in the start URL, is required on every request (query ``token``, header
+``X-LB-Token`` or the cookie it is exchanged for) and a wrong or missing one gets 403 with nothing
+done. The page's first load exchanges the URL's token for a cookie (HttpOnly, SameSite=Strict,
+named for the port) and redirects to the same URL without it, so the token stays out of links and
+the browser's history. A control is a POST that must carry the token in the header (a cross-site
+form cannot set it), and ``--read-only`` removes every control. A request whose ``Host`` header is
+not the address and port served is refused (DNS rebinding). Sessions are addressed by their path
+below the served folder, checked against the sessions found there: no path from a request is ever
+opened as such.
+
+Nothing blocks the server's event loop: every route that reads files or waits runs on a worker
+thread, and ``resume.log`` is opened without blocking (a FIFO planted there is refused) and never
+through a link.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route functions' annotations at run time.
@@ -22,28 +30,32 @@ import ipaddress
 import os
 import secrets
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from lightning_bohb.cli import export
 from lightning_bohb.cli.commands import find_sessions, state_label
 from lightning_bohb.exceptions import LightningTuneError, SessionError
-from lightning_bohb.session.history import SessionHistory, chart_data, metric_of, summary_trials
+from lightning_bohb.session.history import SessionHistory, metric_of, summary_trials
+from lightning_bohb.session.importance import param_importance
 from lightning_bohb.session.lock import lock_is_live, read_lock
 from lightning_bohb.session.state import SUMMARY_FILE, SessionStatus, read_summary
 
 TOKEN_HEADER = "X-LB-Token"
+COOKIE_PREFIX = "lb_token_"  # + the port: a browser shares cookies between the ports of one host
 RESUME_LOG = "resume.log"
 POLL_MS = 1500
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the token is in the URL: never send it on
+    "Referrer-Policy": "no-referrer",  # the first URL has the token: never send it on
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 }
@@ -67,6 +79,8 @@ class Sessions:
         self.root = root
         self.single = (root / SUMMARY_FILE).is_file()
         self._histories: Dict[str, SessionHistory] = {}
+        self._importance: Dict[str, Tuple[Any, Dict[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     def find(self) -> List[Tuple[str, Path, Dict[str, Any], Optional[str]]]:
         """``(key, folder, summary, problem)`` for every session served."""
@@ -87,10 +101,23 @@ class Sessions:
         raise KeyError(key)
 
     def history(self, key: str, folder: Path) -> SessionHistory:
-        history = self._histories.get(key)
-        if history is None or history.session_dir != folder:
-            history = self._histories[key] = SessionHistory(folder)
-        return history
+        with self._lock:
+            history = self._histories.get(key)
+            if history is None or history.session_dir != folder:
+                history = self._histories[key] = SessionHistory(folder)
+            return history
+
+    def importance(self, key: str, data: Dict[str, Any]) -> Dict[str, Any]:
+        """`param_importance` of the chart data, computed again only when a trial's values or best changed."""
+        signature = tuple((t["id"], t["best"], repr(sorted(t["config"].items()))) for t in data["trials"])
+        with self._lock:
+            cached = self._importance.get(key)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        result = param_importance(data["trials"], data["mode"], data.get("searched") or None)
+        with self._lock:
+            self._importance[key] = (signature, result)
+        return result
 
 
 def session_row(key: str, folder: Path, summary: Dict[str, Any], problem: Optional[str]) -> Dict[str, Any]:
@@ -122,7 +149,7 @@ def session_detail(sessions: Sessions, key: str) -> Dict[str, Any]:
     folder, summary = sessions.get(key)
     row = session_row(key, folder, summary, None)
     state = row["state"]
-    resume_log = folder / RESUME_LOG
+    charts = export.report_data(folder, summary, sessions.history(key, folder), lambda data: sessions.importance(key, data))
     return {
         **row,
         "folder": str(folder),
@@ -130,21 +157,32 @@ def session_detail(sessions: Sessions, key: str) -> Dict[str, Any]:
         "pause_count": summary.get("pause_count", 0),
         "resume_command": summary.get("resume_command"),
         "pause_command": f"lightning-bohb pause {folder}",
-        "resumable": state in (SessionStatus.PAUSED.value, SessionStatus.FAILED.value) or state.startswith("RUNNING (stale"),
+        "resumable": resumable(state),
         "is_running": state == SessionStatus.RUNNING.value,
         "pause_pending": bool((summary.get("pause") or {}).get("pause_requested")) if isinstance(summary.get("pause"), dict) else False,
-        "resume_log": _tail(resume_log) if resume_log.is_file() and not resume_log.is_symlink() else None,
+        "resume_log": _tail(folder / RESUME_LOG),
+        "best_searched": export.searched_text(charts),
         "best_config": export.best_config_text(folder, summary),
-        "charts": chart_data(folder, summary, sessions.history(key, folder)),
+        "charts": charts,
     }
 
 
-def _tail(path: Path, limit: int = 4000) -> str:
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(max(0, size - limit))
-        return handle.read().decode(errors="replace")
+def resumable(state: str) -> bool:
+    return state in (SessionStatus.PAUSED.value, SessionStatus.FAILED.value) or state.startswith("RUNNING (stale")
+
+
+def _tail(path: Path, limit: int = 4000) -> Optional[str]:
+    """The end of a regular file; None when there is none (missing, a link, a FIFO or anything else)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        handle.seek(max(0, info.st_size - limit))
+        return handle.read(limit).decode(errors="replace")
 
 
 class Controls:
@@ -176,12 +214,19 @@ class Controls:
         thread.start()
         return self.messages[key]
 
-    def resume(self, key: str, folder: Path, detail: Dict[str, Any]) -> str:
-        if not detail["resumable"] or lock_is_live(read_lock(folder)):
-            raise SessionError(f"Session {folder} is {detail['state']}: nothing to resume.")
+    def resume(self, key: str, folder: Path, summary: Dict[str, Any]) -> str:
+        state = state_label(folder, summary)
+        if not resumable(state) or lock_is_live(read_lock(folder)):
+            raise SessionError(f"Session {folder} is {state}: nothing to resume.")
         log = folder / RESUME_LOG
-        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:  # never blocks (a FIFO without a reader: ENXIO) and never follows a link
+            fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+        except OSError as err:
+            raise SessionError(f"Cannot open {log} for the resume's output: {err.strerror or err}. Remove it and try again.") from None
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SessionError(f"{log} is not a regular file (a FIFO or a device?); remove it and try again.")
+            os.set_blocking(fd, True)
             os.write(fd, f"\n--- resumed from the dashboard at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
             process = subprocess.Popen(
                 [sys.executable, "-m", "lightning_bohb", "resume", str(folder)],
@@ -198,23 +243,39 @@ class Controls:
         return self.messages[key]
 
 
-def create_app(root: Path, token: str, read_only: bool = False) -> Any:
-    """The FastAPI application (every route checks ``token``)."""
+def create_app(root: Path, token: str, read_only: bool = False, port: int = 0, hosts: Optional[Set[str]] = None) -> Any:
+    """The FastAPI application: every route checks ``token``; with ``hosts``, the ``Host`` header too."""
     from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+    from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+    from starlette.concurrency import run_in_threadpool
 
     sessions = Sessions(root)
     controls = Controls()
     app = FastAPI(title="LightningTune dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     plotly_cache: Dict[str, str] = {}
+    cookie = f"{COOKIE_PREFIX}{port}"
+
+    def valid(given: str) -> bool:
+        return bool(given) and secrets.compare_digest(given.encode(), token.encode())
 
     @app.middleware("http")
     async def check_token(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        given = request.headers.get(TOKEN_HEADER) or ("" if request.method == "POST" else request.query_params.get("token", ""))
-        if not given or not secrets.compare_digest(given.encode(), token.encode()):
-            response: Any = PlainTextResponse("403 Forbidden: a valid token is required (open the URL the dashboard printed).", 403)
+        query = "" if request.method == "POST" else request.query_params.get("token", "")
+        if request.method == "POST":  # a control: the header only (a cross-site form sends the cookie, not the header)
+            allowed = valid(request.headers.get(TOKEN_HEADER, ""))
+        else:
+            allowed = valid(request.headers.get(TOKEN_HEADER, "")) or valid(request.cookies.get(cookie, "")) or valid(query)
+        if hosts is not None and request.headers.get("host", "").lower() not in hosts:
+            response: Any = PlainTextResponse(f"403 Forbidden: this dashboard answers only as {sorted(hosts)[0]}.", 403)
+        elif not allowed:
+            response = PlainTextResponse("403 Forbidden: a valid token is required (open the URL the dashboard printed).", 403)
         elif request.method == "POST" and read_only:
             response = PlainTextResponse("403 Forbidden: this dashboard is read-only.", 403)
+        elif request.method == "GET" and request.url.path == "/" and valid(query):
+            # The start URL: the token becomes a cookie and the address bar (and history) a URL without it.
+            rest = urllib.parse.urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            response = RedirectResponse("/" + (f"?{rest}" if rest else ""), 303)
+            response.set_cookie(cookie, token, httponly=True, samesite="strict", path="/")
         else:
             response = await call_next(request)
         response.headers.update(_SECURITY_HEADERS)
@@ -278,26 +339,20 @@ def create_app(root: Path, token: str, read_only: bool = False) -> Any:
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
-    @app.post("/api/control")
-    async def control(request: Request) -> Any:
-        try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "expected a JSON body"}, 400)
+    def control_action(body: Any) -> Any:
         if not isinstance(body, dict):
             return JSONResponse({"error": "expected a JSON object"}, 400)
         key, action, trial_id = body.get("session"), body.get("action"), body.get("trial")
         if not isinstance(key, str) or not isinstance(action, str):
             return JSONResponse({"error": "session and action are required"}, 400)
         try:
-            folder, _ = sessions.get(key)
-            detail = session_detail(sessions, key)
+            folder, summary = sessions.get(key)
             if action == "pause":
                 message = controls.pause(key, folder, now=False)
             elif action == "quit":
                 message = controls.pause(key, folder, now=True)
             elif action == "resume":
-                message = controls.resume(key, folder, detail)
+                message = controls.resume(key, folder, summary)
             elif action in ("trial_pause", "trial_continue", "trial_stop"):
                 from lightning_bohb.cli import trial
 
@@ -312,6 +367,14 @@ def create_app(root: Path, token: str, read_only: bool = False) -> Any:
             return JSONResponse({"error": str(err)}, 409)
         controls.messages[key] = message
         return {"message": message}
+
+    @app.post("/api/control")
+    async def control(request: Request) -> Any:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": "expected a JSON body"}, 400)
+        return await run_in_threadpool(control_action, body)  # it reads files and waits: never on the event loop
 
     return app
 
@@ -329,6 +392,12 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def loopback_hosts(host: str, port: int) -> Set[str]:
+    """The ``Host`` headers a dashboard bound to a loopback address answers (any other: DNS rebinding)."""
+    names = {host, "localhost", "127.0.0.1", "::1"} if host in ("localhost", "127.0.0.1", "::1") else {host}
+    return {f"[{name}]:{port}" if ":" in name else f"{name}:{port}" for name in names}
 
 
 class DashboardServer:
@@ -354,7 +423,9 @@ class DashboardServer:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}/?token={self.token}"
-        config = uvicorn.Config(create_app(self.root, self.token, read_only), log_level="warning", access_log=False, lifespan="off")
+        hosts = loopback_hosts(host, self.port) if is_loopback(host) else None
+        app = create_app(self.root, self.token, read_only, port=self.port, hosts=hosts)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
 
     def run(self) -> None:
