@@ -22,8 +22,10 @@ def test_piped_session_prints_trial_lines_and_periodic_summaries(tmp_path, monke
 
     summaries = re.findall(r"^\d\d:\d\d:\d\d progress: (.*)$", output, re.M)
     assert summaries, output[-3000:]
-    shape = r"\d running, \d/2 done, \d+ epochs?, (best: none yet|best val_loss=\S+ \(trial \S+\)), elapsed \d:\d\d:\d\d; pause: "
+    shape = (r"\d running, \d/2 done, \d+ epochs?, (best: none yet|best val_loss=\S+ \(trial \S+\)), elapsed \d:\d\d:\d\d"
+             r"(, at most \d:\d\d:\d\d left)?; pause: ")
     assert all(re.match(shape, s) for s in summaries), summaries
+    assert all("left; pause" in s for s in summaries if "best val_loss=" in s), summaries  # an estimate once an epoch ended
     assert all(s.endswith(f"pause {session}") for s in summaries), summaries[-1]
     assert any("best val_loss=" in s for s in summaries), summaries  # the best so far appears once a trial reported
     assert "\x1b[" not in output  # plain lines, no live table, no colours
