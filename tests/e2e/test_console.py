@@ -1,6 +1,7 @@
 """The ``lightning-bohb`` console script for real: run a YAML study, status, pause from another shell,
-list, resume with the printed command, export the best config."""
+list, resume with the printed command (from a fresh shell: no PYTHONPATH, another folder), export the best config."""
 
+import os
 import shlex
 import subprocess
 import sys
@@ -76,8 +77,12 @@ def test_run_status_pause_list_resume_export(tmp_path):
     (row,) = [line for line in listing.stdout.splitlines() if line.startswith(f"study/{session.name}")]
     assert row.split()[1] == "PAUSED"
 
+    # The printed command, from a fresh shell: no PYTHONPATH (the run had the models' folders there), another folder.
+    fresh_shell = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     resumed = subprocess.run(
-        shlex.split(resume_command), cwd=tmp_path, env=script_env(), stdin=subprocess.DEVNULL,
+        shlex.split(resume_command), cwd=elsewhere, env=fresh_shell, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:]

@@ -36,7 +36,7 @@ from lightning_bohb.pause.remote import CONTROL_FILE
 from lightning_bohb.pause.signals import SignalHandlers
 from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, PauseState, StopReason, take_pause_within
 from lightning_bohb.session.events import PauseReport, SessionListener
-from lightning_bohb.session.fingerprint import check_unchanged, code_fingerprint
+from lightning_bohb.session.fingerprint import check_sources, check_unchanged, code_fingerprint
 from lightning_bohb.session.lock import SessionLock
 from lightning_bohb.session.state import (
     SESSION_PREFIX,
@@ -57,7 +57,7 @@ from lightning_bohb.session.store_lease import StoreLease
 from lightning_bohb.session.summary import better, build_summary
 from lightning_bohb.session.trust import check_trusted
 from lightning_bohb.utils.files import make_private_dir
-from lightning_bohb.utils.imports import extend_import_path
+from lightning_bohb.utils.imports import extend_import_path, pythonpath_entries
 from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
 
 logger = logging.getLogger(__name__)
@@ -80,8 +80,9 @@ class TuneSession:
         experiment_dir: Where experiments live; ``None`` takes the optimizer's.
         session_id: Reuse a given id (default: ``YYYYmmdd_HHMMSS_<6 hex>``).
         grace_period: Seconds after SIGTERM/SIGUSR1 before a pause that is still waiting quits now.
-        import_paths: Folders saved with the session and put on the import path when it resumes
-            (the script's folder and the working directory are always saved).
+        import_paths: Folders saved with the session and put on the import path when it resumes, in the
+            driver and in Ray's workers (the script's folder, the working directory and the folders of
+            ``PYTHONPATH`` are always saved: `session_import_path`).
         listener: Receives the session's events.
         auto_pause: Called with every reported result; True pauses the session.
         force: Take the session's lock even if its record still looks live (a driver on another host
@@ -263,17 +264,19 @@ class TuneSession:
         **kwargs: Any,
     ) -> "TuneSession":
         state = TuneSessionState.load(session_dir, trust=trust)
+        extend_import_path(state.sys_path)  # the session's import path, as its trials will have it
+        # From the files, before the user's code (torch, Lightning) is imported: a class gone or changed fails at once.
+        check_sources(state.fingerprint, session_dir, allow_code_changes, state.sys_path)
         from lightning_bohb._ray.internals import apply_snapshot_delta
 
         apply_snapshot_delta(session_dir / RAY_EXPERIMENT_FOLDER)  # what the driver saved since its last full snapshot
         check_tune_state(session_dir, RAY_EXPERIMENT_FOLDER)  # what Ray would fail on once started
-        extend_import_path(state.sys_path)
         try:
             optimizer = _optimizer_of(state)  # parses the config as the trials will: the classes they run
         except ConfigError as err:
             raise SessionError(
-                f"Session {session_dir} cannot be resumed with the code importable now: {err}. Restore the "
-                "code the session started with (and run from the same folder)."
+                f"Session {session_dir} cannot be resumed: {err} (The session's import path: "
+                f"{'; '.join(state.sys_path) or '(none recorded)'}.)"
             ) from None
         changes = check_unchanged(
             state.fingerprint,
@@ -283,6 +286,7 @@ class TuneSession:
             state.strategy,
             state.base_config,
             optimizer.user_classes(),
+            state.sys_path,
         )
         summary = read_summary(session_dir, required=False)
         experiment_dir = uri_parent(uri_parent(store.uri)) if store is not None else session_dir.parent.parent
@@ -357,7 +361,7 @@ class TuneSession:
             base_config=optimizer.base_config,
             base_config_source=optimizer.base_config_source,
             script=script,
-            sys_path=[*self.import_paths, *(p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p)],
+            sys_path=session_import_path(self.import_paths, script),
             cli_arguments=optimizer.cli_arguments,
         )
         return optimizer
@@ -449,16 +453,16 @@ class TuneSession:
         if not lock.held:
             lock.acquire(force=self.force)
         self._lock = None  # released at the end of this run; a later run takes it again
+        self._running_lock = lock
         ray_start: Optional[RayStart] = None
         try:
             if not resume and self._exists():  # a chosen session id met an existing session
                 raise SessionError(
-        self._running_lock = lock
                     f"Session {self.location} already exists; a new session would overwrite it. Resume it with: "
                     f"{console_command()} resume {shlex.quote(self.location)} (or 'lightning-bohb run STUDY "
                     "--resume-if-exists'), or start a new one with another session id."
                 )
-            ray_start = _start_ray()  # Ray comes up while the session sets itself up (`_run_tune`)
+            ray_start = _start_ray(self._require_state().sys_path)  # Ray comes up while the session sets itself up (`_run_tune`)
             if resume:
                 optimizer = self._restored_optimizer()
             assert optimizer is not None
@@ -529,11 +533,11 @@ class TuneSession:
             pause_deadline=optimizer.optimization_config.auto_pause_deadline(),
             on_trial_status=self._on_trial_status,
             on_step=self._on_step,
+            check_owned=self._check_owned,
             session_dir=self.session_dir,
         )
         ray_internals.capture_controller(scheduler, on_capture=_on_controller)
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
-            check_owned=self._check_owned,
         shape_callbacks: List[Any] = []
         if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones
             config = optimizer.optimization_config
@@ -571,11 +575,11 @@ class TuneSession:
                 search=(search_alg, scheduler),
                 storage_filesystem=None if self.store is not None else atomic_storage_filesystem(),
             )
+            self._check_owned()  # lost at the very end: no best config, no state is written
         except BaseException as err:
             state.status = SessionStatus.FAILED
             self._save()
             self.listener.on_stop(self)
-            self._check_owned()  # lost at the very end: no best config, no state is written
             self.listener.on_failed(self, err)
             raise
         finally:
@@ -602,10 +606,6 @@ class TuneSession:
         ))
         raise SessionPaused(self.store.uri if self.store is not None else self.session_dir, self.resume_command)
 
-    # -- progress ----------------------------------------------------------------------------
-    def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
-        optimizer = self.optimizer
-        value = result.get(optimizer.metric) if optimizer else None
     _running_lock: Optional[Union[SessionLock, StoreLease]] = None
 
     def _lock_loss(self) -> Optional[str]:
@@ -622,6 +622,10 @@ class TuneSession:
                 f"their last checkpoints. See who runs it: {console_command()} status {shlex.quote(self.location)}"
             )
 
+    # -- progress ----------------------------------------------------------------------------
+    def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
+        optimizer = self.optimizer
+        value = result.get(optimizer.metric) if optimizer else None
         if optimizer and isinstance(value, (int, float)) and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
             self.trial_best[trial.trial_id] = value
         self.listener.on_result(self, trial, result)
@@ -643,12 +647,12 @@ class TuneSession:
     _summary_took = 0.0
 
     def _save(self) -> None:
+        if self._lock_loss() is not None:  # lost to another driver: nothing more is written
+            return
         state = self._require_state()
         try:
             state.save(self.session_dir)
             self._push(STATE_FILE)  # before the summary that describes it
-        if self._lock_loss() is not None:  # lost to another driver: nothing more is written
-            return
             self._write_summary()
         except OSError as err:
             raise SessionError(
@@ -660,12 +664,12 @@ class TuneSession:
     def _write_summary(self, required: bool = True) -> None:
         """Rewrite the summary; with ``required=False`` (the periodic rewrites during a search), a store out
         of reach is logged and the summary put again at the next rewrite."""
+        if self._lock_loss() is not None:  # lost to another driver: nothing more is written
+            return
         started = self._last_summary = time.time()
         self._summary_stale = False
         coordinator = self.coordinator
         write_summary(
-        if self._lock_loss() is not None:  # lost to another driver: nothing more is written
-            return
             self.session_dir,
             build_summary(
                 self._require_state(),
@@ -717,11 +721,18 @@ class _NotWhileHeld(logging.Filter):
         return not (coordinator is not None and coordinator.holds.held)
 
 
-def _start_ray() -> RayStart:
+def _start_ray(import_path: Sequence[str]) -> RayStart:
     # This session reports progress itself: no experiment-sync warnings, no Tune status tables.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    return RayStart()
+    return RayStart(import_path)
+
+
+def session_import_path(import_paths: Sequence[str], script: Optional[str]) -> List[str]:
+    """The import path a session records and restores on resume (absolute folders, in order): the folders
+    given (a study's), the script's folder, the working folder and the folders of ``PYTHONPATH``."""
+    folders = [*import_paths, *(p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p), *pythonpath_entries()]
+    return list(dict.fromkeys(os.path.abspath(p) for p in folders))
 
 
 def _optimizer_of(state: TuneSessionState) -> ConfigDrivenOptimizer:
