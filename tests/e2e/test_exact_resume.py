@@ -1,7 +1,10 @@
 """Every strategy, paused twice and resumed, runs exactly the search it runs without pauses.
 
 Same trials (configs, in order), same per-epoch metrics, same early-stopping decisions (epochs per
-trial) and the same best config as the uninterrupted session; scheduler state is restored too.
+trial) and the same best config as the uninterrupted session; scheduler state is restored too. The
+model-based strategies pause after their model has begun proposing: Optuna and HyperOpt past their 2
+start-up trials, BOHB past its first HyperBand iteration (one searched value, 2 epochs, eta 2: 4 trials
+an iteration; its density model at a budget needs 4 results there: it proposes from the 7th trial on).
 """
 
 import json
@@ -14,13 +17,21 @@ from lightning_bohb import ConfigDrivenOptimizer, OptimizationConfig, SessionPau
 
 pytestmark = pytest.mark.usefixtures("local_ray")
 SPACE = LrSpace(lr=(1e-3, 5e-2), hidden_sizes=(16, 32, 64))
+BOHB_SPACE = LrSpace(lr=(1e-3, 5e-2))
+SEARCHES = {  # name: (max_epochs, num_samples, the results each run sees before it pauses)
+    **{name: (4, 5, (3, 4)) for name in ("asha", "random")},
+    **{name: (4, 5, (14, 4)) for name in ("optuna", "hyperopt")},  # pauses in the 4th and 5th trial
+    "bohb": (2, 10, (11, 4)),  # pauses in the 7th and 9th trial: the second and third iteration
+}
 
 
 def _optimizer(tmp_path, name, max_concurrent=1):
     record_dir = tmp_path / "records"
     record_dir.mkdir(parents=True, exist_ok=True)
-    config = OptimizationConfig(max_epochs=4, num_samples=5, max_concurrent_trials=max_concurrent, seed=11)
-    return ConfigDrivenOptimizer(write_config(tmp_path, record_dir, 0.0), SPACE, STRATEGIES[name](seed=5), config)
+    max_epochs, num_samples, _ = SEARCHES[name]
+    config = OptimizationConfig(max_epochs=max_epochs, num_samples=num_samples, max_concurrent_trials=max_concurrent, seed=11)
+    space = BOHB_SPACE if name == "bohb" else SPACE
+    return ConfigDrivenOptimizer(write_config(tmp_path, record_dir, 0.0), space, STRATEGIES[name](seed=5), config)
 
 
 def _creation_index(result):
@@ -57,7 +68,7 @@ def _paused_and_resumed(tmp_path, name, pauses, max_concurrent=1):
 def test_paused_twice_equals_uninterrupted(tmp_path, name):
     ref_dir, paused_dir = tmp_path / "ref", tmp_path / "paused"
     reference = TuneReflowCLI(name, experiment_dir=ref_dir, enable_pause=False, verbose=False).run(_optimizer(ref_dir, name))
-    session, resumed = _paused_and_resumed(paused_dir, name, pauses=(3, 4))
+    session, resumed = _paused_and_resumed(paused_dir, name, pauses=SEARCHES[name][2])
 
     expected = _trace(ref_dir, reference)
     assert _trace(paused_dir, resumed) == expected
@@ -69,7 +80,7 @@ def test_paused_twice_equals_uninterrupted(tmp_path, name):
 
 @pytest.mark.parametrize("name", ["bohb", "asha"])
 def test_concurrent_bohb_and_asha_resume_without_deadlock_or_retraining(tmp_path, name):
-    _, results = _paused_and_resumed(tmp_path, name, pauses=(4,), max_concurrent=2)
-    assert len(results) == 5 and not results.errors
+    _, results = _paused_and_resumed(tmp_path, name, pauses=(SEARCHES[name][1] + 1,), max_concurrent=2)
+    assert len(results) == SEARCHES[name][1] and not results.errors
     for _, epochs in _trace(tmp_path, results):
         assert [epoch for epoch, _ in epochs] == list(range(len(epochs)))  # no epoch trained twice
