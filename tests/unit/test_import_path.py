@@ -209,3 +209,41 @@ def test_a_resume_refuses_a_class_it_cannot_import_with_the_folder_never_as_a_ch
     with pytest.raises(SessionError) as info:
         fingerprint.check_unchanged({"classes": recorded["classes"]}, "s", False, used[0], used[1], base, None, [str(models)])
     assert f"class {name}.Net cannot be imported" in str(info.value) and "changed" not in str(info.value)
+
+
+def test_a_state_whose_search_space_only_the_recorded_path_imports_loads_from_a_fresh_shell(tmp_path):
+    from lightning_bohb import OptimizationConfig, RandomStrategy
+    from lightning_bohb.session.state import TuneSessionState
+    from lightning_bohb.utils.files import make_private_dir
+
+    code = tmp_path / "code"
+    code.mkdir()
+    module = f"lt_space_{os.getpid()}"
+    (code / f"{module}.py").write_text(
+        "from lightning_bohb import SearchSpace\n\n\nclass Space(SearchSpace):\n"
+        "    def get_search_space(self):\n        return {'lr': 0.1}\n\n"
+        "    def get_metric_config(self):\n        return {'metric': 'val_loss', 'mode': 'min'}\n"
+    )
+    session = make_private_dir(tmp_path / "exp" / "session_20260101_000000_abcdef")
+    sys.path.insert(0, str(code))
+    try:  # saved as a run saves it: the module imported, so its class is pickled by reference
+        state = TuneSessionState(
+            session_id="20260101_000000_abcdef", experiment_name="exp", search_space=import_class(f"{module}.Space")(),
+            strategy=RandomStrategy(), optimization_config=OptimizationConfig(max_epochs=1, num_samples=1), base_config={},
+            sys_path=[str(code)],
+        )
+        state.save(session)
+    finally:
+        sys.path.remove(str(code))
+        sys.modules.pop(module, None)
+    assert module.encode() in (session / "session_state.pkl").read_bytes()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    load = "import sys; from lightning_bohb.session.state import TuneSessionState as S; "
+    load += "print(type(S.load(sys.argv[1]).search_space).__module__)"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", load, str(session)], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == module, done.stderr[-2000:]
+    (code / f"{module}.py").unlink()  # gone for good: the error says what to add, not that the code changed
+    done = subprocess.run([sys.executable, "-c", load, str(session)], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
+    assert f"Add the folder that holds {module} to the import path" in done.stderr and "changed" not in done.stderr.splitlines()[-1]

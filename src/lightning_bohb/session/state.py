@@ -152,6 +152,46 @@ class TuneSessionState:
         return state
 
 
+class _StandIn:
+    """What `_RecordedImportPath` gives for a class or function that does not import: takes any arguments and state."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "_StandIn":
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+
+def _with_recorded_import_path(data: bytes) -> bool:
+    """Put the ``sys_path`` recorded in the state pickle ``data`` on the import path (read with `_StandIn`
+    for whatever does not import); False when it holds none that is not there yet."""
+    import io
+    import pickle
+
+    from lightning_bohb.utils.imports import extend_import_path
+
+    class _RecordedImportPath(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            try:
+                return super().find_class(module, name)
+            except (ImportError, AttributeError):
+                return _StandIn
+
+    try:
+        state = _RecordedImportPath(io.BytesIO(data)).load()
+    except Exception:  # not readable even so: the caller reports the first error
+        return False
+    folders = getattr(state, "sys_path", None)
+    if not isinstance(folders, list) or not all(isinstance(p, str) for p in folders):
+        return False
+    before = list(sys.path)
+    extend_import_path(folders)
+    return sys.path != before
+
+
 _BACKUP_HINT = (
     "If the session paused before, copy session_state.pkl from a backup of the session folder; the trial "
     "checkpoints under {tune} are untouched."
@@ -164,12 +204,24 @@ def _unpickle(data: bytes, path: Path, session_dir: Path) -> Any:
     import cloudpickle
 
     try:
-        return cloudpickle.loads(data)
-    except (AttributeError, ImportError) as err:
+        try:
+            return cloudpickle.loads(data)
+        except ImportError:
+            # A class of the user's (a search space, a CLI class) in a module only the session's import path
+            # holds: that path is in the same (trusted) pickle. Read it with stand-ins for what does not
+            # import, put it on the import path, load again.
+            if not _with_recorded_import_path(data):
+                raise
+            return cloudpickle.loads(data)
+    except ImportError as err:
         raise SessionError(
-            f"Cannot unpickle the session state {path}: {err}. The code that defined the search space "
-            "or strategy changed or is not importable since the session started. Resume with the same "
-            "code version (and run from the same folder)."
+            f"Cannot unpickle the session state {path}: {err}, also with the session's recorded import path. Add "
+            f"the folder that holds {err.name or 'that module'} to the import path (PYTHONPATH=/that/folder), then resume again."
+        ) from None
+    except AttributeError as err:
+        raise SessionError(
+            f"Cannot unpickle the session state {path}: {err}. The code that defined the search space or strategy "
+            "changed since the session started: resume with the code the session started with."
         ) from None
     except (pickle.UnpicklingError, EOFError, ValueError) as err:
         raise SessionError(
