@@ -41,6 +41,45 @@ def test_backend_option_validation():
         HyperOptStrategy(n_initial_points=0)
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_points_in_model": 0}, "`min_points_in_model` is 0, but must be `min_points_in_model >= 1`"),
+        ({"top_n_percent": 100}, "`top_n_percent` is 100, but must be `0 < top_n_percent < 100`"),
+        ({"top_n_percent": 1.5}, "`top_n_percent` is 1.5, but must be `0 < top_n_percent < 100`"),
+        ({"num_samples": True}, "`num_samples` is True, but must be `num_samples >= 1`"),
+        ({"random_fraction": float("nan")}, "`random_fraction` is nan, but must be `0 <= random_fraction <= 1`"),
+        ({"bandwidth_factor": "3"}, "`bandwidth_factor` is '3', but must be `bandwidth_factor > 0`"),
+        ({"min_bandwidth": 0}, "`min_bandwidth` is 0, but must be `min_bandwidth > 0`"),
+    ],
+)
+def test_bohb_model_settings_validation(kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        BOHBStrategy(**kwargs)
+    assert message in str(info.value)
+
+
+def test_bohb_model_settings_reach_hpbandster():
+    from ray import tune
+
+    settings = dict(min_points_in_model=4, top_n_percent=20, num_samples=16, random_fraction=0.5, bandwidth_factor=2, min_bandwidth=0.01)
+    searcher, _ = BOHBStrategy(**settings).build(max_t=9, max_concurrent=1, seed=0)
+    searcher.set_search_properties("loss", "min", {"x": tune.uniform(0, 1)})
+    model = searcher.bohber
+    got = (model.min_points_in_model, model.top_n_percent, model.num_samples, model.random_fraction, model.bw_factor, model.min_bandwidth)
+    assert got == tuple(settings.values())
+    assert strategy_from_name("bohb", top_n_percent=20).top_n_percent == 20  # the study YAML's way in
+
+
+def test_a_bohb_strategy_pickled_before_its_model_settings_builds_with_the_defaults():
+    old = BOHBStrategy.__new__(BOHBStrategy)  # as 0.1.0 pickled it: these four fields only
+    old.__dict__.update(seed=None, grace_period=1, reduction_factor=3, max_t=None)
+    searcher, _ = old.build(max_t=9, max_concurrent=1, seed=0)
+    defaults = {"min_points_in_model": None, "top_n_percent": 15, "num_samples": 64}
+    defaults.update(random_fraction=1 / 3, bandwidth_factor=3, min_bandwidth=1e-3)
+    assert searcher._bohb_config == defaults
+
+
 def test_strategy_from_name():
     strategy = strategy_from_name("BOHB", reduction_factor=2, seed=5)
     assert isinstance(strategy, BOHBStrategy) and strategy.reduction_factor == 2 and strategy.seed == 5
