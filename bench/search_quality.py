@@ -236,13 +236,15 @@ def run_dehb(seed: int, budget: int) -> dict:
 # --------------------------------------------------------------------------------------------
 # Ray rows: the product and plain Ray Tune, training hartmann_model.HartmannModule.
 # --------------------------------------------------------------------------------------------
-def _budget_callback(ledger: Ledger, generator, mismatch: List[float]):
-    """Counts each result as one epoch (Tune resumes a promoted trial from its checkpoint); ends the search at the budget."""
+def _budget_callback(ledger: Ledger, generator, mismatch: List[float], events: List[list]):
+    """Counts each result as one epoch (Tune resumes a promoted trial from its checkpoint); ends the search at the budget.
+    Records ``[arrival time, trial, epoch]`` of each result in ``events``."""
     from ray.tune import Callback
 
     class BudgetCallback(Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
             epoch = int(result["training_iteration"])
+            events.append([time.perf_counter(), trial.trial_id, epoch])
             xs = config_key(trial.config[f"X_{i}"] for i in range(DIMS))
             value = mf_hartmann6(epoch, xs)
             mismatch[0] = max(mismatch[0], abs(float(result["val_loss"]) - value))
@@ -261,18 +263,38 @@ def _as_generator(search_alg):
 
 def run_on_ray(name: str, seed: int, budget: int, workdir: Path) -> dict:
     concurrency = int(name[-1])
-    ledger, mismatch = Ledger(budget), [0.0]
+    ledger, mismatch, events = Ledger(budget), [0.0], []
     folder = workdir / f"{name}_seed{seed}"
     if name.startswith("product"):
         search = _product_search(seed, budget, concurrency, folder)
     else:
         search = _plain_search(seed, budget, concurrency, folder)
     start = time.perf_counter()
-    search(lambda generator: _budget_callback(ledger, generator, mismatch))
+    search(lambda generator: _budget_callback(ledger, generator, mismatch, events))
     if not ledger.exhausted:  # Tune returns normally after Ctrl+C, and when trials fail
         raise SystemExit(f"error: {name} seed {seed} ended after {ledger.spent} of {budget} epochs (interrupted, or its "
                          "trials failed: see Tune's output above); not recorded, the results file keeps the runs before it")
-    return ledger.record(time.perf_counter() - start, trials=len(ledger.reached), max_abs_reported_diff=mismatch[0])
+    return ledger.record(time.perf_counter() - start, trials=len(ledger.reached), max_abs_reported_diff=mismatch[0],
+                         events=[[round(t - start, 4), trial, epoch] for t, trial, epoch in events])
+
+
+def timing(run: dict) -> dict:
+    """A Ray run's wall time split by its results' arrival times (meaningful at concurrency 1): ``epoch_s``, the median
+    time between a trial's consecutive epochs; ``switch_s``, the median time from one trial's result to another trial's
+    (stopping or pausing one, starting or resuming the next from its checkpoint, and its epoch) less ``epoch_s``;
+    ``switches``; ``first_s``, start to the first result; ``tail_s``, the last result to the end."""
+    events = run["events"]
+    epochs = [b[0] - a[0] for a, b in zip(events, events[1:], strict=False) if a[1] == b[1] and b[2] == a[2] + 1]
+    changes = [b[0] - a[0] for a, b in zip(events, events[1:], strict=False) if a[1] != b[1]]
+    epoch_s = _quartiles(epochs)[0] if epochs else float("nan")
+    return {"epoch_s": epoch_s, "switch_s": (_quartiles(changes)[0] - epoch_s) if changes else float("nan"),
+            "switches": len(changes), "epochs": len(events), "first_s": events[0][0], "tail_s": run["wall_s"] - events[-1][0]}
+
+
+def modelled_wall(shape: dict, costs: dict) -> float:
+    """The wall time of a run with ``shape``'s switches and epochs at ``costs``' per-epoch and per-switch times."""
+    return (costs["first_s"] + shape["switches"] * (costs["switch_s"] + costs["epoch_s"])
+            + (shape["epochs"] - 1 - shape["switches"]) * costs["epoch_s"] + costs["tail_s"])
 
 
 def _product_search(seed: int, budget: int, concurrency: int, folder: Path):
@@ -365,7 +387,7 @@ def load_results(path: Path, budget: Optional[int]) -> dict:
 def save_results(results: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
+    tmp.write_text(json.dumps(results))
     os.replace(tmp, path)
 
 
@@ -429,7 +451,7 @@ def _print_tests(results: dict, names: List[str], budget: int) -> None:
 
 def _print_cost(results: dict) -> None:
     rows = []
-    per_trial: Dict[str, float] = {}
+    costs: Dict[str, dict] = {}
     for name in ON_RAY:
         runs = _runs(results, name)
         if not runs:
@@ -437,19 +459,29 @@ def _print_cost(results: dict) -> None:
         wall = [run["wall_s"] for run in runs]
         trials = [run["trials"] for run in runs]
         epochs = [run["epochs"] for run in runs]
-        per_trial[name] = _quartiles([w / t for w, t in zip(wall, trials, strict=True)])[0]
+        per_trial = _quartiles([w / t for w, t in zip(wall, trials, strict=True)])[0]
         per_epoch = _quartiles([w / e for w, e in zip(wall, epochs, strict=True)])[0]
         medians = [_quartiles(values)[0] for values in (trials, epochs, wall)]
-        rows.append([LABELS[name], len(runs), *medians, per_trial[name], per_epoch])
+        split: list = [None] * 5
+        if name.endswith("c1"):  # with two trials at once, arrival gaps are no per-trial costs
+            splits = [timing(run) for run in runs]
+            costs[name] = {key: _quartiles([one[key] for one in splits])[0] for key in splits[0]}
+            split = [costs[name][key] for key in ("switches", "epoch_s", "switch_s", "first_s", "tail_s")]
+        rows.append([LABELS[name], len(runs), *medians, per_trial, per_epoch, *split])
     if not rows:
         return
-    print("\nCost of a run on one shared local Ray (medians; epochs = all trained, past the budget included)")
-    print_table(["optimizer", "seeds", "trials", "epochs", "wall s", "s/trial", "s/epoch"], rows)
-    for concurrency in (1, 2):
-        product, plain = per_trial.get(f"product-bohb-c{concurrency}"), per_trial.get(f"raytune-bohb-c{concurrency}")
-        if product and plain:
-            print(f"concurrency {concurrency}: LightningTune {product:.2f} s/trial against plain Ray Tune {plain:.2f} s/trial: "
-                  f"the product's share {(product - plain) / product:.0%} ({product - plain:+.2f} s a trial)")
+    print("\nCost of a run on one shared local Ray (medians over seeds; epochs = all trained, past the budget included;"
+          "\n'switch' = one trial's result to another trial's, less an epoch: stopping or pausing one, starting or resuming the next)")
+    print_table(["optimizer", "seeds", "trials", "epochs", "wall s", "s/trial", "s/epoch", "switches", "epoch s", "switch s",
+                 "first result s", "tail s"], rows)
+    product, plain = "product-bohb-c1", "raytune-bohb-c1"
+    if product in costs and plain in costs:
+        mine, theirs = _quartiles([run["wall_s"] for run in _runs(results, product)])[0], modelled_wall(costs[product], costs[plain])
+        ours, plains = costs[product], costs[plain]
+        print(f"concurrency 1: the product's search ({ours['switches']:.0f} switches, {ours['epochs']:.0f} epochs) at "
+              f"plain Ray Tune's per-epoch and per-switch times: {theirs:.0f} s against the product's {mine:.0f} s: the product's "
+              f"share {(mine - theirs) / mine:.0%}; per switch {ours['switch_s']:.2f} s against {plains['switch_s']:.2f} s, "
+              f"per epoch {ours['epoch_s']:.3f} s against {plains['epoch_s']:.3f} s")
 
 
 def _plot(results: dict, names: List[str], path: Path) -> None:
