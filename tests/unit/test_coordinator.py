@@ -185,3 +185,21 @@ def test_every_step_checks_the_driver_still_owns_the_session_also_while_pausing(
     lost.append(True)
     with pytest.raises(SessionLockLost):  # Tune's loop ends on it, at once
         coord.on_step_end(2, [trial("a")])
+
+
+def test_the_live_tables_pause_line_counts_the_running_trials_and_never_0_while_they_run(tmp_path):
+    from lightning_bohb.cli.tune_reflow import TuneReflowCLI
+
+    cli = TuneReflowCLI("pause_line", experiment_dir=tmp_path, verbose=False)
+    coord = PauseCoordinator(cli.session.pause, Channel(), pause_timeout=600)
+    coord.attach_interrupt(threading.Event())
+    cli.session.coordinator = coord
+    a, b = trial("a", checkpoint_step=3), trial("b", checkpoint_step=3)
+    coord.on_step_end(0, [a, b])
+    assert cli._pause_line().startswith("p: pause")
+    cli.session.request_pause()
+    assert cli._pause_line() == "pause requested: waiting for 2 trials to reach validation"
+    coord.control.acks = {"a": 3, "b": 3}
+    coord.on_step_end(1, [a, b])
+    assert coord.stop_reason == StopReason.PAUSED
+    assert cli._pause_line().startswith("pausing: saving the session")

@@ -277,9 +277,11 @@ class TuneReflowCLI(SessionListener):
             self.on_pause(session.store.uri if session.store is not None else session.session_dir, session.resume_command)
 
     def _pause_line(self) -> str:
-        session = self.session
-        if session.pause.pause_pending and session.coordinator is not None:
-            return f"pause requested: waiting for {len(session.coordinator.waiting)} trials to reach validation"
+        session, coordinator = self.session, self.session.coordinator
+        if coordinator is not None and coordinator.stop_reason is not None:
+            return "pausing: saving the session (every running trial's checkpoint is in)"
+        if session.pause.pause_pending and coordinator is not None:
+            return f"pause requested: waiting for {len(coordinator.waiting)} trials to reach validation"
         return "p: pause at next validation   q: quit now   Ctrl+C: pause"
 
     def _say(self, message: str) -> None:
