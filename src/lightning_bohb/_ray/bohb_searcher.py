@@ -18,6 +18,7 @@ or closed as stale).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 from typing import Any, Dict, Iterator, Optional, Set, Tuple
 
@@ -29,7 +30,8 @@ class ReproducibleTuneBOHB(TuneBOHB):
     """`TuneBOHB` with its own seeded numpy generator and exactly-once rung observations."""
 
     def __init__(self, **kwargs: Any) -> None:
-        """Takes `TuneBOHB`'s arguments by keyword; ``seed`` seeds the model's draws too."""
+        """Takes `TuneBOHB`'s arguments by keyword; ``seed`` seeds the model's draws too. A searcher state
+        saved by Ray's own `TuneBOHB` (a 0.1.0 session) restores over these two fields, keeping them."""
         self._numpy_state = np.random.RandomState(kwargs.get("seed"))
         self._observed: Set[Tuple[str, float]] = set()
         super().__init__(**kwargs)
@@ -37,8 +39,6 @@ class ReproducibleTuneBOHB(TuneBOHB):
     @contextlib.contextmanager
     def _own_numpy_draws(self) -> Iterator[None]:
         """numpy's global generator is this searcher's for the duration, and the caller's again after."""
-        if "_numpy_state" not in self.__dict__:  # a state saved by Ray's TuneBOHB: seed from what it had
-            self._numpy_state = np.random.RandomState(self._seed)
         outside = np.random.get_state()
         np.random.set_state(self._numpy_state.get_state())
         try:
@@ -61,17 +61,13 @@ class ReproducibleTuneBOHB(TuneBOHB):
         budget = (result.get("hyperband_info") or {}).get("budget")
         if budget is None or trial_id not in self.trial_to_params:
             return
-        observed = self.__dict__.setdefault("_observed", set())
-        if (trial_id, budget) in observed:
+        if (trial_id, budget) in self._observed:
             return
-        observed.add((trial_id, budget))
+        self._observed.add((trial_id, budget))
         with self._own_numpy_draws():
             self.bohber.new_result(self.to_wrapper(trial_id, result))
 
     def observation_counts(self) -> Dict[float, int]:
         """How many rung results the model was given, per budget (hpbandster keeps a budget's results only
         while no larger budget has a model, as the reference BOHB does)."""
-        counts: Dict[float, int] = {}
-        for _, budget in self.__dict__.get("_observed", ()):
-            counts[budget] = counts.get(budget, 0) + 1
-        return dict(sorted(counts.items()))
+        return dict(sorted(collections.Counter(budget for _, budget in self._observed).items()))
