@@ -171,6 +171,31 @@ def test_experiment_snapshot_index_is_published_after_everything_it_indexes(tmp_
     assert (session / "trial_a" / "result.json").read_text() == '{"epoch": 1}\n'
 
 
+def test_a_driver_that_lost_its_session_writes_no_snapshot(tmp_path):
+    """A driver suspended past its lease resumes inside a step of Tune's loop, whose timed snapshot comes
+    before the step's ownership check: the write itself asks first, and nothing reaches the session."""
+    from lightning_bohb.exceptions import SessionLockLost
+
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    (staging / "trial_a").mkdir(parents=True)
+    (staging / "trial_a" / "result.json").write_text('{"epoch": 1}\n')
+    (staging / "experiment_state-x.json").write_text("{}")
+    asked = []
+
+    def check_owned():
+        asked.append(True)
+        raise SessionLockLost("taken over by another driver")
+
+    controller = _Controller()
+    ray_internals.publish_snapshots_last(controller, before_write=check_owned)
+    controller._storage.syncer.sync_up(str(staging), str(session))
+    with pytest.raises(Exception, match="taken over"):
+        controller._storage.syncer.wait()
+    with pytest.raises(SessionLockLost):
+        ray_internals._journals[controller].snapshot()  # the snapshot per trial checkpoint
+    assert len(asked) == 2 and not session.exists()
+
+
 def test_snapshot_copy_still_leaves_out_what_it_is_told_to(tmp_path):
     staging, session = tmp_path / "staging", tmp_path / "session"
     (staging / "trial_a").mkdir(parents=True)

@@ -13,7 +13,7 @@ import re
 import signal
 import threading
 import weakref
-from typing import Any, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 
 def _ray_version() -> str:
@@ -120,9 +120,11 @@ def capture_controller(scheduler, on_capture=None) -> None:
 _SNAPSHOT_INDEX_PREFIX = "experiment_state-"
 
 
-def publish_snapshots_last(controller) -> None:
+def publish_snapshots_last(controller, before_write: Callable[[], None] = lambda: None) -> None:
     """Have Tune copy each experiment snapshot into the session with its index written last, and
-    only the files that changed since its previous copy.
+    only the files that changed since its previous copy; ``before_write()`` runs first and raises to
+    write nothing (a driver that lost its session: Tune's loop writes a snapshot on a timer, also in
+    the step a driver suspended past its lease resumes in, before that step's ownership check).
 
     Tune copies its staging directory into the session file by file, ``experiment_state-*.json``
     (which checkpoint each trial resumes from) before the trials' ``result.json``. A ``kill -9``
@@ -140,6 +142,7 @@ def publish_snapshots_last(controller) -> None:
     syncer = controller._storage.syncer
     journal = _journals.get(controller) or _SnapshotJournal(controller)
     _journals[controller] = journal
+    journal.before_write = before_write
     key = journal.key  # not the journal: every trial's storage context (pickled to its actor) holds this syncer
 
     def sync_up_command(local_path, uri, exclude=None):
@@ -163,6 +166,7 @@ def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journ
 
     journal = _journals_by_key.get(journal_key) if journal_key is not None else None
     if journal is not None:
+        journal.before_write()
         journal.published = False
     _upload_changed(local_path, fs, fs_path, exclude, {} if journal is None else journal.copied)
     if journal is not None:
@@ -315,6 +319,7 @@ class _SnapshotJournal:
         self.to_scan: Set[Any] = set()
         self.unsettled: Set[Any] = set()
         self.published = False
+        self.before_write: Callable[[], None] = lambda: None  # raises to write nothing (`publish_snapshots_last`)
         self.last_full = float("-inf")
         self.full_took = 0.0
         controller._trials_to_cache = _TrackingSet(controller._trials_to_cache, self.changed, self.to_scan)
@@ -322,6 +327,7 @@ class _SnapshotJournal:
     def snapshot(self) -> None:
         import time
 
+        self.before_write()
         since = time.monotonic() - self.last_full
         if since >= max(_FULL_SNAPSHOT_EVERY_S, 19 * self.full_took):
             started = time.monotonic()

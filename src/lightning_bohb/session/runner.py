@@ -536,7 +536,7 @@ class TuneSession:
             check_owned=self._check_owned,
             session_dir=self.session_dir,
         )
-        ray_internals.capture_controller(scheduler, on_capture=_on_controller)
+        ray_internals.capture_controller(scheduler, on_capture=lambda controller: _on_controller(controller, self._check_owned))
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
         shape_callbacks: List[Any] = []
         if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones
@@ -812,10 +812,11 @@ def console_command() -> str:
     return f"{python_command()} -m lightning_bohb"
 
 
-def _on_controller(controller: Any) -> None:
-    """What the session changes in Tune's controller once it is known (before any trial runs)."""
+def _on_controller(controller: Any, check_owned: Callable[[], None]) -> None:
+    """What the session changes in Tune's controller once it is known (before any trial runs); ``check_owned``
+    raises before any snapshot is written once the driver has lost its session."""
     from lightning_bohb._ray import internals as ray_internals
     from lightning_bohb.pause.state import STEP_CHECKPOINT
 
-    ray_internals.publish_snapshots_last(controller)
+    ray_internals.publish_snapshots_last(controller, before_write=check_owned)
     ray_internals.register_step_checkpoints(controller, STEP_CHECKPOINT)  # a pause's step checkpoint is no epoch result
