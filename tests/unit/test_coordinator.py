@@ -185,6 +185,8 @@ def test_every_step_checks_the_driver_still_owns_the_session_also_while_pausing(
     lost.append(True)
     with pytest.raises(SessionLockLost):  # Tune's loop ends on it, at once
         coord.on_step_end(2, [trial("a")])
+    with pytest.raises(SessionLockLost):  # and on a result, before Tune lets its trial train on
+        coord.on_trial_result(3, [trial("a")], trial("a"), {"val_loss": 0.5, "training_iteration": 2})
 
 
 def test_the_live_tables_pause_line_counts_the_running_trials_and_never_0_while_they_run(tmp_path):

@@ -297,6 +297,12 @@ def test_a_driver_whose_lock_was_taken_over_writes_nothing_more_and_stops(tmp_pa
     session._save()
     session._write_summary()
     assert {path: path.stat().st_mtime_ns for path in session_dir.rglob("*")} == before  # nothing written
+    # What Tune raises when a callback's ownership check fired (it wraps it in its own TuneError) is the loss.
+    from ray.tune.error import TuneError
+
+    assert isinstance(session._as_lock_loss(TuneError("callback failed")), SessionLockLost)
+    lost = SessionLockLost("lost")
+    assert session._as_lock_loss(lost) is lost
     assert held._beats._thread.join(5) is None and not held._beats._thread.is_alive()  # its heartbeat ended
     held.release()
     assert read_lock(session_dir)["token"] == "theirs"  # the new owner's record is left alone

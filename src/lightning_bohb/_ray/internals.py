@@ -166,9 +166,9 @@ def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journ
 
     journal = _journals_by_key.get(journal_key) if journal_key is not None else None
     if journal is not None:
-        journal.before_write()
         journal.published = False
-    _upload_changed(local_path, fs, fs_path, exclude, {} if journal is None else journal.copied)
+    before_write = journal.before_write if journal is not None else None
+    _upload_changed(local_path, fs, fs_path, exclude, {} if journal is None else journal.copied, before_write=before_write)
     if journal is not None:
         journal.published = True  # what the copy raised reached Tune's syncer instead
         try:  # older than this snapshot: no delta is written while a copy is under way
@@ -180,7 +180,15 @@ def _upload_snapshot_last(local_path: str, fs, fs_path: str, exclude=None, journ
 _Copied = Dict[str, Tuple[Any, ...]]  # (size, mtime ns) of a settled file; (size, mtime ns, digest) of a racy one
 
 
-def _upload_changed(local_path: str, fs, fs_path: str, exclude=None, copied: Optional[_Copied] = None, prefix: str = "") -> bool:
+def _upload_changed(
+    local_path: str,
+    fs,
+    fs_path: str,
+    exclude=None,
+    copied: Optional[_Copied] = None,
+    prefix: str = "",
+    before_write: Optional[Callable[[], None]] = None,
+) -> bool:
     """Copy the files under ``local_path`` that changed since they were last copied (``copied``, keyed by
     ``prefix`` + their path below ``local_path``): subfolders first, top-level files after them, the
     experiment state index last. True if a file there is racy (modified within `_RACY_NS`): only its
@@ -189,7 +197,8 @@ def _upload_changed(local_path: str, fs, fs_path: str, exclude=None, copied: Opt
     A file whose size and modification time are those it had when copied, and that was modified long
     enough before that copy, is the same file. A racy one is read again and copied only if its content
     differs from what was copied (a digest of it); a small file is written from the bytes read, so the
-    session holds exactly the content the digest is of.
+    session holds exactly the content the digest is of. ``before_write()`` runs before each file is written
+    and raises to write no more (a copy that was under way when its driver was suspended past its lease).
     """
     import fnmatch
     import hashlib
@@ -226,6 +235,8 @@ def _upload_changed(local_path: str, fs, fs_path: str, exclude=None, copied: Opt
         racy = stat.st_mtime_ns >= settled_before
         any_racy = any_racy or racy
         target = posixpath.join(fs_path, relative)
+        if before_write is not None:
+            before_write()
         if stat.st_size > _DIGEST_MAX_BYTES:
             _upload_to_fs_path(path, fs, target)
             if racy:
@@ -398,7 +409,9 @@ class _SnapshotJournal:
         scan = sorted(self.to_scan | self.unsettled, key=lambda trial: trial.trial_id)
         for trial in scan:  # their result logs first, as for a full snapshot
             folder, prefix, fs_path = self._trial_paths(trial)
-            racy = os.path.isdir(folder) and _upload_changed(folder, storage.storage_filesystem, fs_path, None, self.copied, prefix)
+            racy = os.path.isdir(folder) and _upload_changed(
+                folder, storage.storage_filesystem, fs_path, None, self.copied, prefix, self.before_write
+            )
             if racy:
                 self.unsettled.add(trial)
             else:
@@ -420,6 +433,7 @@ class _SnapshotJournal:
             "files": files,
         }
         data = json.dumps(delta, cls=TuneFunctionEncoder).encode()
+        self.before_write()
         with storage.storage_filesystem.open_output_stream(posixpath.join(storage.experiment_fs_path, SNAPSHOT_DELTA_FILE)) as out:
             out.write(data)
 

@@ -46,7 +46,8 @@ class PauseCoordinator(Callback):
             (``previous`` None: first seen in this run; trials already ended before it are not reported).
         session_dir: Where per-trial requests arrive (``<session_dir>/requests``); None: none are read.
         on_step: Called after every step of Tune's loop, once its status changes are reported.
-        check_owned: Called first at every step of Tune's loop, also while pausing; raises to end the run
+        check_owned: Called first at every step of Tune's loop, also while pausing, and on every result before
+            Tune lets its trial train on; raises to end the run
             at once (the runner's `lightning_bohb.exceptions.SessionLockLost`: its lock was lost).
     """
 
@@ -132,6 +133,7 @@ class PauseCoordinator(Callback):
         self.pause.on_quit(interrupt.set)
 
     def on_trial_result(self, iteration: int, trials: List[Trial], trial: Trial, result: Dict[str, Any], **info: Any) -> None:
+        self.check_owned()  # before Tune lets the trial train on: a driver woken past its lease stops here
         self.trials = trials
         self.on_result(trial, result)
         if not self.pause.pause_pending and self.auto_pause(result):

@@ -576,12 +576,15 @@ class TuneSession:
                 storage_filesystem=None if self.store is not None else atomic_storage_filesystem(),
             )
             self._check_owned()  # lost at the very end: no best config, no state is written
-        except BaseException as err:
+        except BaseException as caught:
+            err = self._as_lock_loss(caught)
             state.status = SessionStatus.FAILED
             self._save()
             self.listener.on_stop(self)
             self.listener.on_failed(self, err)
-            raise
+            if err is caught:
+                raise
+            raise err from caught
         finally:
             remote.stop(remove_file=self._lock_loss() is None)  # a lost session's control file may be its new owner's
             ray.kill(control)
@@ -612,6 +615,17 @@ class TuneSession:
         """Why this driver no longer holds the lock or lease of its running session; None while it does."""
         lock = self._running_lock
         return None if lock is None else lock.loss()
+
+    def _as_lock_loss(self, err: BaseException) -> BaseException:
+        """``err``, or the `SessionLockLost` behind it once the lock is lost: Tune reports what a callback
+        raised (the ownership check before a snapshot) as its own `TuneError`."""
+        if isinstance(err, SessionLockLost) or self._lock_loss() is None:
+            return err
+        try:
+            self._check_owned()
+        except SessionLockLost as lost:
+            return lost
+        return err
 
     def _check_owned(self) -> None:
         """`SessionLockLost` once the lock or lease is lost: the run ends at once and writes nothing more."""
