@@ -247,3 +247,27 @@ def test_a_state_whose_search_space_only_the_recorded_path_imports_loads_from_a_
     (code / f"{module}.py").unlink()  # gone for good: the error says what to add, not that the code changed
     done = subprocess.run([sys.executable, "-c", load, str(session)], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert f"Add the folder that holds {module} to the import path" in done.stderr and "changed" not in done.stderr.splitlines()[-1]
+
+
+def test_the_packages_own_classes_are_not_compared_so_a_session_outlives_a_release():
+    from lightning_bohb import SearchSpace
+    from lightning_bohb.core.strategies import BOHBStrategy
+    from lightning_bohb.session.fingerprint import changes_since, check_sources, code_fingerprint
+
+    class Space(SearchSpace):
+        def get_search_space(self):
+            return {}
+
+        def get_metric_config(self):
+            return {"metric": "val_loss", "mode": "min"}
+
+    space, strategy = Space(), BOHBStrategy()
+    recorded = code_fingerprint(space, strategy, {}, classes=[])
+    assert [key for key in recorded["classes"] if key.startswith("lightning_bohb.")] == []
+    assert any(key.endswith(".Space") for key in recorded["classes"])  # the user's class still is
+    # A fingerprint of an earlier release recorded the strategy's source, which this release changed.
+    older = {**recorded, "classes": {**recorded["classes"], "lightning_bohb.core.strategies.BOHBStrategy": "0" * 16}}
+    older["sources"] = {"lightning_bohb.core.strategies.BOHBStrategy": {
+        "module": "lightning_bohb.core.strategies", "qualname": "BOHBStrategy", "file": "/gone.py", "source": "0" * 16}}
+    assert changes_since(older, space, strategy, {}, classes=[]) == []
+    assert check_sources(older, "session", allow=False, import_path=[]) == []

@@ -8,6 +8,11 @@ imported with the session's recorded import path in place. Nothing named by the 
 ever imported. A class whose source cannot be read although it could be when it was recorded is
 reported as a change: the check never passes what it cannot see.
 
+Only the user's classes are compared: this package's own (its strategies, `YamlSearchSpace`) change with
+its releases, and a session paused by one release resumes under the next (a state of an older release
+is read as that release wrote it; `tests/e2e/test_golden_sessions.py`). Records of them written by
+earlier releases are passed over.
+
 A class pickled by value (defined in the user's script, ``__main__``) runs as it was pickled; it is
 compared with a class of the same name in the running script when there is one (a script resumed
 with ``--resume-session``), since the user may expect an edit there to take effect.
@@ -38,6 +43,11 @@ def _class_key(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _is_own(key: str) -> bool:
+    """Whether ``key`` names a class of this package (not compared: it changes with its releases)."""
+    return key.startswith(__name__.split(".")[0] + ".")
+
+
 def _source_hash(cls: Optional[type]) -> Optional[str]:
     if cls is None:
         return None
@@ -60,6 +70,7 @@ def code_fingerprint(
         used += list(classes)
     else:
         used += [cls for _, cls, _ in _config_classes(base_config) if cls is not None]
+    used = [cls for cls in used if not _is_own(_class_key(cls))]
     sources = {_class_key(cls): _source_record(cls) for cls in used}
     return {
         "classes": {_class_key(cls): _source_hash(cls) for cls in used},
@@ -94,6 +105,8 @@ def check_sources(recorded: Optional[Mapping[str, Any]], session_dir: Any, allow
     records = recorded.get("sources") if isinstance(recorded, Mapping) else None
     changes: List[str] = []
     for key, record in (records.items() if isinstance(records, Mapping) else ()):
+        if _is_own(key):
+            continue
         if not (isinstance(record, Mapping) and all(isinstance(record.get(k), str) for k in _SOURCE_KEYS)):
             continue  # not written by this version: `check_unchanged` judges
         module, qualname = record["module"], record["qualname"]
@@ -195,6 +208,8 @@ def changes_since(
 
 
 def _compare(changes: List[str], key: str, hashes: Mapping[str, Any], cls: Optional[type], why: str) -> None:
+    if _is_own(key):
+        return
     if cls is None:
         raise _NotImportable(key, why or "not found")
     if key not in hashes:
