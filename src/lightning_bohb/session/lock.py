@@ -39,6 +39,7 @@ import shlex
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -375,36 +376,104 @@ class Heartbeat:
 
 
 # -- holding the lock ----------------------------------------------------------------------------
-class SessionLock:
-    """The exclusive right to run (or delete) a session.
+class OwnerLease(ABC):
+    """The exclusive right to run (or delete) a session, held by one driver at a time: `acquire`, a
+    heartbeat from a daemon thread while held, `loss`, `release`. `SessionLock` holds it for a session
+    folder, `lightning_bohb.session.store_lease.StoreLease` for a session in object storage; the runner and
+    the commands see only this interface (`lightning_bohb.session.backend.SessionBackend.lease`).
 
     Args:
-        session_dir: The session folder (it must exist).
+        where: The session, as the user names it (its folder or URI), for messages.
         heartbeat_s: Renew the record's heartbeat this often from a daemon thread while held;
             ``None`` for a short hold that needs none (``clean``).
     """
 
-    def __init__(self, session_dir: Union[str, Path], heartbeat_s: Optional[float] = HEARTBEAT_S) -> None:
-        self.session_dir = Path(session_dir)
-        self.path = self.session_dir / LOCK_FILE
-        self.os_lock_path = self.session_dir / OS_LOCK_FILE
+    heartbeat_name = "lightning_bohb-heartbeat"
+
+    def __init__(self, where: str, heartbeat_s: Optional[float] = HEARTBEAT_S) -> None:
+        self.where = where
         self.heartbeat_s = heartbeat_s
         self.held = False
         self.broken: Optional[Dict[str, Any]] = None
         """The live-looking record a forced `acquire` took over, if any."""
-        self._fd: Optional[int] = None
         self._record: Dict[str, Any] = {}
         self._mutex = threading.Lock()
         self._beats: Optional[Heartbeat] = None
 
     def acquire(self, force: bool = False, sweep: bool = True) -> None:
-        """Take the lock, or raise `SessionError` naming its owner and the pause command.
+        """Take it, or raise `SessionError` naming its owner and the pause command.
 
-        With ``force``, a record that still looks live but whose process does not hold the OS lock
-        (a driver on another host, or one whose host cannot be checked) is taken over after logging
-        whose it was; a lock a live process holds on this machine is never broken. With ``sweep``,
-        temporary files that killed writers left in the session are removed, under the lock.
+        With ``force``, a record that still looks live but whose driver cannot be checked from here (a
+        driver on another host) is taken over after logging whose it was. With ``sweep``, temporary
+        files that killed writers left in the session are removed, once it is held.
         """
+        renewed_at = time.monotonic()  # before the record's heartbeat is taken
+        self._record = self._take(force, sweep)
+        self.held = True
+        if self.heartbeat_s:
+            self._beats = Heartbeat(self._beat, self.heartbeat_s, self.heartbeat_name, renewed_at)
+
+    def loss(self) -> Optional[str]:
+        """Why this driver no longer holds it (`Heartbeat.loss`); None while it does."""
+        return None if self._beats is None else self._beats.loss()
+
+    def release(self) -> None:
+        """Give it up; the owner record is removed only if it is still this driver's."""
+        if self._beats is not None:
+            self._beats.stop()
+            self._beats = None
+        with self._mutex:
+            if not self.held:
+                return
+            self.held = False
+            self._give_up()
+
+    def _beat(self) -> Union[bool, str, None]:
+        with self._mutex:
+            return self._renew() if self.held else None
+
+    def _taken_over(self, previous: Optional[Dict[str, Any]], force: bool, live_elsewhere: Callable[[Dict[str, Any]], str]) -> None:
+        """Refuse a live ``previous`` record without ``force`` (`SessionError`); with it, note whose it was."""
+        if not lock_is_live(previous):
+            return
+        assert previous is not None
+        if not force:
+            raise SessionError(live_elsewhere(previous))
+        self.broken = previous
+        logger.warning(f"Breaking the lock of session {self.where} (--force): it was {describe_owner(previous)}.")
+
+    @abstractmethod
+    def _take(self, force: bool, sweep: bool) -> Dict[str, Any]:
+        """Write a new owner record (`new_record`) as `acquire` describes, and return it."""
+
+    @abstractmethod
+    def _renew(self) -> Union[bool, str, None]:
+        """One beat, under the mutex while held: `Heartbeat`'s ``beat``."""
+
+    @abstractmethod
+    def _give_up(self) -> None:
+        """Remove the owner record if it is still this driver's, under the mutex."""
+
+
+class SessionLock(OwnerLease):
+    """`OwnerLease` of a session folder: an OS lock on ``session.flock`` and the record ``session.lock``.
+
+    Args:
+        session_dir: The session folder (it must exist).
+        heartbeat_s: As `OwnerLease`.
+    """
+
+    heartbeat_name = "lightning_bohb-lock-heartbeat"
+
+    def __init__(self, session_dir: Union[str, Path], heartbeat_s: Optional[float] = HEARTBEAT_S) -> None:
+        super().__init__(str(session_dir), heartbeat_s)
+        self.session_dir = Path(session_dir)
+        self.path = self.session_dir / LOCK_FILE
+        self.os_lock_path = self.session_dir / OS_LOCK_FILE
+        self._fd: Optional[int] = None
+
+    def _take(self, force: bool, sweep: bool) -> Dict[str, Any]:
+        """A lock a live process holds on this machine (its OS lock) is never broken, even with ``force``."""
         self._fd = self._open_os_lock()
         if not self._lock_os_file():
             owner = self._wait_for_live_record()
@@ -417,16 +486,9 @@ class SessionLock:
                 f"{self.os_lock_path}{unbreakable}. Pause it first: lightning-bohb pause {shlex.quote(str(self.session_dir))}"
             )
         try:
-            previous = read_lock(self.session_dir)
-            if lock_is_live(previous):
-                assert previous is not None
-                if not force:
-                    raise SessionError(self._live_elsewhere(previous))
-                self.broken = previous
-                logger.warning(f"Breaking the lock of session {self.session_dir} (--force): it was {describe_owner(previous)}.")
+            self._taken_over(read_lock(self.session_dir), force, self._live_elsewhere)
             if sweep:
                 remove_abandoned_temp_files(self.session_dir)  # only the lock's holder writes here now
-            renewed_at = time.monotonic()
             self._record = new_record(self.heartbeat_s)
             self._write_record()
         except BaseException as err:
@@ -434,30 +496,16 @@ class SessionLock:
             if isinstance(err, OSError):
                 raise SessionError(f"Could not write the session lock {self.path}: {err.strerror or err}.") from err
             raise
-        self.held = True
-        if self.heartbeat_s:
-            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lock-heartbeat", renewed_at)
+        return self._record
 
-    def loss(self) -> Optional[str]:
-        """Why this driver no longer holds the lock (`Heartbeat.loss`); None while it does."""
-        return None if self._beats is None else self._beats.loss()
-
-    def release(self) -> None:
-        """Give the lock up; the owner record is removed only if it is still this lock's."""
-        if self._beats is not None:
-            self._beats.stop()
-            self._beats = None
-        with self._mutex:
-            if not self.held:
-                return
-            self.held = False
-            try:
-                current = read_lock(self.session_dir)
-                if current is not None and current.get("token") == self._record.get("token"):
-                    self.path.unlink(missing_ok=True)
-            except OSError:
-                pass  # the folder was removed under the lock (clean)
-            self._unlock_os_file()
+    def _give_up(self) -> None:
+        try:
+            current = read_lock(self.session_dir)
+            if current is not None and current.get("token") == self._record.get("token"):
+                self.path.unlink(missing_ok=True)
+        except OSError:
+            pass  # the folder was removed under the lock (clean)
+        self._unlock_os_file()
 
     # -- internals -------------------------------------------------------------------------------
     def _open_os_lock(self) -> int:
@@ -506,17 +554,14 @@ class SessionLock:
     def _write_record(self) -> None:
         atomic_write(self.path, json.dumps(self._record))
 
-    def _beat(self) -> Union[bool, str, None]:
-        with self._mutex:
-            if not self.held:
-                return None
-            current = read_lock(self.session_dir)
-            if current is None or current.get("token") != self._record["token"]:
-                return f"the lock of session {self.session_dir} was taken over: {describe_owner(current)}"
-            self._record["heartbeat"] = time.time()
-            try:
-                self._write_record()
-            except OSError as err:  # a full disk, a folder out of reach: the next beat tries again
-                logger.warning(f"Could not renew the lock of {self.session_dir} (the next beat tries again): {err}")
-                return None
-            return True
+    def _renew(self) -> Union[bool, str, None]:
+        current = read_lock(self.session_dir)
+        if current is None or current.get("token") != self._record["token"]:
+            return f"the lock of session {self.session_dir} was taken over: {describe_owner(current)}"
+        self._record["heartbeat"] = time.time()
+        try:
+            self._write_record()
+        except OSError as err:  # a full disk, a folder out of reach: the next beat tries again
+            logger.warning(f"Could not renew the lock of {self.session_dir} (the next beat tries again): {err}")
+            return None
+        return True

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -37,10 +36,9 @@ from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session.lock import (
     HEARTBEAT_S,
     LOCK_FILE,
-    Heartbeat,
+    OwnerLease,
     describe_owner,
     live_elsewhere,
-    lock_is_live,
     new_record,
     parse_record,
 )
@@ -144,36 +142,25 @@ def read_lease(store: SessionStore) -> Optional[Dict[str, Any]]:
     return None if data is None else parse_record(data)
 
 
-class StoreLease:
-    """The exclusive right to run (or delete) a session kept in a store; `SessionLock`'s interface."""
+class StoreLease(OwnerLease):
+    """`OwnerLease` of a session kept in a store: the record object, written with conditional requests."""
+
+    heartbeat_name = "lightning_bohb-lease-heartbeat"
 
     def __init__(self, store: SessionStore, heartbeat_s: Optional[float] = HEARTBEAT_S) -> None:
+        super().__init__(store.uri, heartbeat_s)
         self.store = store
-        self.heartbeat_s = heartbeat_s
-        self.held = False
-        self.broken: Optional[Dict[str, Any]] = None
         self._records: Any = None
-        self._record: Dict[str, Any] = {}
         self._etag: Optional[str] = None
-        self._mutex = threading.Lock()
-        self._beats: Optional[Heartbeat] = None
 
-    def acquire(self, force: bool = False, sweep: bool = True) -> None:
-        """Take the lease, or raise `SessionError` naming its owner and the pause command."""
+    def _take(self, force: bool, sweep: bool) -> Dict[str, Any]:
         del sweep  # a store has no temporary files: its puts are whole
         scheme = split_query(self.store.uri)[0].split("://", 1)[0].lower()
         self._records = _S3Records(self.store) if scheme in ("s3", "s3a") else _PlainRecords(self.store)
-        renewed_at = time.monotonic()
         record = new_record(self.heartbeat_s)
         try:
             raw, etag = self._records.get()
-            if raw is not None:
-                previous = parse_record(raw)
-                if lock_is_live(previous):
-                    if not force:
-                        raise SessionError(live_elsewhere(self.store.uri, previous))
-                    self.broken = previous
-                    logger.warning(f"Breaking the lease of session {self.store.uri} (--force): it was {describe_owner(previous)}.")
+            self._taken_over(None if raw is None else parse_record(raw), force, lambda previous: live_elsewhere(self.store.uri, previous))
             self._etag = etag
             self._put(record)
         except LeaseLost:
@@ -188,32 +175,17 @@ class StoreLease:
                 f"Could not take the lease of session {self.store.uri}: {err}. Check that the bucket exists and that "
                 "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION (and AWS_ENDPOINT_URL for a store other than AWS) are set."
             ) from None
-        self._record = record
-        self.held = True
-        if self.heartbeat_s:
-            self._beats = Heartbeat(self._beat, self.heartbeat_s, "lightning_bohb-lease-heartbeat", renewed_at)
+        return record
 
-    def loss(self) -> Optional[str]:
-        """Why this driver no longer holds the lease (`Heartbeat.loss`); None while it does."""
-        return None if self._beats is None else self._beats.loss()
-
-    def release(self) -> None:
-        """Give the lease up; the record is deleted only if it is still this lease's."""
-        if self._beats is not None:
-            self._beats.stop()
-            self._beats = None
-        with self._mutex:
-            if not self.held:
-                return
-            self.held = False
-            try:
-                raw, etag = self._records.get()
-                if raw is not None and parse_record(raw).get("token") == self._record.get("token"):
-                    self._records.delete(etag)  # only that record: not one another driver wrote since
-            except LeaseLost:
-                pass  # another driver's record now: left alone
-            except Exception as err:  # a store out of reach: the record goes stale by itself
-                logger.warning(f"Could not give up the lease of session {self.store.uri}: {err}")
+    def _give_up(self) -> None:
+        try:
+            raw, etag = self._records.get()
+            if raw is not None and parse_record(raw).get("token") == self._record.get("token"):
+                self._records.delete(etag)  # only that record: not one another driver wrote since
+        except LeaseLost:
+            pass  # another driver's record now: left alone
+        except Exception as err:  # a store out of reach: the record goes stale by itself
+            logger.warning(f"Could not give up the lease of session {self.store.uri}: {err}")
 
     def _put(self, record: Dict[str, Any]) -> None:
         """Write ``record`` if the object is still the one this lease last saw (``_etag``): `LeaseLost` if not.
@@ -230,20 +202,17 @@ class StoreLease:
                 raise
             self._etag = etag
 
-    def _beat(self) -> Union[bool, str, None]:
-        with self._mutex:
-            if not self.held:
-                return None
-            self._record["heartbeat"] = time.time()
+    def _renew(self) -> Union[bool, str, None]:
+        self._record["heartbeat"] = time.time()
+        try:
+            self._put(self._record)
+        except LeaseLost:
             try:
-                self._put(self._record)
-            except LeaseLost:
-                try:
-                    owner = describe_owner(read_lease(self.store))
-                except Exception:  # out of reach again
-                    owner = "another driver"
-                return f"the lease of session {self.store.uri} was taken over: {owner}"
-            except Exception as err:  # the store out of reach for a moment: the next beat tries again
-                logger.warning(f"Could not renew the lease of {self.store.uri} (the next beat tries again): {err}")
-                return None
-            return True
+                owner = describe_owner(read_lease(self.store))
+            except Exception:  # out of reach again
+                owner = "another driver"
+            return f"the lease of session {self.store.uri} was taken over: {owner}"
+        except Exception as err:  # the store out of reach for a moment: the next beat tries again
+            logger.warning(f"Could not renew the lease of {self.store.uri} (the next beat tries again): {err}")
+            return None
+        return True
