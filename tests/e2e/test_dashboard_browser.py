@@ -18,7 +18,7 @@ import pytest
 
 from e2e_support import EXIT_PAUSED, ScriptRun, start_search, trials, wait_until, write_config
 from lightning_bohb.cli.format import number
-from lightning_bohb.session.state import SUMMARY_FILE
+from lightning_bohb.utils.layout import SUMMARY_FILE
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 

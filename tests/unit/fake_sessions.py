@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from lightning_bohb.session.state import SUMMARY_FILE
+from lightning_bohb.utils.layout import SUMMARY_FILE
 
 METRIC_ROWS = {
     "t_00000": [(1, 1.0, 0.5), (2, 0.6, 0.7), (3, 0.4, 0.8), (4, 0.3, 0.9)],

@@ -16,8 +16,8 @@ import yaml
 from lightning_bohb.cli import commands
 from lightning_bohb.cli.main import main
 from lightning_bohb.core.optimization_config import parse_duration
-from lightning_bohb.session.lock import LOCK_FILE, SessionLock
-from lightning_bohb.session.state import SUMMARY_FILE
+from lightning_bohb.session.lock import SessionLock
+from lightning_bohb.utils.layout import LOCK_FILE, SUMMARY_FILE
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
 

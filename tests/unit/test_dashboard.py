@@ -260,7 +260,7 @@ def test_bohb_sessions_refuse_to_pause_one_trial(tmp_path, capsys):
     import yaml
 
     from lightning_bohb.cli.main import main
-    from lightning_bohb.session.state import SUMMARY_FILE
+    from lightning_bohb.utils.layout import SUMMARY_FILE
 
     session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "RUNNING", "t_00001": "TERMINATED"})
     summary = yaml.safe_load((session / SUMMARY_FILE).read_text())

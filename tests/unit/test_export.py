@@ -116,7 +116,7 @@ def test_export_of_a_missing_session_is_one_error_line(tmp_path, capsys):
 def test_trials_paused_on_request_are_told_apart_from_those_a_session_pause_stopped(tmp_path):
     import yaml
 
-    from lightning_bohb.session.state import SUMMARY_FILE
+    from lightning_bohb.utils.layout import SUMMARY_FILE
 
     session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "PAUSED"})
     summary = yaml.safe_load((session / SUMMARY_FILE).read_text())
@@ -129,8 +129,8 @@ def test_trials_paused_on_request_are_told_apart_from_those_a_session_pause_stop
 def test_the_best_trial_is_the_same_for_the_header_and_the_table_and_never_non_finite(tmp_path):
     import yaml
 
-    from lightning_bohb.session.state import SUMMARY_FILE
     from lightning_bohb.session.summary import best_row, better
+    from lightning_bohb.utils.layout import SUMMARY_FILE
 
     session = make_session(tmp_path, status="RUNNING", trial_status={"t_00000": "RUNNING", "t_00001": "RUNNING"})
     (path,) = [p for p in (session / "tune").glob("*t_00001*/result.json")]
@@ -167,7 +167,7 @@ def test_the_report_has_parallel_coordinates_importance_and_the_best_trial_first
     import yaml
 
     from lightning_bohb.cli.export import render_report, report_data
-    from lightning_bohb.session.state import SUMMARY_FILE
+    from lightning_bohb.utils.layout import SUMMARY_FILE
 
     session = make_session(tmp_path)
     summary = yaml.safe_load((session / SUMMARY_FILE).read_text())

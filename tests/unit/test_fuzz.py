@@ -31,7 +31,8 @@ import pytest
 import yaml
 
 from lightning_bohb.cli.main import main
-from lightning_bohb.session.state import STATE_FILE, SUMMARY_FILE, TuneSessionState
+from lightning_bohb.session.state import TuneSessionState
+from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE
 
 SEED = 17
 CASES = {"state": 70, "summary": 70, "lock": 35, "tune": 45, "best": 15, "study": 40, "base": 25}
@@ -430,11 +431,12 @@ class bounded:
 def test_no_planted_file_hangs_or_crashes_a_reader(tmp_path, kind):
     from lightning_bohb._ray.internals import SNAPSHOT_DELTA_FILE, apply_snapshot_delta
     from lightning_bohb.exceptions import SessionError
-    from lightning_bohb.pause.remote import CONTROL_FILE, read_control
-    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, take_pause_within
+    from lightning_bohb.pause.remote import read_control
+    from lightning_bohb.pause.state import take_pause_within
     from lightning_bohb.pause.trial_requests import take_requests
     from lightning_bohb.session.history import SessionHistory
-    from lightning_bohb.session.lock import LOCK_FILE, read_lock
+    from lightning_bohb.session.lock import read_lock
+    from lightning_bohb.utils.layout import CONTROL_FILE, LOCK_FILE, PAUSE_WITHIN_FILE
 
     session = tmp_path / "session"
     session.mkdir()

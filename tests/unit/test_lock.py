@@ -14,8 +14,9 @@ import pytest
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session import lock
-from lightning_bohb.session.lock import LOCK_FILE, SessionLock, lock_is_live, read_lock
+from lightning_bohb.session.lock import SessionLock, lock_is_live, read_lock
 from lightning_bohb.utils import files
+from lightning_bohb.utils.layout import LOCK_FILE
 
 DEAD_PID = 2**22 + 12345  # above Linux's pid_max: never a live process
 

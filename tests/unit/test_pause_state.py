@@ -104,7 +104,8 @@ def test_a_planted_pause_within_file_neither_hangs_nor_is_followed(tmp_path, pla
     import os
     import threading
 
-    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, take_pause_within
+    from lightning_bohb.pause.state import take_pause_within
+    from lightning_bohb.utils.layout import PAUSE_WITHIN_FILE
 
     path = tmp_path / PAUSE_WITHIN_FILE
     outside = tmp_path / "elsewhere.json"

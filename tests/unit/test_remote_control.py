@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.pause.remote import CONTROL_FILE, RemoteControl, RemoteControlServer, read_control
+from lightning_bohb.pause.remote import RemoteControl, RemoteControlServer, read_control
 from lightning_bohb.session.runner import TuneSession
+from lightning_bohb.utils.layout import CONTROL_FILE
 
 KEY = "k" * 32
 ROGUE_JOB = Path(__file__).resolve().parents[1] / "e2e" / "rogue_control_job.py"  # another job of the cluster

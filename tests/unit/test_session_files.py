@@ -13,8 +13,9 @@ import yaml
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session import fingerprint, lock
-from lightning_bohb.session.state import SCHEMA_VERSION, STATE_FILE, SUMMARY_FILE, TuneSessionState
+from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState
 from lightning_bohb.utils import files
+from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 

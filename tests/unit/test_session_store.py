@@ -17,10 +17,10 @@ import pytest
 from fake_sessions import make_session
 from lightning_bohb.cli.main import main
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.lock import LOCK_FILE, new_record
-from lightning_bohb.session.state import STATE_FILE, SUMMARY_FILE
+from lightning_bohb.session.lock import new_record
 from lightning_bohb.session.store import SessionStore, SessionView, find_store_sessions
 from lightning_bohb.session.store_lease import StoreLease, read_lease
+from lightning_bohb.utils.layout import LOCK_FILE, STATE_FILE, SUMMARY_FILE
 from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
 
 BUCKET = "unit-sessions"
@@ -248,8 +248,8 @@ def test_a_planted_oversized_or_garbled_file_in_the_store_is_one_error_line(expe
 
 
 def test_pause_within_through_ray_reaches_a_driver_whose_session_is_in_the_store(experiment):
-    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE
     from lightning_bohb.session.runner import TuneSession
+    from lightning_bohb.utils.layout import PAUSE_WITHIN_FILE
 
     session = TuneSession("exp", experiment_dir=experiment, session_id="within", grace_period=3600)
     deadline = time.time() + 60

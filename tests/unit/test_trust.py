@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.state import STATE_FILE, SUMMARY_FILE, TuneSessionState
+from lightning_bohb.session.state import TuneSessionState
+from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 TRUST_ENV = "LIGHTNING_BOHB_TRUST"

@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from lightning_bohb.cli.format import assignments, duration, number
-from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.core.rerun import rerun_command, threads_of
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
-from lightning_bohb.pause.remote import CONTROL_FILE  # imports neither Ray nor torch
-from lightning_bohb.session.lock import LOCK_FILE, SessionLock, driver_identity_problem, heartbeat_age, lock_is_live, read_lock
-from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, SUMMARY_FILE, SessionStatus, read_summary
+from lightning_bohb.session.lock import SessionLock, driver_identity_problem, heartbeat_age, lock_is_live, read_lock
+from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SessionStatus, read_summary
 from lightning_bohb.session.store import SessionStore, SessionView, find_store_sessions
 from lightning_bohb.utils.files import read_bounded
 from lightning_bohb.utils.imports import extend_import_path
+from lightning_bohb.utils.layout import BEST_CONFIG_FILE, CONTROL_FILE, LOCK_FILE, SESSION_PREFIX, SUMMARY_FILE
 from lightning_bohb.utils.uris import is_uri, join_uri, split_query
 
 STALE = "RUNNING (stale: driver gone)"
@@ -51,7 +50,8 @@ def run(
     from lightning_bohb.cli.study import load_study
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
-    from lightning_bohb.session.state import STATE_FILE, check_session_id
+    from lightning_bohb.session.state import check_session_id
+    from lightning_bohb.utils.layout import STATE_FILE
 
     study = load_study(study_file)
     if resume_if_exists and session_id is None:
@@ -262,7 +262,8 @@ def _pause_through_ray(view: SessionView, host: Any, now: bool, within: Optional
     """Ask the driver through its control actor in the Ray cluster (``RAY_ADDRESS``, else this node's
     Ray); what was done. With ``RAY_ADDRESS`` set this is the only route, also on the driver's host."""
     from lightning_bohb.pause.remote import send_request
-    from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, take_pause_within, write_pause_within
+    from lightning_bohb.pause.state import take_pause_within, write_pause_within
+    from lightning_bohb.utils.layout import PAUSE_WITHIN_FILE
 
     session, name = view.path, view.name
     if within is not None and not now:

@@ -45,11 +45,11 @@ from lightning_bohb.exceptions import LightningTuneError, SessionError
 from lightning_bohb.session.history import SessionHistory, metric_of, summary_trials
 from lightning_bohb.session.importance import param_importance
 from lightning_bohb.session.lock import lock_is_live, read_lock
-from lightning_bohb.session.state import SUMMARY_FILE, SessionStatus, read_summary
+from lightning_bohb.session.state import SessionStatus, read_summary
+from lightning_bohb.utils.layout import RESUME_LOG, SUMMARY_FILE
 
 TOKEN_HEADER = "X-LB-Token"
 COOKIE_PREFIX = "lb_token_"  # + the port: a browser shares cookies between the ports of one host
-RESUME_LOG = "resume.log"
 POLL_MS = 1500
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",

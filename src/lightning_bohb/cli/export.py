@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from lightning_bohb.cli.format import OUTCOME_COLORS, number
-from lightning_bohb.core.optimizer import BEST_CONFIG_FILE  # imports neither Ray nor torch
 from lightning_bohb.exceptions import LightningTuneError, SessionError
 from lightning_bohb.session.history import SessionHistory, chart_data, epoch_table, metric_of, write_csv
 from lightning_bohb.session.importance import param_importance
 from lightning_bohb.session.state import read_summary
 from lightning_bohb.utils.files import atomic_write
+from lightning_bohb.utils.layout import BEST_CONFIG_FILE
 
 ASSETS = Path(__file__).with_name("dashboard_assets")
 _MARKER = re.compile(r"<!--LB:([A-Z]+)-->")

@@ -25,7 +25,8 @@ from lightning_bohb.exceptions import EXIT_LOCK_LOST, EXIT_PAUSED, LightningTune
 from lightning_bohb.log import console_handler, logger
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.runner import TuneSession
-from lightning_bohb.session.state import STATE_FILE, TuneSessionState
+from lightning_bohb.session.state import TuneSessionState
+from lightning_bohb.utils.layout import STATE_FILE
 from lightning_bohb.utils.plain import to_plain
 
 

@@ -29,10 +29,8 @@ from lightning_bohb.core.trainable import TrialSpec, seed_environment, train_tri
 from lightning_bohb.exceptions import ConfigError
 from lightning_bohb.log import logger
 from lightning_bohb.utils.files import atomic_write
+from lightning_bohb.utils.layout import BEST_CONFIG_FILE
 from lightning_bohb.utils.uris import is_uri, join_uri
-
-BEST_CONFIG_FILE = "best_config.yaml"
-RAY_EXPERIMENT_FOLDER = "tune"
 
 
 class ConfigDrivenOptimizer:

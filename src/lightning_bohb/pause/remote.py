@@ -34,8 +34,8 @@ from typing import Any, Callable, Dict, List, Optional, Union
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.log import logger
 from lightning_bohb.utils.files import atomic_write, read_json
+from lightning_bohb.utils.layout import CONTROL_FILE
 
-CONTROL_FILE = "session_control.json"
 NAMESPACE = "lightning_bohb"
 ACTOR_PREFIX = "lightning_bohb_control_"
 ACTIONS = ("pause", "quit")

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
+from lightning_bohb.utils.layout import PAUSE_WITHIN_FILE
+
 STEP_CHECKPOINT = "lightning_bohb_step_checkpoint"
 """Metric that marks a trial's report of a checkpoint taken at a training step (a pause whose deadline
 comes before the epoch end): no epoch result, only a checkpoint to resume from."""
@@ -134,8 +136,6 @@ class PauseState:
             self._grace_timer.start()
 
 
-PAUSE_WITHIN_FILE = "pause_within.json"
-"""In a session folder: the deadline ``lightning-bohb pause --within`` sets, read by the driver on SIGUSR1."""
 
 
 def write_pause_within(session_dir: Any, seconds: float) -> None:

@@ -27,8 +27,8 @@ from typing import Any, Dict, List, Optional, Set, Union
 
 from lightning_bohb.log import logger
 from lightning_bohb.utils.files import atomic_write, make_private_dir, read_json
+from lightning_bohb.utils.layout import REQUESTS_DIR
 
-REQUESTS_DIR = "requests"
 ACTIONS = ("pause", "continue", "stop")
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _REQUEST_NAME = re.compile(r"^\d{1,20}_[0-9a-f]{8}\.json$")

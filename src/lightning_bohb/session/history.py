@@ -24,9 +24,9 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from lightning_bohb.session.state import read_summary
 from lightning_bohb.utils.files import parse_json
+from lightning_bohb.utils.layout import TUNE_FOLDER
 
 RESULT_FILE = "result.json"
-TUNE_FOLDER = "tune"
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 MAX_TRIALS = 10_000
 # Tune's bookkeeping in every row: left out of the charts' metric choices, kept in the CSV.

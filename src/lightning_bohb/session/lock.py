@@ -45,11 +45,8 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.utils.files import atomic_write, parse_json, remove_abandoned_temp_files
+from lightning_bohb.utils.layout import LOCK_FILE, OS_LOCK_FILE
 
-LOCK_FILE = "session.lock"
-"""The owner record (JSON)."""
-OS_LOCK_FILE = "session.flock"
-"""The file the driver holds an OS lock on (empty, never deleted)."""
 HEARTBEAT_S = 10.0
 """How often a driver renews its record's heartbeat."""
 STALE_AFTER_BEATS = 3

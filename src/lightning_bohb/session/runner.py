@@ -30,18 +30,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from lightning_bohb._ray.ray_start import RayStart
 from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME, OptimizationConfig
-from lightning_bohb.core.optimizer import BEST_CONFIG_FILE, RAY_EXPERIMENT_FOLDER, ConfigDrivenOptimizer
+from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionLockLost, SessionPaused
-from lightning_bohb.pause.remote import CONTROL_FILE
 from lightning_bohb.pause.signals import SignalHandlers
-from lightning_bohb.pause.state import PAUSE_WITHIN_FILE, PauseState, StopReason, take_pause_within
+from lightning_bohb.pause.state import PauseState, StopReason, take_pause_within
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.fingerprint import check_sources, check_unchanged, code_fingerprint
 from lightning_bohb.session.lock import SessionLock
 from lightning_bohb.session.state import (
-    SESSION_PREFIX,
-    STATE_FILE,
-    SUMMARY_FILE,
     SessionStatus,
     TuneSessionState,
     check_session_id,
@@ -58,6 +54,15 @@ from lightning_bohb.session.summary import better, build_summary
 from lightning_bohb.session.trust import check_trusted
 from lightning_bohb.utils.files import make_private_dir
 from lightning_bohb.utils.imports import extend_import_path, pythonpath_entries
+from lightning_bohb.utils.layout import (
+    BEST_CONFIG_FILE,
+    CONTROL_FILE,
+    PAUSE_WITHIN_FILE,
+    SESSION_PREFIX,
+    STATE_FILE,
+    SUMMARY_FILE,
+    TUNE_FOLDER,
+)
 from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
 
 logger = logging.getLogger(__name__)
@@ -269,8 +274,8 @@ class TuneSession:
         check_sources(state.fingerprint, session_dir, allow_code_changes, state.sys_path)
         from lightning_bohb._ray.internals import apply_snapshot_delta
 
-        apply_snapshot_delta(session_dir / RAY_EXPERIMENT_FOLDER)  # what the driver saved since its last full snapshot
-        check_tune_state(session_dir, RAY_EXPERIMENT_FOLDER)  # what Ray would fail on once started
+        apply_snapshot_delta(session_dir / TUNE_FOLDER)  # what the driver saved since its last full snapshot
+        check_tune_state(session_dir, TUNE_FOLDER)  # what Ray would fail on once started
         try:
             optimizer = _optimizer_of(state)  # parses the config as the trials will: the classes they run
         except ConfigError as err:
@@ -557,7 +562,7 @@ class TuneSession:
         try:
             results = optimizer.run(
                 output_dir=self.location,  # a store's URI: Tune writes the experiment there itself
-                experiment_folder=RAY_EXPERIMENT_FOLDER,
+                experiment_folder=TUNE_FOLDER,
                 resume=resume,
                 # Tune restores each callback's state by its place in this list: callbacks only a
                 # resume adds come last, after every callback whose state a snapshot holds.
@@ -783,7 +788,7 @@ def reshape_config(
     if not given:
         return old
     new = dataclasses.replace(old, **given)
-    created = tune_trial_count(session_dir, RAY_EXPERIMENT_FOLDER)
+    created = tune_trial_count(session_dir, TUNE_FOLDER)
     if new.num_samples < created:
         raise SessionError(
             f"The value of `num_samples` is {new.num_samples}, but session {session_dir} has already created {created} trials "

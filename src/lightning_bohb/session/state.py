@@ -22,11 +22,9 @@ import yaml
 
 from lightning_bohb.exceptions import ConfigError, SessionError
 from lightning_bohb.utils.files import atomic_write, read_bounded
+from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE, TUNE_FOLDER
 
 SCHEMA_VERSION = 1
-STATE_FILE = "session_state.pkl"
-SUMMARY_FILE = "session_state.summary.yaml"
-SESSION_PREFIX = "session_"
 
 
 class SessionStatus(str, enum.Enum):
@@ -148,7 +146,7 @@ class TuneSessionState:
         check_schema(getattr(state, "schema_version", None), path)
         problem = _state_problem(state)
         if problem:
-            raise SessionError(f"The session state {path} is corrupt ({problem}). {_BACKUP_HINT.format(tune=session_dir / 'tune')}")
+            raise SessionError(f"The session state {path} is corrupt ({problem}). {_BACKUP_HINT.format(tune=session_dir / TUNE_FOLDER)}")
         return state
 
 
@@ -225,12 +223,12 @@ def _unpickle(data: bytes, path: Path, session_dir: Path) -> Any:
         ) from None
     except (pickle.UnpicklingError, EOFError, ValueError) as err:
         raise SessionError(
-            f"The session state {path} is corrupt or truncated ({_reason(err)}). {_BACKUP_HINT.format(tune=session_dir / 'tune')}"
+            f"The session state {path} is corrupt or truncated ({_reason(err)}). {_BACKUP_HINT.format(tune=session_dir / TUNE_FOLDER)}"
         ) from None
     except Exception as err:  # a damaged pickle can fail in any way (TypeError, KeyError, MemoryError...)
         raise SessionError(
             f"The session state {path} is corrupt or truncated ({type(err).__name__}: {_reason(err)}). "
-            f"{_BACKUP_HINT.format(tune=session_dir / 'tune')}"
+            f"{_BACKUP_HINT.format(tune=session_dir / TUNE_FOLDER)}"
         ) from None
 
 
@@ -418,7 +416,7 @@ def read_summary(session_dir: Union[str, Path], required: bool = True) -> Dict[s
 _SUMMARY_HINT = " A running or resumed session rewrites it; to resume without it, move it out of the session folder."
 
 
-def check_tune_state(session_dir: Union[str, Path], tune_folder: str = "tune") -> None:
+def check_tune_state(session_dir: Union[str, Path], tune_folder: str = TUNE_FOLDER) -> None:
     """`SessionError` when Ray Tune's newest experiment snapshot in the session cannot be what Ray loads.
 
     Ray reads it only after it has started, and fails there with a traceback; this reads it first,
@@ -450,7 +448,7 @@ def check_tune_state(session_dir: Union[str, Path], tune_folder: str = "tune") -
 _TUNE_SNAPSHOT = "experiment_state-*.json"  # Ray's TuneController.CKPT_FILE_TMPL
 
 
-def tune_trial_count(session_dir: Union[str, Path], tune_folder: str = "tune") -> int:
+def tune_trial_count(session_dir: Union[str, Path], tune_folder: str = TUNE_FOLDER) -> int:
     """How many trials Ray Tune's newest experiment snapshot in the session holds (0 without one).
 
     Read as JSON only (check it first with `check_tune_state`); the searcher's state is saved with

@@ -33,12 +33,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from lightning_bohb.core.optimizer import BEST_CONFIG_FILE, RAY_EXPERIMENT_FOLDER
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.pause.remote import CONTROL_FILE
-from lightning_bohb.session.lock import LOCK_FILE
-from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE
+from lightning_bohb.session.state import MAX_SUMMARY_BYTES
 from lightning_bohb.utils.files import atomic_write, make_private_dir
+from lightning_bohb.utils.layout import BEST_CONFIG_FILE, CONTROL_FILE, LOCK_FILE, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE, TUNE_FOLDER
 from lightning_bohb.utils.uris import is_uri, join_uri, split_query, uri_name, uri_parent
 
 SESSION_FILES = (STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
@@ -172,32 +170,32 @@ class SessionStore:
 
         local = self.pull()
         experiment: Dict[str, bytes] = {}
-        folder = self.path(RAY_EXPERIMENT_FOLDER)
+        folder = self.path(TUNE_FOLDER)
         try:
             infos = self.fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True))
         except OSError as err:
-            raise SessionError(f"Cannot list {join_uri(self.uri, RAY_EXPERIMENT_FOLDER)}: {err}.") from None
+            raise SessionError(f"Cannot list {join_uri(self.uri, TUNE_FOLDER)}: {err}.") from None
         for info in infos:
             if info.type == pyarrow.fs.FileType.File:
                 name = posixpath.basename(info.path)
-                data = self.read(posixpath.join(RAY_EXPERIMENT_FOLDER, name))
+                data = self.read(posixpath.join(TUNE_FOLDER, name))
                 if data is not None:
                     experiment[name] = data
-                    atomic_write(make_private_dir(local / RAY_EXPERIMENT_FOLDER) / name, data)
+                    atomic_write(make_private_dir(local / TUNE_FOLDER) / name, data)
         return local, experiment
 
     def push_experiment(self, before: Dict[str, bytes]) -> None:
         """Put back Tune's experiment-level files the working copy changed since `pull_session` (the
         snapshot a delta was merged into): other files first, the snapshot index next, deletions last."""
-        folder = self.local / RAY_EXPERIMENT_FOLDER
+        folder = self.local / TUNE_FOLDER
         now = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()} if folder.is_dir() else {}
         changed = [name for name, data in now.items() if before.get(name) != data]
         changed.sort(key=lambda name: name.startswith("experiment_state"))
         for name in changed:
-            self.write(posixpath.join(RAY_EXPERIMENT_FOLDER, name), now[name])
+            self.write(posixpath.join(TUNE_FOLDER, name), now[name])
         for name in before:
             if name not in now:
-                self.delete(posixpath.join(RAY_EXPERIMENT_FOLDER, name))
+                self.delete(posixpath.join(TUNE_FOLDER, name))
 
     def remove(self) -> None:
         """Delete the session from the store: every object under its prefix, nothing else."""

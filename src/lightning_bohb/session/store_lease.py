@@ -33,16 +33,9 @@ import time
 from typing import Any, Dict, Optional, Tuple, Union
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.lock import (
-    HEARTBEAT_S,
-    LOCK_FILE,
-    OwnerLease,
-    describe_owner,
-    live_elsewhere,
-    new_record,
-    parse_record,
-)
+from lightning_bohb.session.lock import HEARTBEAT_S, OwnerLease, describe_owner, live_elsewhere, new_record, parse_record
 from lightning_bohb.session.store import SessionStore
+from lightning_bohb.utils.layout import LOCK_FILE
 from lightning_bohb.utils.uris import join_uri, split_query
 
 logger = logging.getLogger(__name__)

@@ -25,9 +25,8 @@ import stat
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
-from lightning_bohb.core.optimizer import RAY_EXPERIMENT_FOLDER
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.state import STATE_FILE
+from lightning_bohb.utils.layout import STATE_FILE, TUNE_FOLDER
 
 TRUST_ENV = "LIGHTNING_BOHB_TRUST"
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
@@ -72,14 +71,14 @@ def untrusted_reason(session_dir: Union[str, Path]) -> Optional[str]:
             continue
         inner_shielded = shielded or not info.st_mode & _OTHERS_ENTER
         if path == session_dir:
-            pending += [(session_dir / STATE_FILE, inner_shielded, True), (session_dir / RAY_EXPERIMENT_FOLDER, inner_shielded, True)]
+            pending += [(session_dir / STATE_FILE, inner_shielded, True), (session_dir / TUNE_FOLDER, inner_shielded, True)]
             continue
         try:
             with os.scandir(path) as scan:
                 children = [Path(entry.path) for entry in scan]
         except OSError as err:
             return f"{path} cannot be listed ({err.strerror or err})"
-        is_tune = path == session_dir / RAY_EXPERIMENT_FOLDER
+        is_tune = path == session_dir / TUNE_FOLDER
         pending += [(child, inner_shielded, is_tune) for child in children]
     return None
 
