@@ -67,9 +67,10 @@ def main():
         cli = TuneReflowCLI()  # the experiment location comes from the OptimizationConfig
         results = cli.run(optimizer)
 
-    best = results.get_best_result(metric="val_loss", mode="min")
-    config = {name: getattr(value, "item", lambda v=value: v)() for name, value in best.config.items()}  # numpy -> Python
-    print(f"Best result: val_loss={best.metrics['val_loss']:.4f} config={config}")
+    best = cli.session.optimizer.best_result(results)  # the trial `status`, the dashboard and best_config.yaml name
+    if best is not None:
+        config = {name: getattr(value, "item", lambda v=value: v)() for name, value in best.config.items()}  # numpy -> Python
+        print(f"Best trial: {best.path} config={config}")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from lightning_bohb.cli.format import assignments, duration, number
+from lightning_bohb.core.best_trial import best_of
 from lightning_bohb.session.history import BRACKET_STRATEGIES, trial_outcome
 from lightning_bohb.utils.plain import to_plain
 
@@ -100,7 +101,7 @@ def search_progress(session: Any, elapsed_s: float) -> SearchProgress:
         limit = _max_concurrent(session)
         slots = max(1, outcomes.get("running", 0)) if limit is None else max(1, min(limit, max(1, outcomes.get("running", 0))))
         left_s = left_epochs * (trained_s / trained_epochs) / slots
-    return SearchProgress(outcomes, total, epochs, _metric(session), _best(session), elapsed_s, left_s)
+    return SearchProgress(outcomes, total, epochs, _metric(session), _best(session, trials), elapsed_s, left_s)
 
 class BatchProgress:
     """Progress lines for a running session.
@@ -203,15 +204,11 @@ def _metric(session: Any) -> Optional[str]:
     return session.optimizer.metric if session.optimizer is not None else None
 
 
-def _best(session: Any) -> Optional[Tuple[str, float]]:
-    """The best trial so far and its value (non-finite values never win)."""
-    metric = _metric(session)
-    mode = getattr(session.optimizer, "mode", "min") if session.optimizer is not None else "min"
-    scores = {key: value for key, value in dict(session.trial_best).items() if _finite(value)}
-    if not metric or not scores:
+def _best(session: Any, trials: List[Any]) -> Optional[Tuple[str, float]]:
+    """The best of ``trials`` (Tune's, in its order) so far and its value (`lightning_bohb.core.best_trial`)."""
+    if not _metric(session):
         return None
-    trial_id = (min if mode == "min" else max)(scores, key=lambda key: scores[key])
-    return trial_id, scores[trial_id]
+    return best_of(((trial.trial_id, session.trial_best.get(trial.trial_id)) for trial in trials), session.optimizer.mode)
 
 
 def _option(session: Any, name: str) -> Any:

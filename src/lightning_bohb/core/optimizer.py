@@ -19,6 +19,7 @@ from lightning_bohb.core.base_config import (
     resolve_parameter_paths,
     split_fit_arguments,
 )
+from lightning_bohb.core.best_trial import best_of, best_value
 from lightning_bohb.core.distributed import DeviceRequest, device_request, trial_resources
 from lightning_bohb.core.lightning_cli import CLISpec, dump_config, user_classes
 from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_NAME, OptimizationConfig
@@ -290,13 +291,18 @@ class ConfigDrivenOptimizer:
             self.write_best_config(results, output_dir)
         return results
 
+    def best_result(self, results) -> Any:
+        """The ``Result`` of ``results`` (a ``ResultGrid``) whose trial is the best, by the best finite value
+        of the metric it reported at any epoch (`lightning_bohb.core.best_trial`, the rule ``status`` and the
+        dashboard show), or ``None`` when no trial reported a finite value."""
+        top = best_of(((result, best_value(_reported(result, self.metric), self.mode)) for result in results), self.mode)
+        return top[0] if top else None
+
     def best_trial_config(self, results) -> Optional[Dict[str, Any]]:
-        """The complete LightningCLI config of the best trial, or ``None`` if no trial reported."""
-        try:
-            best = results.get_best_result(metric=self.metric, mode=self.mode, filter_nan_and_inf=True)
-        except RuntimeError:
-            return None
-        if not best.config or best.metrics is None or self.metric not in best.metrics:
+        """The complete LightningCLI config of the best trial (`best_result`), or ``None`` if no trial reported
+        a finite value."""
+        best = self.best_result(results)
+        if best is None or not best.config:
             return None
         try:
             return self.complete_config(best.config)
@@ -368,3 +374,11 @@ def _check_checkpoint_every(every: int, scheduler: Any) -> None:
             "trials between epochs and resumes them from their last checkpoint. Use `checkpoint_every: 1`, or a "
             "strategy whose scheduler stops trials (asha, random, optuna, hyperopt)."
         )
+
+
+def _reported(result: Any, metric: str) -> list:
+    """Every value of ``metric`` a trial's ``Result`` reported: its results file's column, else its last result."""
+    frame = result.metrics_dataframe
+    if frame is not None and metric in frame.columns:
+        return frame[metric].tolist()
+    return [(result.metrics or {}).get(metric)]

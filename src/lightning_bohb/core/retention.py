@@ -3,8 +3,8 @@
 Tune keeps ``checkpoints_to_keep`` checkpoints of every trial, also of the trials ASHA or HyperBand
 stopped early: those can never continue, yet their checkpoints are most of a large search's disk
 use. This driver-side Tune callback deletes them once the trial's process has ended (so no upload
-is in flight), except those of the best trial so far (by the search's metric), whose checkpoints
-are deleted only when another trial becomes best. Trials that ran all ``max_epochs`` keep theirs;
+is in flight), except those of the best trial so far (`lightning_bohb.core.best_trial`), whose
+checkpoints are deleted only when another trial becomes best. Trials that ran all ``max_epochs`` keep theirs;
 nothing is deleted while a session pauses or quits (Tune's clean-up then ends trials that resume).
 """
 
@@ -13,11 +13,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from lightning_bohb.core.best_trial import best_of
 from lightning_bohb.log import logger
 
 
@@ -25,26 +26,27 @@ class StoppedTrialCheckpoints(Callback):
     """Deletes the checkpoint folders of trials that completed before ``max_epochs``, but the best's.
 
     Args:
-        metric: The metric the search optimizes.
-        mode: ``"min"`` or ``"max"``.
+        mode: ``"min"`` or ``"max"``, the search's mode.
         max_epochs: Epochs per trial; a trial that completed with fewer was stopped early.
+        scores: Each trial's best value so far by its id (the session's ``trial_best``, kept up to date).
         ending: Returns True once the run is being paused or quit: completions are then ignored.
     """
 
-    def __init__(self, metric: str, mode: str, max_epochs: int, ending: Callable[[], bool] = lambda: False) -> None:
-        self.metric, self.mode, self.max_epochs, self.ending = metric, mode, max_epochs, ending
+    def __init__(self, mode: str, max_epochs: int, scores: Mapping[str, float], ending: Callable[[], bool] = lambda: False) -> None:
+        self.mode, self.max_epochs, self.scores, self.ending = mode, max_epochs, scores, ending
         self.stopped: Dict[str, Trial] = {}  # stopped early, checkpoints still on disk
         self.deleted: Set[str] = set()
         self.freed_bytes = 0
         self._scanned = False  # trials a paused run stopped early and left undeleted: found at the first step
 
     @classmethod
-    def for_session(cls, optimizer: Any, coordinator: Any) -> "StoppedTrialCheckpoints":
-        """The callback of a session run by ``optimizer`` whose pauses and quits ``coordinator`` handles."""
+    def for_session(cls, optimizer: Any, coordinator: Any, scores: Mapping[str, float]) -> "StoppedTrialCheckpoints":
+        """The callback of a session run by ``optimizer`` whose pauses and quits ``coordinator`` handles,
+        ``scores`` its trials' best values."""
         return cls(
-            optimizer.metric,
             optimizer.mode,
             optimizer.optimization_config.max_epochs,
+            scores,
             ending=lambda: coordinator.stop_reason is not None or coordinator.interrupted,
         )
 
@@ -77,11 +79,8 @@ class StoppedTrialCheckpoints(Callback):
         self.on_step_end(0, trials)
 
     def _best(self, trials: List[Trial]) -> Optional[Trial]:
-        scored = [(t.metric_analysis[self.metric][self.mode], t) for t in trials if self.metric in (t.metric_analysis or {})]
-        if not scored:
-            return None
-        pick = min if self.mode == "min" else max
-        return pick(scored, key=lambda pair: pair[0])[1]
+        top = best_of(((trial, self.scores.get(trial.trial_id)) for trial in trials), self.mode)
+        return top[0] if top else None
 
 
 def _delete_checkpoints(trial_dir: Optional[str]) -> int:

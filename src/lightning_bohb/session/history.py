@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
+from lightning_bohb.core.best_trial import best_of, best_value
 from lightning_bohb.session.state import read_summary
 from lightning_bohb.utils.files import parse_json
 from lightning_bohb.utils.layout import TUNE_FOLDER
@@ -201,8 +202,8 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
     """Plain data for the charts and tables: per trial its status, outcome, config, time and per-epoch
     metrics (``epoch_numbers``: Lightning's epoch of each row, from 0); the best trial; the rungs.
 
-    A trial's ``best`` and the session's ``best`` come from the same rows (non-finite values never win),
-    so a page's header and its table always agree.
+    A trial's ``best`` and the session's ``best`` come from the same rows by `lightning_bohb.core.best_trial`'s
+    rule (non-finite values never win), so a page's header and its table always agree.
     """
     metric, mode = metric_of(summary)
     listed = summary_trials(summary)
@@ -231,7 +232,7 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
         epochs = iterations[-1] if iterations else _count(row.get("epochs"))
         status = row.get("status") if isinstance(row.get("status"), str) else ("RUNNING" if trial else "PENDING")
         values = [v for v in series.get(metric or "", []) if _finite(v)]
-        best = (min(values) if mode == "min" else max(values)) if values else (row.get("best") if _finite(row.get("best")) else None)
+        best = best_value(values or [row.get("best")], mode)
         last = values[-1] if values else (row.get("last") if _finite(row.get("last")) else None)
         seconds = rows[-1].get("time_total_s") if rows else row.get("time_s")
         is_held = trial_id in held and status == "PAUSED"
@@ -253,10 +254,9 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
                 "pausing": trial_id in pausing,
             }
         )
-    top = None
-    for entry in trials:
-        if entry["best"] is not None and (top is None or (entry["best"] < top["best"] if mode == "min" else entry["best"] > top["best"])):
-            top = entry
+    by_id = {entry["id"]: entry for entry in trials}
+    order = [*listed, *sorted(set(by_id) - set(listed))]  # Tune's order of the trials (the summary's), then newer ones
+    top = best_of(((by_id[trial_id], by_id[trial_id]["best"]) for trial_id in order), mode)
     return {
         "metric": metric,
         "mode": mode,
@@ -264,7 +264,7 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
         "max_epochs": max_epochs,
         "milestones": milestones(summary.get("strategy"), max_epochs),
         "searched": _searched(summary),
-        "best": {"trial": top["id"], "value": top["best"], "config": top["config"]} if top else None,
+        "best": {"trial": top[0]["id"], "value": top[1], "config": top[0]["config"]} if top else None,
         "trials": trials,
     }
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from lightning_bohb._ray.ray_start import RayStart
+from lightning_bohb.core.best_trial import better
 from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME, OptimizationConfig
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionLockLost, SessionPaused
@@ -50,7 +51,7 @@ from lightning_bohb.session.state import (
 )
 from lightning_bohb.session.store import SessionStore
 from lightning_bohb.session.store_lease import StoreLease
-from lightning_bohb.session.summary import better, build_summary
+from lightning_bohb.session.summary import build_summary
 from lightning_bohb.session.trust import check_trusted
 from lightning_bohb.utils.files import make_private_dir
 from lightning_bohb.utils.imports import extend_import_path, pythonpath_entries
@@ -569,7 +570,7 @@ class TuneSession:
                 callbacks=[
                     SchedulerStateCallback(scheduler, trust_check=self.check_trusted),
                     coordinator,
-                    StoppedTrialCheckpoints.for_session(optimizer, coordinator),
+                    StoppedTrialCheckpoints.for_session(optimizer, coordinator, self.trial_best),
                     *kwargs.pop("callbacks", []),
                     *shape_callbacks,
                 ],
@@ -645,7 +646,7 @@ class TuneSession:
     def _on_result(self, trial: Any, result: Dict[str, Any]) -> None:
         optimizer = self.optimizer
         value = result.get(optimizer.metric) if optimizer else None
-        if optimizer and isinstance(value, (int, float)) and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
+        if optimizer and better(value, self.trial_best.get(trial.trial_id), optimizer.mode):
             self.trial_best[trial.trial_id] = value
         self.listener.on_result(self, trial, result)
         if time.time() - self._last_summary > max(_SUMMARY_EVERY_S, _SUMMARY_SHARE * self._summary_took):

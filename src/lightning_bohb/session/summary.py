@@ -5,29 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Optional
 
+from lightning_bohb.core.best_trial import best_of
 from lightning_bohb.core.search_space import describe_domain
 from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState, now_iso
 from lightning_bohb.utils.plain import to_plain
-
-
-def better(value: float, previous: Optional[float], mode: str) -> bool:
-    """Whether ``value`` beats ``previous`` (``None``: nothing yet) for ``mode`` ``min``/``max``.
-
-    A non-finite value (NaN, inf) never wins, and a non-finite ``previous`` counts as nothing yet.
-    """
-    if not math.isfinite(value):
-        return False
-    return previous is None or not math.isfinite(previous) or (value < previous if mode == "min" else value > previous)
-
-
-def best_row(rows: List[Dict[str, Any]], mode: str) -> Optional[Dict[str, Any]]:
-    """The trial row with the best finite ``best`` value, or ``None`` when no trial has one."""
-    top = None
-    for row in rows:
-        value = row.get("best")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and better(value, None if top is None else top["best"], mode):
-            top = row
-    return top
 
 
 def build_summary(
@@ -56,9 +37,9 @@ def build_summary(
             }
         )
     best = None
-    top = best_row(rows, mode)
+    top = best_of(((row, row["best"]) for row in rows), mode)  # rows in Tune's order of the trials
     if top is not None:
-        best = {"trial": top["id"], metric: top["best"], "config": top["config"]}
+        best = {"trial": top[0]["id"], metric: top[1], "config": top[0]["config"]}
     try:
         space = {name: describe_domain(domain) for name, domain in state.search_space.get_search_space().items()}
     except Exception as err:  # the summary must never fail the session
