@@ -202,14 +202,17 @@ def test_a_store_out_of_reach_does_not_stop_a_search_over_its_summary(caplog):
 
     from lightning_bohb.session.runner import TuneSession
 
-    class Unreachable:
-        uri = "s3://bucket/exp/session_s1"
+    from lightning_bohb.session.backend import StoredSession
+
+    class Unreachable(StoredSession):
+        def __init__(self, uri):
+            self.location = uri  # no store opened: every put fails
 
         def push(self, *names):
             raise OSError("Cannot write s3://bucket/exp/session_s1/session_state.summary.yaml: connection refused")
 
     session = TuneSession("exp", experiment_dir="/nonexistent", session_id="s1")
-    session._store = Unreachable()
+    session._backend = Unreachable("s3://bucket/exp/session_s1")
     with caplog.at_level(logging.WARNING):
         session._push("session_state.summary.yaml", required=False)  # the periodic rewrite: logged
     assert "the next change tries again" in caplog.text

@@ -10,14 +10,14 @@ from lightning_bohb.exceptions import ConfigError
 
 
 def test_defaults_and_the_cli_filling_what_the_config_leaves_unset(tmp_path):
-    assert OptimizationConfig().experiment_path == Path("./experiments/lightning_bohb").resolve()
+    assert OptimizationConfig().experiment_location == str(Path("./experiments/lightning_bohb").resolve())
     filled = OptimizationConfig().with_location("mine", str(tmp_path))
-    assert filled.experiment_path == tmp_path / "mine"
+    assert filled.experiment_location == str(tmp_path / "mine")
 
 
 def test_the_same_value_in_both_places_is_fine_a_different_one_is_an_error(tmp_path):
     config = OptimizationConfig(experiment_name="a", experiment_dir=str(tmp_path))
-    assert config.with_location("a", str(tmp_path / ".." / tmp_path.name)).experiment_path == tmp_path / "a"
+    assert config.with_location("a", str(tmp_path / ".." / tmp_path.name)).experiment_location == str(tmp_path / "a")
     with pytest.raises(ConfigError, match="`experiment_name` is 'b' in TuneReflowCLI but 'a' in OptimizationConfig"):
         config.with_location("b", None)
     with pytest.raises(ConfigError, match="`experiment_dir`"):

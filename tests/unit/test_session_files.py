@@ -428,7 +428,7 @@ def test_optimization_config_keeps_accepting_valid_edges():
     from lightning_bohb.core.optimization_config import OptimizationConfig
 
     config = OptimizationConfig(max_epochs=1, num_samples=1, seed=2**32 - 1, cpus_per_trial=0.5, experiment_name="a.b-c_d")
-    assert config.seed == 2**32 - 1 and config.experiment_path.name == "a.b-c_d"
+    assert config.seed == 2**32 - 1 and config.experiment_location.endswith("/a.b-c_d")
     assert OptimizationConfig(seed=0, experiment_dir=tmp_dir_like()).experiment_dir
 
 

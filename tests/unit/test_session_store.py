@@ -253,11 +253,11 @@ def test_pause_within_through_ray_reaches_a_driver_whose_session_is_in_the_store
 
     session = TuneSession("exp", experiment_dir=experiment, session_id="within", grace_period=3600)
     deadline = time.time() + 60
-    session.store.write(PAUSE_WITHIN_FILE, json.dumps({"deadline": deadline}).encode())  # what `pause --within 60s` puts
+    session.backend.store.write(PAUSE_WITHIN_FILE, json.dumps({"deadline": deadline}).encode())  # what `pause --within 60s` puts
     try:
         session._on_remote_request("pause")
         assert session.pause.pause_pending and session.pause.deadline == pytest.approx(deadline)
-        assert session.store.read(PAUSE_WITHIN_FILE) is None  # taken: never applied twice
+        assert session.backend.store.read(PAUSE_WITHIN_FILE) is None  # taken: never applied twice
         assert session.location == join_uri(experiment, "exp", "session_within")
         assert f"resume {session.location}" in session.resume_command
     finally:

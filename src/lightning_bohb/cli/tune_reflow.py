@@ -157,8 +157,13 @@ class TuneReflowCLI(SessionListener):
         """Override to pause the session automatically; called with every reported result."""
         return False
 
-    def run(self, optimizer: Optional[ConfigDrivenOptimizer] = None, resume: bool = False, **kwargs: Any):
+    def run(
+        self, optimizer: Optional[ConfigDrivenOptimizer] = None, resume: bool = False, *, callbacks: Sequence[Any] = (),
+        tune_verbose: int = 0,
+    ):
         """Run the session; returns Ray's `ResultGrid` when the search finishes.
+
+        ``callbacks`` are Ray Tune callbacks added to the session's own; ``tune_verbose`` is Tune's ``verbose``.
 
         Raises:
             SessionPaused: The session paused (a `KeyboardInterrupt`); its message has the resume command.
@@ -173,7 +178,7 @@ class TuneReflowCLI(SessionListener):
             logger.addHandler(handler)
             logger.setLevel(min(previous_level or logging.INFO, logging.INFO))
         try:
-            results = self.session.run(optimizer, resume=resume, **kwargs)
+            results = self.session.run(optimizer, resume=resume, callbacks=callbacks, tune_verbose=tune_verbose)
         except (SessionPaused, LightningTuneError):
             raise  # the hook stays, so that uncaught it ends the process quietly
         except BaseException:
@@ -275,7 +280,7 @@ class TuneReflowCLI(SessionListener):
         lines += ["", "📝 To resume this EXACT session with all settings, run:", f"   {session.resume_command}"]
         self._say("\n".join(lines))
         if self.on_pause is not None:
-            self.on_pause(session.store.uri if session.store is not None else session.session_dir, session.resume_command)
+            self.on_pause(session.backend.where, session.resume_command)
 
     def _pause_line(self) -> str:
         session, coordinator = self.session, self.session.coordinator

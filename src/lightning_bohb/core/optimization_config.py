@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from lightning_bohb.exceptions import ConfigError
+from lightning_bohb.utils.uris import experiment_location
 
 ERRORED_TRIAL_POLICIES = ("resume", "restart", "fail")
 CHECKPOINT_COMPRESSIONS = (None, "zstd")
-DEFAULT_EXPERIMENT_NAME = "lightning_bohb"
-DEFAULT_EXPERIMENT_DIR = "./experiments"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
@@ -123,10 +122,10 @@ class OptimizationConfig:
         return asdict(self)
 
     @property
-    def experiment_path(self) -> Path:
-        """``<experiment_dir>/<experiment_name>``, absolute: where this search's sessions live."""
-        directory = Path(self.experiment_dir or DEFAULT_EXPERIMENT_DIR).expanduser().resolve()
-        return directory / (self.experiment_name or DEFAULT_EXPERIMENT_NAME)
+    def experiment_location(self) -> str:
+        """``<experiment_dir>/<experiment_name>`` (defaults filled in), where this search's sessions live: a URI,
+        or an absolute folder (`lightning_bohb.utils.uris.experiment_location`)."""
+        return experiment_location(self.experiment_dir, self.experiment_name)
 
     def with_location(self, experiment_name: Optional[str], experiment_dir: Optional[str]) -> "OptimizationConfig":
         """This config with the experiment location another owner (`TuneReflowCLI`) was given.

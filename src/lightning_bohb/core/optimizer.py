@@ -22,16 +22,15 @@ from lightning_bohb.core.base_config import (
 from lightning_bohb.core.best_trial import best_of, best_value
 from lightning_bohb.core.distributed import DeviceRequest, device_request, trial_resources
 from lightning_bohb.core.lightning_cli import CLISpec, dump_config, user_classes
-from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_NAME, OptimizationConfig
+from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.core.rerun import rerun_header, trial_threads
 from lightning_bohb.core.search_space import SearchSpace, describe_domain
 from lightning_bohb.core.strategies import RandomStrategy, Strategy
 from lightning_bohb.core.trainable import TrialSpec, seed_environment, train_trial
 from lightning_bohb.exceptions import ConfigError
 from lightning_bohb.log import logger
-from lightning_bohb.utils.files import atomic_write
 from lightning_bohb.utils.layout import BEST_CONFIG_FILE
-from lightning_bohb.utils.uris import is_uri, join_uri
+from lightning_bohb.utils.uris import prepare_location, write_at
 
 
 class ConfigDrivenOptimizer:
@@ -171,11 +170,9 @@ class ConfigDrivenOptimizer:
     def mode(self) -> str:
         return self.metric_config["mode"]
 
-    def default_output_dir(self) -> Union[str, Path]:
-        config = self.optimization_config
-        if is_uri(config.experiment_dir or ""):
-            return join_uri(str(config.experiment_dir), config.experiment_name or DEFAULT_EXPERIMENT_NAME)
-        return config.experiment_path
+    def default_output_dir(self) -> str:
+        """``<experiment_dir>/<experiment_name>`` of the config: a URI, or an absolute folder."""
+        return self.optimization_config.experiment_location
 
     def trial_spec(self, control_name: Optional[str] = None, check_interval: float = 1.0, control_key: Optional[str] = None) -> TrialSpec:
         return TrialSpec(
@@ -245,12 +242,7 @@ class ConfigDrivenOptimizer:
         from ray.tune.tune_config import ResumeConfig
 
         output_dir = output_dir or self.default_output_dir()
-        if is_uri(output_dir):  # object storage: Tune writes the experiment through it
-            storage_path = str(output_dir)
-        else:
-            output_dir = Path(output_dir)
-            output_dir.mkdir(parents=True, exist_ok=True)
-            storage_path = str(output_dir)
+        storage_path = prepare_location(output_dir)  # a URI: Tune writes the experiment through it
         if experiment_folder is None:
             experiment_folder = datetime.datetime.now().strftime("tune_%Y%m%d_%H%M%S")
         config = self.optimization_config
@@ -326,7 +318,7 @@ class ConfigDrivenOptimizer:
 
         return with_fresh_loader_workers(self.trial_spec().merged_config(values))
 
-    def write_best_config(self, results, output_dir: Union[str, Path]) -> Optional[Union[str, Path]]:
+    def write_best_config(self, results, output_dir: Union[str, Path]) -> Optional[str]:
         """``best_config.yaml``: the best trial's complete config, after a comment with the command that
         reruns it exactly (its thread count, `lightning_bohb.core.rerun`)."""
         best = self.best_trial_config(results)
@@ -334,16 +326,7 @@ class ConfigDrivenOptimizer:
             logger.warning("No trial reported %r; %s was not written.", self.metric, BEST_CONFIG_FILE)
             return None
         text = rerun_header(self.trial_threads()) + yaml.safe_dump(best, sort_keys=False)
-        if is_uri(output_dir):
-            import pyarrow.fs
-
-            filesystem, folder = pyarrow.fs.FileSystem.from_uri(str(output_dir))
-            with filesystem.open_output_stream(f"{folder.rstrip('/')}/{BEST_CONFIG_FILE}") as out:
-                out.write(text.encode())
-            return join_uri(str(output_dir), BEST_CONFIG_FILE)
-        path = Path(output_dir) / BEST_CONFIG_FILE
-        atomic_write(path, text)
-        return path
+        return write_at(output_dir, BEST_CONFIG_FILE, text)
 
 
 @contextlib.contextmanager

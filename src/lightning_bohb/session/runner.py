@@ -17,11 +17,9 @@ PAUSED, never COMPLETED (COMPLETED needs a loop that ran to its end).
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
 import os
 import shlex
-import shutil
 import signal
 import sys
 import time
@@ -30,14 +28,15 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from lightning_bohb._ray.ray_start import RayStart
 from lightning_bohb.core.best_trial import better
-from lightning_bohb.core.optimization_config import DEFAULT_EXPERIMENT_DIR, DEFAULT_EXPERIMENT_NAME, OptimizationConfig
+from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionLockLost, SessionPaused
 from lightning_bohb.pause.signals import SignalHandlers
 from lightning_bohb.pause.state import PauseState, StopReason, take_pause_within
+from lightning_bohb.session.backend import SessionBackend, console_command, open_session, session_at
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.fingerprint import check_sources, check_unchanged, code_fingerprint
-from lightning_bohb.session.lock import SessionLock
+from lightning_bohb.session.lock import OwnerLease
 from lightning_bohb.session.state import (
     SessionStatus,
     TuneSessionState,
@@ -49,22 +48,16 @@ from lightning_bohb.session.state import (
     tune_trial_count,
     write_summary,
 )
-from lightning_bohb.session.store import SessionStore
-from lightning_bohb.session.store_lease import StoreLease
 from lightning_bohb.session.summary import build_summary
-from lightning_bohb.session.trust import check_trusted
-from lightning_bohb.utils.files import make_private_dir
 from lightning_bohb.utils.imports import extend_import_path, pythonpath_entries
 from lightning_bohb.utils.layout import (
     BEST_CONFIG_FILE,
     CONTROL_FILE,
     PAUSE_WITHIN_FILE,
-    SESSION_PREFIX,
     STATE_FILE,
     SUMMARY_FILE,
     TUNE_FOLDER,
 )
-from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
 
 logger = logging.getLogger(__name__)
 
@@ -120,74 +113,64 @@ class TuneSession:
         self.optimizer: Optional[ConfigDrivenOptimizer] = None
         self.coordinator: Any = None
         self.trial_best: Dict[str, float] = {}
-        self._session_dir: Optional[Path] = None
-        self._store: Optional[SessionStore] = None
-        """Where the session lives when ``experiment_dir`` is a URI (`lightning_bohb.session.store`)."""
+        self._backend: Optional[SessionBackend] = None
+        self.trusted = False
+        """Whether `resume` was told to trust the session folder (``trust``); `check_trusted` checks again with it."""
+        self.code_changes: List[str] = []
+        """Code changes a resume was allowed to proceed despite (``allow_code_changes``)."""
+        self._restored: Optional[ConfigDrivenOptimizer] = None
+        """The optimizer `resume` rebuilt from the state (its config parsed), for `run`."""
+        self._lock: Optional[OwnerLease] = None
+        """The lock or lease `resume` took, until `run` takes it over."""
+        self._running_lock: Optional[OwnerLease] = None
         self._last_summary = 0.0
+        self._summary_stale = False
+        self._summary_took = 0.0
 
     # -- where it lives ----------------------------------------------------------------------
     @property
-    def session_dir(self) -> Path:
-        """The session's folder; for a session in object storage, the driver's working copy of it."""
-        if self._session_dir is not None:
-            return self._session_dir
-        store = self.store
-        if store is not None:
-            return store.local
-        directory = Path(self.experiment_dir or DEFAULT_EXPERIMENT_DIR).expanduser().resolve()
-        return directory / (self.experiment_name or DEFAULT_EXPERIMENT_NAME) / f"{SESSION_PREFIX}{self.session_id}"
+    def backend(self) -> SessionBackend:
+        """Where the session lives (`lightning_bohb.session.backend`): ``<experiment_dir>/<experiment_name>/session_<id>``."""
+        if self._backend is None:
+            self._backend = session_at(self.experiment_dir, self.experiment_name, self.session_id)
+        return self._backend
 
     @property
-    def store(self) -> Optional[SessionStore]:
-        """The session's `SessionStore` when its ``experiment_dir`` is a URI, else None."""
-        if self._store is None and is_uri(self.experiment_dir or ""):
-            assert self.experiment_dir is not None
-            name = self.experiment_name or DEFAULT_EXPERIMENT_NAME
-            self._store = SessionStore(join_uri(self.experiment_dir, name, f"{SESSION_PREFIX}{self.session_id}"))
-        return self._store
+    def session_dir(self) -> Path:
+        """The session's folder; for a session in object storage, the driver's working copy of it."""
+        return self.backend.folder
 
     @property
     def location(self) -> str:
         """Where the session lives, as the user names it: its folder, or its URI."""
-        store = self.store
-        return store.uri if store is not None else str(self.session_dir)
+        return self.backend.location
 
     def location_of(self, name: str) -> str:
         """Where the session's file ``name`` lives, as the user names it."""
-        store = self.store
-        return join_uri(store.uri, name) if store is not None else str(self.session_dir / name)
+        return self.backend.file(name)
 
     @property
     def resume_command(self) -> str:
-        script = self.state.script if self.state else None
-        session = shlex.quote(self.location)
-        if script:
-            return f"{python_command()} {shlex.quote(script)} --resume-session {session}"
-        return f"{console_command()} resume {session}"
+        return self.backend.resume_command(self.state.script if self.state else None)
 
     @property
     def pause_command(self) -> str:
-        return f"{console_command()} pause {shlex.quote(self.location)}"
-
-    def _new_lock(self) -> Union[SessionLock, StoreLease]:
-        store = self.store
-        return StoreLease(store) if store is not None else SessionLock(self.session_dir)
+        return self.backend.pause_command()
 
     def _push(self, *names: str, required: bool = True) -> None:
-        """Put the session files ``names`` into its store (a session in object storage), in this order.
+        """Make the session files ``names`` the session's where it lives (a store), in this order.
 
         With ``required=False`` a store out of reach is logged, not raised: the file is put again with
         the next change (a summary, the control record), and the search goes on.
         """
-        store = self.store
-        if store is None or self._lock_loss() is not None:  # lost to another driver: nothing more is written
+        if self._lock_loss() is not None:  # lost to another driver: nothing more is written
             return
         try:
-            store.push(*names)
+            self.backend.push(*names)
         except (OSError, SessionError) as err:
             if required:
                 raise
-            logger.warning("Could not put %s into %s (the next change tries again): %s", ", ".join(names), store.uri, err)
+            logger.warning("Could not put %s into %s (the next change tries again): %s", ", ".join(names), self.location, err)
 
     # -- create / resume ---------------------------------------------------------------------
     @classmethod
@@ -217,58 +200,28 @@ class TuneSession:
         """
         shape: Dict[str, Any] = dict(num_samples=num_samples, max_concurrent_trials=max_concurrent_trials)
         shape.update(cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial)
-        if is_uri(session_dir):
-            return cls._resumed_from_store(str(session_dir), allow_code_changes, trust, shape, **kwargs)
-        session_dir = Path(session_dir).expanduser().resolve()
-        check_trusted(session_dir, trust)  # before anything is written, read back or unpickled
-        if not (session_dir / STATE_FILE).is_file():  # not a session: say so, and leave no lock in it
-            TuneSessionState.load(session_dir, trust=trust)
+        backend = open_session(session_dir, resolve=True)
+        backend.check_resumable(trust)  # before anything is written, read back or unpickled
         # A second driver stops here, before it imports the user's code or restores anything; the
         # lock is held (with a heartbeat) until `run` ends.
-        lock = SessionLock(session_dir)
+        lock = backend.lease()
         lock.acquire(force=bool(kwargs.get("force", False)))
         try:
-            session = cls._resumed(session_dir, allow_code_changes, trust, shape, **kwargs)
+            backend.fetch()
+            session = cls._resumed(backend, allow_code_changes, trust, shape, **kwargs)
+            backend.publish_fetched()  # the merged snapshot delta: Ray restores from where the session lives
         except BaseException:
             lock.release()
-            raise
-        session._lock = lock
-        return session
-
-    @classmethod
-    def _resumed_from_store(cls, uri: str, allow_code_changes: bool, trust: bool, shape: Dict[str, Any], **kwargs: Any) -> "TuneSession":
-        """`resume` of a session in object storage: its lease taken in the store, then a new working copy
-        filled from it (a session's store is trusted by its credentials: `lightning_bohb.session.store`)."""
-        store = SessionStore(uri)
-        if not store.is_session():  # not a session: say so, and leave no lease in it
-            raise SessionError(
-                f"Session state not found: {join_uri(store.uri, STATE_FILE)} does not exist, so {store.uri} is not a "
-                f"LightningTune session. Sessions look like <experiment_dir>/<name>/session_<id>; list them with: "
-                f"lightning-bohb list {uri_parent(store.uri)}"
-            )
-        lock = StoreLease(store)
-        lock.acquire(force=bool(kwargs.get("force", False)))
-        try:
-            session_dir, experiment = store.pull_session()
-            session = cls._resumed(session_dir, allow_code_changes, True, shape, store=store, **kwargs)
-            store.push_experiment(experiment)  # the merged snapshot delta: Ray restores from the store
-        except BaseException:
-            lock.release()
-            store.close()
+            backend.close()
             raise
         session._lock = lock
         return session
 
     @classmethod
     def _resumed(
-        cls,
-        session_dir: Path,
-        allow_code_changes: bool,
-        trust: bool,
-        shape: Dict[str, Any],
-        store: Optional[SessionStore] = None,
-        **kwargs: Any,
+        cls, backend: SessionBackend, allow_code_changes: bool, trust: bool, shape: Dict[str, Any], **kwargs: Any
     ) -> "TuneSession":
+        session_dir = backend.folder
         state = TuneSessionState.load(session_dir, trust=trust)
         extend_import_path(state.sys_path)  # the session's import path, as its trials will have it
         # From the files, before the user's code (torch, Lightning) is imported: a class gone or changed fails at once.
@@ -295,10 +248,8 @@ class TuneSession:
             state.sys_path,
         )
         summary = read_summary(session_dir, required=False)
-        experiment_dir = uri_parent(uri_parent(store.uri)) if store is not None else session_dir.parent.parent
-        session = cls(state.experiment_name, experiment_dir=experiment_dir, session_id=state.session_id, **kwargs)
-        session._session_dir = session_dir
-        session._store = store
+        session = cls(state.experiment_name, experiment_dir=backend.experiment_dir, session_id=state.session_id, **kwargs)
+        session._backend = backend
         session.state = state
         session._restored = optimizer
         session.code_changes = changes
@@ -310,9 +261,6 @@ class TuneSession:
             if isinstance(row, dict) and isinstance(row.get("id"), str) and _is_number(row.get("best"))
         }
         return session
-
-    trusted: bool = False
-    _lock: Optional[Union[SessionLock, StoreLease]] = None
 
     def reshape(self, fix: str = "Resume with --num-samples {created} or more", **shape: Any) -> None:
         """Give a resumed session, before it runs, a new ``num_samples``, ``max_concurrent_trials``,
@@ -332,31 +280,18 @@ class TuneSession:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        if self._store is not None:
-            self._store.close()
-    """Whether `resume` was told to trust the session folder (``trust``); `check_trusted` checks again with it."""
+        self.backend.close()
 
     def check_trusted(self) -> None:
         """The trust check of `resume` again: Ray loads the experiment and scheduler states later."""
-        check_trusted(self.session_dir, self.trusted)
-
-    code_changes: List[str] = []
-    """Code changes a resume was allowed to proceed despite (``allow_code_changes``)."""
+        self.backend.check_trusted(self.trusted)
 
     def _create(self, optimizer: ConfigDrivenOptimizer) -> ConfigDrivenOptimizer:
         config = optimizer.optimization_config.with_location(self.experiment_name, self.experiment_dir)
         optimizer.optimization_config = config
-        if is_uri(config.experiment_dir or ""):  # object storage: kept as the user wrote it
-            self.experiment_name = config.experiment_name or DEFAULT_EXPERIMENT_NAME
-            self.experiment_dir = config.experiment_dir
-            self._store = None
-        else:
-            self.experiment_name, self.experiment_dir = config.experiment_path.name, str(config.experiment_path.parent)
-        try:
-            make_private_dir(self.session_dir)  # never through a symbolic link at session_<id>
-        except OSError as err:
-            why = "it is a symbolic link" if err.errno == errno.ELOOP else err.strerror or str(err)
-            raise SessionError(f"Cannot create the session folder {self.session_dir}: {why}.") from err
+        self._backend = backend = session_at(config.experiment_dir, config.experiment_name, self.session_id)
+        self.experiment_name, self.experiment_dir = backend.experiment_name, backend.experiment_dir
+        backend.create()
         script = user_script()
         self.state = TuneSessionState(
             session_id=self.session_id,
@@ -378,8 +313,6 @@ class TuneSession:
         optimizer = self._restored if self._restored is not None else _optimizer_of(state)
         self.listener.on_resume(self)
         return optimizer
-
-    _restored: Optional[ConfigDrivenOptimizer] = None
 
     def _require_state(self) -> TuneSessionState:
         if self.state is None:
@@ -424,21 +357,24 @@ class TuneSession:
 
     def _on_remote_request(self, action: str) -> None:
         """A request from `lightning-bohb pause` through Ray: as its signal would on this host."""
-        store = self.store
-        if store is not None and action != "quit":  # `pause --within` put its deadline into the store
+        if action != "quit":  # `pause --within` put its deadline where the session lives
             try:
-                store.pull([PAUSE_WITHIN_FILE])
-                store.delete(PAUSE_WITHIN_FILE)
+                self.backend.take(PAUSE_WITHIN_FILE)
             except (OSError, SessionError) as err:
-                logger.warning("Could not read the pause deadline from %s: %s", store.uri, err)
+                logger.warning("Could not read the pause deadline from %s: %s", self.location, err)
         if action == "quit":
             self.quit_now()  # SIGUSR2: now, keeping the last checkpoints
         else:
             self.on_pause_signal(signal.SIGUSR1)
 
     # -- run ---------------------------------------------------------------------------------
-    def run(self, optimizer: Optional[ConfigDrivenOptimizer] = None, resume: bool = False, **kwargs: Any):
+    def run(
+        self, optimizer: Optional[ConfigDrivenOptimizer] = None, resume: bool = False, *, callbacks: Sequence[Any] = (),
+        tune_verbose: int = 0,
+    ):
         """Run the session; returns Ray's `ResultGrid` when the search finishes.
+
+        ``callbacks`` are Ray Tune callbacks added to the session's own; ``tune_verbose`` is Tune's ``verbose``.
 
         Raises:
             SessionPaused: The session paused (a `KeyboardInterrupt`); its message has the resume command.
@@ -455,7 +391,7 @@ class TuneSession:
             optimizer = self._create(optimizer)
         # Held (with a heartbeat) until the end of the run; a second driver stops here, before it
         # reports, restores or writes anything.
-        lock = self._lock if self._lock is not None and self._lock.held else self._new_lock()
+        lock = self._lock if self._lock is not None and self._lock.held else self.backend.lease()
         if not lock.held:
             lock.acquire(force=self.force)
         self._lock = None  # released at the end of this run; a later run takes it again
@@ -475,7 +411,7 @@ class TuneSession:
             signals = SignalHandlers(on_pause=self.on_pause_signal, on_quit=lambda _signum: self.quit_now())
             signals.install()  # from here to the lock's release: a signal never kills the driver mid-save
             try:
-                return self._run_with_ray(optimizer, resume, signals, ray_start, **kwargs)
+                return self._run_with_ray(optimizer, resume, signals, ray_start, list(callbacks), tune_verbose)
             finally:
                 ray_start.shutdown()  # last: the report and the saved state come first
                 signals.restore()
@@ -484,14 +420,15 @@ class TuneSession:
             if ray_start is not None:
                 ray_start.shutdown()  # refused before the search: Ray's start is undone (a no-op after the search)
             lock.release()
-            if self._store is not None:
-                self._store.close()  # everything in the working copy is in the store
+            self.backend.close()  # everything in a store's working copy is in the store
 
     def _exists(self) -> bool:
-        store = self.store
-        return store.is_session() if store is not None else (self.session_dir / STATE_FILE).exists()
+        return self.backend.is_session()
 
-    def _run_with_ray(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, **kwargs: Any):
+    def _run_with_ray(
+        self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, callbacks: List[Any],
+        verbose: int,
+    ):
         # Hidden for this run only, by filters on two of Tune's loggers, removed afterwards: Tune's
         # "interrupted ... resume with tune.run(...)" advice (wrong for a session), and, after a
         # pause, its warning that trials stopped before their first result have no metrics file.
@@ -500,16 +437,18 @@ class TuneSession:
         for tune_logger, noise in filters:
             tune_logger.addFilter(noise)
         try:
-            return self._run_tune(optimizer, resume, signals, ray_start, **kwargs)
+            return self._run_tune(optimizer, resume, signals, ray_start, callbacks, verbose)
         finally:
             for tune_logger, noise in filters:
                 tune_logger.removeFilter(noise)
 
-    def _run_tune(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, **kwargs: Any):
+    def _run_tune(
+        self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, callbacks: List[Any],
+        verbose: int,
+    ):
         import ray
 
         from lightning_bohb._ray import internals as ray_internals
-        from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
         from lightning_bohb._ray.scheduler_state import SchedulerStateCallback
         from lightning_bohb._ray.trial_resources import TrialResourcesCallback
         from lightning_bohb.core.retention import StoppedTrialCheckpoints
@@ -571,15 +510,15 @@ class TuneSession:
                     SchedulerStateCallback(scheduler, trust_check=self.check_trusted),
                     coordinator,
                     StoppedTrialCheckpoints.for_session(optimizer, coordinator, self.trial_best),
-                    *kwargs.pop("callbacks", []),
+                    *callbacks,
                     *shape_callbacks,
                 ],
                 control_name=actor_name(control_id),
                 control_key=key,
-                verbose=kwargs.pop("tune_verbose", 0),
+                verbose=verbose,
                 write_best=False,
                 search=(search_alg, scheduler),
-                storage_filesystem=None if self.store is not None else atomic_storage_filesystem(),
+                storage_filesystem=self.backend.tune_filesystem(),
             )
             self._check_owned()  # lost at the very end: no best config, no state is written
         except BaseException as caught:
@@ -613,9 +552,7 @@ class TuneSession:
             timed_out=dict(coordinator.timed_out),
             epoch_end_only=dict(coordinator.epoch_end_only),
         ))
-        raise SessionPaused(self.store.uri if self.store is not None else self.session_dir, self.resume_command)
-
-    _running_lock: Optional[Union[SessionLock, StoreLease]] = None
+        raise SessionPaused(self.backend.where, self.resume_command)
 
     def _lock_loss(self) -> Optional[str]:
         """Why this driver no longer holds the lock or lease of its running session; None while it does."""
@@ -662,9 +599,6 @@ class TuneSession:
         # square of its trials.
         if self._summary_stale and time.time() - self._last_summary >= max(_STATUS_SUMMARY_EVERY_S, _SUMMARY_SHARE * self._summary_took):
             self._write_summary(required=False)
-
-    _summary_stale = False
-    _summary_took = 0.0
 
     def _save(self) -> None:
         if self._lock_loss() is not None:  # lost to another driver: nothing more is written
@@ -815,21 +749,6 @@ def user_script() -> Optional[str]:
     script = os.path.abspath(argv0)
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return None if script.startswith(package_dir + os.sep) else script
-
-
-def python_command() -> str:
-    found = shutil.which("python")
-    if found and os.path.realpath(found) == os.path.realpath(sys.executable):
-        return "python"
-    return shlex.quote(sys.executable)
-
-
-def console_command() -> str:
-    found = shutil.which("lightning-bohb")
-    sibling = Path(sys.executable).parent / "lightning-bohb"
-    if found and sibling.exists() and os.path.realpath(found) == os.path.realpath(sibling):
-        return "lightning-bohb"
-    return f"{python_command()} -m lightning_bohb"
 
 
 def _on_controller(controller: Any, check_owned: Callable[[], None]) -> None:

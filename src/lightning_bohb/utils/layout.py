@@ -1,6 +1,7 @@
 """A session's layout: the name of every file and folder of a session, once.
 
-``<experiment_dir>/<experiment_name>/session_<id>/`` holds (in a local folder or under a prefix in
+``<experiment_dir>`` (default `DEFAULT_EXPERIMENT_DIR`) ``/<experiment_name>`` (default `DEFAULT_EXPERIMENT_NAME`)
+``/session_<id>/``, where ``<experiment_dir>/<experiment_name>/session_<id>/`` holds (in a local folder or under a prefix in
 object storage, `lightning_bohb.session.backend`):
 
 - `STATE_FILE`: what the session resumes from (`lightning_bohb.session.state`), and `SUMMARY_FILE`,
@@ -15,6 +16,9 @@ object storage, `lightning_bohb.session.backend`):
 Every layer reads these names from here (the bottom layer), so a folder is named in one place.
 """
 
+DEFAULT_EXPERIMENT_DIR = "./experiments"
+"""Where experiments live unless a study, a config or the command line says otherwise."""
+DEFAULT_EXPERIMENT_NAME = "lightning_bohb"
 SESSION_PREFIX = "session_"
 """A session's folder is ``session_<id>``."""
 STATE_FILE = "session_state.pkl"
