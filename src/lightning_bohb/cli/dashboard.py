@@ -42,6 +42,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from lightning_bohb.cli import export
 from lightning_bohb.cli.commands import find_sessions, state_label
 from lightning_bohb.exceptions import LightningTuneError, SessionError
+from lightning_bohb.session.backend import open_session
 from lightning_bohb.session.history import SessionHistory, metric_of, summary_trials
 from lightning_bohb.session.importance import param_importance
 from lightning_bohb.session.lock import lock_is_live, read_lock
@@ -150,13 +151,14 @@ def session_detail(sessions: Sessions, key: str) -> Dict[str, Any]:
     row = session_row(key, folder, summary, None)
     state = row["state"]
     charts = export.report_data(folder, summary, sessions.history(key, folder), lambda data: sessions.importance(key, data))
+    backend = open_session(folder)  # the commands built from the folder: never read from a file someone could plant
     return {
         **row,
         "folder": str(folder),
         "strategy": summary.get("strategy"),
         "pause_count": summary.get("pause_count", 0),
-        "resume_command": summary.get("resume_command"),
-        "pause_command": f"lightning-bohb pause {folder}",
+        "resume_command": backend.resume_command(),
+        "pause_command": backend.pause_command(),
         "resumable": resumable(state),
         "is_running": state == SessionStatus.RUNNING.value,
         "pause_pending": bool((summary.get("pause") or {}).get("pause_requested")) if isinstance(summary.get("pause"), dict) else False,
