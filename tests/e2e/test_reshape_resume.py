@@ -38,7 +38,7 @@ def _histories(session):
 
 
 class _TrialIds(pickle.Unpickler):
-    """Reads a saved scheduler state with every trial as its id (`_ray.internals.dump_scheduler`)."""
+    """Reads a saved scheduler state with every trial as its id (`_ray.scheduler_state.dump_scheduler`)."""
 
     def persistent_load(self, pid):
         kind, trial_id = pid

@@ -153,11 +153,11 @@ def test_a_real_trial_that_never_reported_starts_over_rather_than_showing_paused
 def test_no_trial_starts_while_a_pause_is_pending():
     from ray.tune.schedulers import FIFOScheduler
 
-    from lightning_bohb._ray import internals as ray_internals
+    from lightning_bohb._ray import scheduler_hooks
 
     coord, pause, _, _ = coordinator()
     scheduler = FIFOScheduler()
-    ray_internals.hold_trials(scheduler, coord)
+    scheduler_hooks.hold_trials(scheduler, coord)
     waiting = Trial("fn", config={}, trial_id="next", stub=True)
     controller = SimpleNamespace(get_trials=lambda: [waiting], get_live_trials=lambda: [waiting])
     assert scheduler.choose_trial_to_run(controller) is waiting

@@ -6,7 +6,7 @@ import json
 import os
 from types import SimpleNamespace
 
-from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray import incremental_copy, snapshot_journal
 from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
 
 
@@ -20,7 +20,7 @@ def _written(monkeypatch, session):
 
 def _racy_for_an_hour(monkeypatch):
     """Files modified within the last hour count as racy: no test step is that slow, even on loaded cores."""
-    monkeypatch.setattr(ray_internals, "_RACY_NS", 3600 * 10**9)
+    monkeypatch.setattr(incremental_copy, "_RACY_NS", 3600 * 10**9)
 
 
 def _age(path, seconds):
@@ -37,34 +37,34 @@ def test_a_racy_file_is_copied_again_only_when_its_content_changed(tmp_path, mon
     written = _written(monkeypatch, session)
     _racy_for_an_hour(monkeypatch)
 
-    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is True  # just written: racy
-    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is True
+    assert incremental_copy.copy_changed(str(staging), fs, str(session), copied=copied) is True  # just written: racy
+    assert incremental_copy.copy_changed(str(staging), fs, str(session), copied=copied) is True
     assert written == ["result.json"]  # read again, the same content: not written again
 
     stat = os.stat(log)
     log.write_text('{"epoch": 9}\n')  # rewritten within the clock tick: same size, same mtime
     os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    ray_internals._upload_changed(str(staging), fs, str(session), copied=copied)
+    incremental_copy.copy_changed(str(staging), fs, str(session), copied=copied)
     assert written == ["result.json", "result.json"]
     assert (session / "result.json").read_text() == '{"epoch": 9}\n'
 
     _age(log, 7200)  # settled since: remembered by size and time, never read again
-    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is False
+    assert incremental_copy.copy_changed(str(staging), fs, str(session), copied=copied) is False
     assert written == ["result.json", "result.json"]  # its mtime changed: read once more, the same content: not written
     assert len(copied["result.json"]) == 2
     monkeypatch.setattr("builtins.open", None)  # a settled file that did not change is not even opened
-    assert ray_internals._upload_changed(str(staging), fs, str(session), copied=copied) is False
+    assert incremental_copy.copy_changed(str(staging), fs, str(session), copied=copied) is False
 
 
 def test_a_file_bigger_than_the_digest_limit_is_copied_by_ray(tmp_path, monkeypatch):
     staging, session = tmp_path / "staging", tmp_path / "session"
     (staging / "sub").mkdir(parents=True)
     (staging / "sub" / "big.bin").write_bytes(b"x" * 100)
-    monkeypatch.setattr(ray_internals, "_DIGEST_MAX_BYTES", 10)
+    monkeypatch.setattr(incremental_copy, "_DIGEST_MAX_BYTES", 10)
     _racy_for_an_hour(monkeypatch)
     copied = {}
 
-    ray_internals._upload_changed(str(staging), atomic_storage_filesystem(), str(session), copied=copied)
+    incremental_copy.copy_changed(str(staging), atomic_storage_filesystem(), str(session), copied=copied)
 
     assert (session / "sub" / "big.bin").read_bytes() == b"x" * 100
     assert "sub/big.bin" not in copied  # racy, and no digest of it: copied again next time
@@ -111,7 +111,7 @@ def test_a_delta_looks_at_the_files_of_the_trials_marked_since_the_last_one_and_
     _racy_for_an_hour(monkeypatch)
     a, b = _Trial("a", staging, session), _Trial("b", staging, session)
     controller = _controller(session)
-    journal = ray_internals._SnapshotJournal(controller)
+    journal = snapshot_journal._SnapshotJournal(controller)
     controller._trials_to_cache.add(a)
     controller._trials_to_cache.add(b)
     journal.write_delta()
@@ -123,13 +123,13 @@ def test_a_delta_looks_at_the_files_of_the_trials_marked_since_the_last_one_and_
     journal.write_delta()  # still racy at the last look: looked at again, now settled
     assert not journal.unsettled
     scanned = []
-    upload = ray_internals._upload_changed
+    upload = incremental_copy.copy_changed
 
     def recording_upload(folder, *args):
         scanned.append(os.path.basename(folder))
         return upload(folder, *args)
 
-    monkeypatch.setattr(ray_internals, "_upload_changed", recording_upload)
+    monkeypatch.setattr(snapshot_journal, "copy_changed", recording_upload)
 
     with open(staging / "a" / "result.json", "a") as log:  # a reports a result: Tune's logger appends, Tune marks a
         log.write('{"epoch": 1}\n')
@@ -144,7 +144,7 @@ def test_a_delta_looks_at_the_files_of_the_trials_marked_since_the_last_one_and_
     assert scanned == ["a"]  # b neither marked nor racy: its folder is not looked at
     assert (session / "b" / "result.json").read_text() == '{"epoch": 0}\n'  # until Tune marks it or snapshots in full
     assert (session / "a" / "result.json").read_text() == '{"epoch": 0}\n{"epoch": 1}\n'
-    delta = json.loads((session / ray_internals.SNAPSHOT_DELTA_FILE).read_text())
+    delta = json.loads((session / snapshot_journal.SNAPSHOT_DELTA_FILE).read_text())
     assert sorted(delta["trials"]) == ["a", "b"]  # the delta still holds every trial changed since the last full snapshot
     assert delta["iteration"] == 2
 
@@ -166,11 +166,11 @@ def test_each_delta_holds_only_the_state_files_saved_for_it(tmp_path):
     session.mkdir()
     controller = _controller(session)
     controller._search_alg = _Saving(["searcher-state-s1.pkl", "searcher-other-s1.pkl"])
-    journal = ray_internals._SnapshotJournal(controller)
+    journal = snapshot_journal._SnapshotJournal(controller)
     deltas = []
     for _ in range(2):
         journal.write_delta()
-        deltas.append(json.loads((session / ray_internals.SNAPSHOT_DELTA_FILE).read_text())["files"])
+        deltas.append(json.loads((session / snapshot_journal.SNAPSHOT_DELTA_FILE).read_text())["files"])
         folder = journal.state_folder
 
     assert deltas[0] == {"searcher-state-s1.pkl": base64.b64encode(b"searcher-state-s1.pkl").decode()}
@@ -200,9 +200,8 @@ def test_a_store_out_of_reach_does_not_stop_a_search_over_its_summary(caplog):
 
     import pytest
 
-    from lightning_bohb.session.runner import TuneSession
-
     from lightning_bohb.session.backend import StoredSession
+    from lightning_bohb.session.runner import TuneSession
 
     class Unreachable(StoredSession):
         def __init__(self, uri):

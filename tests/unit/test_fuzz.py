@@ -429,7 +429,7 @@ class bounded:
 
 @pytest.mark.parametrize("kind", ["deep", "fifo", "link"])
 def test_no_planted_file_hangs_or_crashes_a_reader(tmp_path, kind):
-    from lightning_bohb._ray.internals import SNAPSHOT_DELTA_FILE, apply_snapshot_delta
+    from lightning_bohb._ray.snapshot_journal import SNAPSHOT_DELTA_FILE, apply_snapshot_delta
     from lightning_bohb.exceptions import SessionError
     from lightning_bohb.pause.remote import read_control
     from lightning_bohb.pause.state import take_pause_within
@@ -492,7 +492,7 @@ def test_a_trial_request_swapped_for_a_fifo_after_its_check_does_not_hang(tmp_pa
 def _snapshot_with_delta(experiment: Path, files) -> None:
     import base64
 
-    from lightning_bohb._ray.internals import SNAPSHOT_DELTA_FILE
+    from lightning_bohb._ray.snapshot_journal import SNAPSHOT_DELTA_FILE
 
     experiment.mkdir(parents=True)
     index = "experiment_state-2026-01-01_00-00-00.json"
@@ -506,7 +506,7 @@ def _snapshot_with_delta(experiment: Path, files) -> None:
 
 @pytest.mark.parametrize("name", ["..", ".", "../escaped.pkl", "sub/x.pkl", "experiment_state-2026-01-01_00-00-00.json"])
 def test_a_snapshot_delta_naming_a_file_outside_its_state_files_changes_nothing(tmp_path, name):
-    from lightning_bohb._ray.internals import SNAPSHOT_DELTA_FILE, apply_snapshot_delta
+    from lightning_bohb._ray.snapshot_journal import SNAPSHOT_DELTA_FILE, apply_snapshot_delta
 
     experiment = tmp_path / "session" / "tune"
     _snapshot_with_delta(experiment, {name: b"planted", "searcher-state.pkl": b"state"})
@@ -516,13 +516,13 @@ def test_a_snapshot_delta_naming_a_file_outside_its_state_files_changes_nothing(
 
 
 def test_a_snapshot_delta_is_applied_within_its_size_limit_only(tmp_path, monkeypatch):
-    from lightning_bohb._ray import internals
+    from lightning_bohb._ray import snapshot_journal
 
     experiment = tmp_path / "tune"
     _snapshot_with_delta(experiment, {"searcher-state.pkl": b"state"})
-    monkeypatch.setattr(internals, "_MAX_SNAPSHOT_BYTES", 100)
-    assert internals.apply_snapshot_delta(experiment) is False and not (experiment / "searcher-state.pkl").exists()
+    monkeypatch.setattr(snapshot_journal, "_MAX_SNAPSHOT_BYTES", 100)
+    assert snapshot_journal.apply_snapshot_delta(experiment) is False and not (experiment / "searcher-state.pkl").exists()
     shutil.rmtree(experiment)
     _snapshot_with_delta(experiment, {"searcher-state.pkl": b"state"})
-    monkeypatch.setattr(internals, "_MAX_SNAPSHOT_BYTES", 10_000)
-    assert internals.apply_snapshot_delta(experiment) is True and (experiment / "searcher-state.pkl").read_bytes() == b"state"
+    monkeypatch.setattr(snapshot_journal, "_MAX_SNAPSHOT_BYTES", 10_000)
+    assert snapshot_journal.apply_snapshot_delta(experiment) is True and (experiment / "searcher-state.pkl").read_bytes() == b"state"

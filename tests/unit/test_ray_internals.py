@@ -12,13 +12,13 @@ from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneControlle
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 
-from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray import ray_start, scheduler_hooks, scheduler_state, snapshot_journal, tune_controller, tune_run
 from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
 from lightning_bohb._ray.bohb_scheduler import ResumableHyperBandForBOHB
 
 
 def test_ray_version_is_the_one_these_internals_were_checked_against():
-    assert ray.__version__ == "2.60.0", "re-check session/ray_internals.py against this Ray, then update the pin"
+    assert ray.__version__ == "2.60.0", "re-check the modules of lightning_bohb/_ray against this Ray, then update the pin"
 
 
 def test_tune_interrupt_event_is_found_in_tunes_sigusr1_handler():
@@ -27,7 +27,7 @@ def test_tune_interrupt_event_is_found_in_tunes_sigusr1_handler():
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGUSR1)}
     try:
         expected = _setup_signal_catching()
-        event = ray_internals.tune_interrupt_event()
+        event = tune_run.tune_interrupt_event()
         assert isinstance(event, threading.Event) and event is expected
     finally:
         for signum, handler in previous.items():
@@ -63,9 +63,9 @@ def test_trial_actor_handles_and_local_ray_processes_are_where_expected():
     from ray._private import ray_constants, worker
 
     assert _trial("a").temporary_state.ray_actor is None  # end_trial_actors reads it
-    ray_internals.end_trial_actors([_trial("a")])  # no actor: nothing to end
+    tune_controller.end_trial_actors([_trial("a")])  # no actor: nothing to end
     assert hasattr(worker, "_global_node") and ray_constants.PROCESS_TYPE_MONITOR == "monitor"
-    assert ray_internals.end_local_autoscaler_monitor() is False  # no local Ray started here
+    assert ray_start.end_local_autoscaler_monitor() is False  # no local Ray started here
 
 
 def test_callback_usage_is_tagged_as_tune_tags_it_without_importing_the_integrations():
@@ -79,12 +79,12 @@ from unittest import mock
 from ray.air._internal import usage
 from ray.tune import Callback
 from ray.tune.logger import CSVLoggerCallback, LoggerCallback
-from lightning_bohb._ray import internals
+from lightning_bohb._ray import tune_run
 callbacks = [Callback(), CSVLoggerCallback(), LoggerCallback()]
 with mock.patch.object(usage, "record_extra_usage_tag") as record:
     usage.tag_callbacks(callbacks)
 tune_tag = record.call_args.args
-internals.tag_callbacks_without_imports()
+tune_run.tag_callbacks_without_imports()
 from ray.tune import tune
 assert tune.air_usage.tag_callbacks is usage.tag_callbacks  # what tune.run calls
 for name in [n for n in sys.modules if n.startswith(("ray.air.integrations", "ray.tune.logger.aim"))]:
@@ -111,11 +111,11 @@ def test_scheduler_state_round_trips_with_trials_mapped_by_id(make):
     original, live = make(), [_trial("a"), _trial("b")]
     for trial in live:
         original.on_trial_add(None, trial)
-    blob = ray_internals.dump_scheduler(original)
+    blob = scheduler_state.dump_scheduler(original)
 
     fresh_trials = [_trial("a"), _trial("b")]  # what Tune rebuilds on resume: new objects, same ids
     restored = make()
-    ray_internals.load_scheduler(restored, blob, fresh_trials)
+    scheduler_state.load_scheduler(restored, blob, fresh_trials)
     if isinstance(restored, ResumableHyperBandForBOHB):
         members = {t.trial_id: t for t in restored._trial_info}
         assert set(members) == {"a", "b"} and all(members[t.trial_id] is t for t in fresh_trials)
@@ -129,7 +129,8 @@ def test_scheduler_state_naming_an_unknown_trial_is_refused():
     original = ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9)
     original.on_trial_add(None, _trial("a"))
     with pytest.raises(pickle.UnpicklingError, match="does not have"):
-        ray_internals.load_scheduler(ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9), ray_internals.dump_scheduler(original), [])
+        blob = scheduler_state.dump_scheduler(original)
+        scheduler_state.load_scheduler(ResumableHyperBandForBOHB(metric="m", mode="min", max_t=9), blob, [])
 
 
 class _Controller:
@@ -142,11 +143,11 @@ class _Controller:
 
 def test_capture_controller_keeps_the_controller_out_of_the_saved_state():
     scheduler = ASHAScheduler(metric="m", mode="min", max_t=9)
-    ray_internals.capture_controller(scheduler)
+    scheduler_hooks.capture_controller(scheduler)
     controller = _Controller()
     scheduler.on_trial_add(controller, _trial("a"))
     assert scheduler._lightning_bohb_controller is controller
-    assert b"_lightning_bohb_" not in ray_internals.dump_scheduler(scheduler)
+    assert b"_lightning_bohb_" not in scheduler_state.dump_scheduler(scheduler)
 
 
 def test_experiment_snapshot_index_is_published_after_everything_it_indexes(tmp_path, monkeypatch):
@@ -160,7 +161,7 @@ def test_experiment_snapshot_index_is_published_after_everything_it_indexes(tmp_
     replace = os.replace
     monkeypatch.setattr(os, "replace", lambda src, dst: (published.append(os.path.relpath(dst, session)), replace(src, dst)))
     controller = _Controller()
-    ray_internals.publish_snapshots_last(controller)
+    snapshot_journal.publish_snapshots_last(controller)
 
     controller._storage.syncer.sync_up(str(staging), str(session))
     controller._storage.syncer.wait()
@@ -187,12 +188,12 @@ def test_a_driver_that_lost_its_session_writes_no_snapshot(tmp_path):
         raise SessionLockLost("taken over by another driver")
 
     controller = _Controller()
-    ray_internals.publish_snapshots_last(controller, before_write=check_owned)
+    snapshot_journal.publish_snapshots_last(controller, before_write=check_owned)
     controller._storage.syncer.sync_up(str(staging), str(session))
     with pytest.raises(Exception, match="taken over"):
         controller._storage.syncer.wait()
     with pytest.raises(SessionLockLost):
-        ray_internals._journals[controller].snapshot()  # the snapshot per trial checkpoint
+        snapshot_journal._journals[controller].snapshot()  # the snapshot per trial checkpoint
     assert len(asked) == 2 and not session.exists()
 
 
@@ -202,7 +203,7 @@ def test_snapshot_copy_still_leaves_out_what_it_is_told_to(tmp_path):
     for name in ("trial_a/result.json", "trial_a/scratch.pkl", "experiment_state-x.json", "searcher-state-x.pkl"):
         (staging / name).write_text(name)
     controller = _Controller()
-    ray_internals.publish_snapshots_last(controller)
+    snapshot_journal.publish_snapshots_last(controller)
 
     controller._storage.syncer.sync_up(str(staging), str(session), exclude=["*.pkl"])
     controller._storage.syncer.wait()
@@ -223,7 +224,7 @@ def test_snapshot_copy_copies_again_only_the_files_that_changed(tmp_path, monkey
     for name in ("trial_a/result.json", "trial_b/result.json"):  # written a minute ago; trial_c just now
         os.utime(staging / name, ns=(settled, settled))
     controller = _Controller()
-    ray_internals.publish_snapshots_last(controller)
+    snapshot_journal.publish_snapshots_last(controller)
     controller._storage.syncer.sync_up(str(staging), str(session))
     controller._storage.syncer.wait()
     published = []
@@ -236,7 +237,7 @@ def test_snapshot_copy_copies_again_only_the_files_that_changed(tmp_path, monkey
     stat = os.stat(staging / "trial_c" / "result.json")
     (staging / "trial_c" / "result.json").write_text(same_size)
     os.utime(staging / "trial_c" / "result.json", ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    (session / ray_internals.SNAPSHOT_DELTA_FILE).write_text("{}")  # a delta this snapshot supersedes
+    (session / snapshot_journal.SNAPSHOT_DELTA_FILE).write_text("{}")  # a delta this snapshot supersedes
     controller._storage.syncer.sync_up(str(staging), str(session))
     controller._storage.syncer.wait()
 
@@ -244,7 +245,7 @@ def test_snapshot_copy_copies_again_only_the_files_that_changed(tmp_path, monkey
     assert published[-1] == "experiment_state-x.json"  # the index is always copied, last
     assert (session / "trial_b" / "result.json").read_text() == '{"epoch": 0}\n{"epoch": 1}\n'
     assert (session / "trial_c" / "result.json").read_text() == same_size
-    assert not (session / ray_internals.SNAPSHOT_DELTA_FILE).exists()
+    assert not (session / snapshot_journal.SNAPSHOT_DELTA_FILE).exists()
 
 
 def _snapshot_folder(tmp_path, iteration, trials):
@@ -274,7 +275,7 @@ def _delta(folder, iteration, trials, index="experiment_state-s1.json"):
         "trials": {trial_id: [json.dumps({"trial_id": trial_id, "status": status}), '{"n": 1}'] for trial_id, status in trials.items()},
         "files": {"searcher-state-s1.pkl": base64.b64encode(b"new searcher").decode()},
     }
-    (folder / ray_internals.SNAPSHOT_DELTA_FILE).write_text(json.dumps(delta))
+    (folder / snapshot_journal.SNAPSHOT_DELTA_FILE).write_text(json.dumps(delta))
 
 
 def test_a_snapshot_delta_newer_than_the_snapshot_is_folded_into_it(tmp_path):
@@ -283,7 +284,7 @@ def test_a_snapshot_delta_newer_than_the_snapshot_is_folded_into_it(tmp_path):
     folder = _snapshot_folder(tmp_path, 10, {"a": "RUNNING", "b": "RUNNING"})
     _delta(folder, 12, {"b": "TERMINATED", "c": "RUNNING"})  # b ended, c was created since the snapshot
 
-    assert ray_internals.apply_snapshot_delta(folder) is True
+    assert snapshot_journal.apply_snapshot_delta(folder) is True
 
     index = json.loads((folder / "experiment_state-s1.json").read_text())
     assert [json.loads(state) for state, _ in index["trial_data"]] == [
@@ -293,8 +294,8 @@ def test_a_snapshot_delta_newer_than_the_snapshot_is_folded_into_it(tmp_path):
     ]
     assert index["runner_data"]["_iteration"] == 12 and index["stats"] == {"start_time": 1.0}
     assert (folder / "searcher-state-s1.pkl").read_bytes() == b"new searcher"
-    assert not (folder / ray_internals.SNAPSHOT_DELTA_FILE).exists()
-    assert ray_internals.apply_snapshot_delta(folder) is False  # nothing left to fold
+    assert not (folder / snapshot_journal.SNAPSHOT_DELTA_FILE).exists()
+    assert snapshot_journal.apply_snapshot_delta(folder) is False  # nothing left to fold
 
 
 @pytest.mark.parametrize("iteration, index", [(10, "experiment_state-s1.json"), (9, "experiment_state-s1.json"), (12, "other-s0.json")])
@@ -303,18 +304,18 @@ def test_a_snapshot_delta_older_than_the_snapshot_or_from_another_run_is_dropped
     before = (folder / "experiment_state-s1.json").read_bytes()
     _delta(folder, iteration, {"a": "RUNNING"}, index=index)
 
-    assert ray_internals.apply_snapshot_delta(folder) is False
+    assert snapshot_journal.apply_snapshot_delta(folder) is False
 
     assert (folder / "experiment_state-s1.json").read_bytes() == before
     assert (folder / "searcher-state-s1.pkl").read_bytes() == b"old searcher"
-    assert not (folder / ray_internals.SNAPSHOT_DELTA_FILE).exists()
+    assert not (folder / snapshot_journal.SNAPSHOT_DELTA_FILE).exists()
 
 
 def test_the_snapshot_syncer_pickles_without_its_controller():
     import cloudpickle
 
     controller = _Controller()
-    ray_internals.publish_snapshots_last(controller)
+    snapshot_journal.publish_snapshots_last(controller)
     # Every trial's storage context holds this syncer and is pickled into the trial's actor: a
     # controller in it would not unpickle there ("'TuneController' object has no attribute '_storage'").
     data = cloudpickle.dumps(controller._storage.syncer)
@@ -336,9 +337,9 @@ def test_a_corrupt_snapshot_delta_is_dropped_and_the_snapshot_kept(tmp_path, del
 
     folder = _snapshot_folder(tmp_path, 10, {"a": "RUNNING"})
     before = (folder / "experiment_state-s1.json").read_bytes()
-    (folder / ray_internals.SNAPSHOT_DELTA_FILE).write_text(json.dumps(delta))
+    (folder / snapshot_journal.SNAPSHOT_DELTA_FILE).write_text(json.dumps(delta))
 
-    assert ray_internals.apply_snapshot_delta(folder) is False
+    assert snapshot_journal.apply_snapshot_delta(folder) is False
 
     assert (folder / "experiment_state-s1.json").read_bytes() == before
-    assert not (folder / "x").exists() and not (folder / ray_internals.SNAPSHOT_DELTA_FILE).exists()
+    assert not (folder / "x").exists() and not (folder / snapshot_journal.SNAPSHOT_DELTA_FILE).exists()

@@ -6,7 +6,7 @@ from ray import tune
 from ray.tune.experiment import Experiment
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher, SearchGenerator
 
-from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray import search_budget
 
 
 def trainable(config):
@@ -33,7 +33,7 @@ def test_a_finished_random_search_given_a_larger_budget_draws_what_the_larger_se
     assert len(drawn) == 3 and small.is_finished()
     small.save_to_dir(str(tmp_path), session_str="s")
 
-    restored = ray_internals.reshape_on_restore(_generator(3, seed=99), num_samples=6, max_concurrent=0)
+    restored = search_budget.reshape_on_restore(_generator(3, seed=99), num_samples=6, max_concurrent=0)
     restored.restore_from_dir(str(tmp_path))  # what Tune calls on resume
     assert restored.total_samples == 6 and not restored.is_finished()
     assert drawn + _drain(restored) == expected
@@ -45,7 +45,7 @@ def test_the_budget_never_drops_below_what_was_created_and_the_limit_is_the_new_
     state = cloudpickle.loads(cloudpickle.dumps(small.get_state()))
     restored = _generator(5)
     restored.set_state(state)
-    ray_internals.set_search_budget(restored, num_samples=1, max_concurrent=2)
+    search_budget.set_search_budget(restored, num_samples=1, max_concurrent=2)
     assert restored.total_samples == 2 and restored.max_concurrent == 2
     assert _drain(restored) == []  # two created, two in all
 
@@ -84,7 +84,7 @@ def test_a_wrapped_searcher_continues_with_its_state_a_larger_budget_and_a_new_l
     old.next_trial()
     old.save_to_dir(str(tmp_path), session_str="s")
 
-    restored = ray_internals.reshape_on_restore(ConcurrencyLimiter(_Counting(), max_concurrent=1), num_samples=4, max_concurrent=3)
+    restored = search_budget.reshape_on_restore(ConcurrencyLimiter(_Counting(), max_concurrent=1), num_samples=4, max_concurrent=3)
     assert isinstance(restored, SearchGenerator)  # wrapped as Tune would wrap it
     restored.restore_from_dir(str(tmp_path))
     assert restored.total_samples == 4 and restored.searcher.max_concurrent == 3

@@ -8,7 +8,7 @@ import pytest
 from ray.tune.execution.tune_controller import TuneController
 from ray.tune.schedulers import TrialScheduler
 
-from lightning_bohb._ray.internals import register_step_checkpoints
+from lightning_bohb._ray.tune_controller import register_step_checkpoints
 from lightning_bohb.pause.state import STEP_CHECKPOINT
 
 

@@ -2,9 +2,13 @@
 
 Real Trainers with CSV and TensorBoard loggers, no Ray: a callback saves a checkpoint at each
 validated epoch end (as `TuneReportCallback` does) and ends the run by raising, where a paused trial's
-process ends; the next run resumes from that checkpoint after `resume_logs`, as `train_trial` does.
+process ends; the next run resumes from that checkpoint through `continued_logs`, as `train_trial` does,
+its loggers constructed by the test (as Lightning's default logger is: given their runs afterwards) or,
+``from_config``, from a trial config's ``trainer.logger`` (as LightningCLI does: their runs passed to
+their constructors).
 """
 
+import importlib
 import struct
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lbohb_cli_helpers import TinyData, TinyModel
 from lightning_bohb.callbacks import RNGStateCallback
 from lightning_bohb.callbacks.epoch_boundary import ValidatedEpochEnd
-from lightning_bohb.core.trial_logs import TrialLogs, pending_epoch_row, restore_identity, resume_logs, start_logs
+from lightning_bohb.core.trial_logs import TrialLogs, continued_logs, pending_epoch_row, restore_identity
 
 
 class Stop(Exception):
@@ -55,11 +59,27 @@ class HoldAtStart(Checkpoint):
         raise Stop
 
 
-def fit(root: Path, checkpoint=None, hold_at_start=False, **stop):
-    """One process of a trial, as `train_trial` runs it: `resume_logs` with a checkpoint, else `start_logs`."""
+LOGGER_CLASSES = ["lightning.pytorch.loggers.CSVLogger", "lightning.pytorch.loggers.TensorBoardLogger"]
+
+
+def built_loggers(root: Path, logs, from_config: bool):
+    if not from_config:
+        return [CSVLogger(root / "logs"), TensorBoardLogger(root / "logs")]
+    entries = [{"class_path": path, "init_args": {"save_dir": str(root / "logs")}} for path in LOGGER_CLASSES]
+    config = logs.configure({"trainer": {"logger": entries}})
+    loggers = []
+    for entry in config["trainer"]["logger"]:  # what LightningCLI constructs from the config
+        module, _, name = entry["class_path"].rpartition(".")
+        loggers.append(getattr(importlib.import_module(module), name)(**entry["init_args"]))
+    return loggers
+
+
+def fit(root: Path, checkpoint=None, hold_at_start=False, from_config=False, **stop):
+    """One process of a trial, as `train_trial` runs it: `continued_logs` of its checkpoint, or of its folder."""
     pl.seed_everything(1, workers=True, verbose=False)
     saver = SaveEachEpoch(root, **stop)
-    loggers = [CSVLogger(root / "logs"), TensorBoardLogger(root / "logs")]
+    logs = continued_logs(str(root), None if checkpoint is None else str(checkpoint))
+    loggers = built_loggers(root, logs, from_config)
     trainer = pl.Trainer(
         max_epochs=4,
         default_root_dir=root,
@@ -70,10 +90,7 @@ def fit(root: Path, checkpoint=None, hold_at_start=False, **stop):
         enable_model_summary=False,
         deterministic=True,
     )
-    if checkpoint is not None:
-        resume_logs(trainer, str(checkpoint))
-    else:
-        start_logs(trainer)
+    logs.apply(trainer)
     try:
         trainer.fit(TinyModel(), datamodule=TinyData(), ckpt_path=checkpoint)
     except Stop:
@@ -119,25 +136,27 @@ def test_the_pending_row_is_the_row_lightning_logs_next(uninterrupted):
         assert repr(row["metrics"]["train_loss_epoch"]) == expected["train_loss_epoch"]
 
 
-def test_paused_twice_the_logs_are_those_of_one_run(tmp_path, uninterrupted):
+@pytest.mark.parametrize("from_config", [False, True])
+def test_paused_twice_the_logs_are_those_of_one_run(tmp_path, uninterrupted, from_config):
     (expected_csv, expected_scalars), _ = uninterrupted
-    fit(tmp_path, stop_after=0)
-    fit(tmp_path, tmp_path / "epoch_0.ckpt", stop_after=2)
-    fit(tmp_path, tmp_path / "epoch_2.ckpt")
+    fit(tmp_path, stop_after=0, from_config=from_config)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt", stop_after=2, from_config=from_config)
+    fit(tmp_path, tmp_path / "epoch_2.ckpt", from_config=from_config)
     csv_text, found = logs(tmp_path)
     assert csv_text == expected_csv  # each row once, in order, the paused epochs' training rows included
     assert found == expected_scalars  # every scalar once, same steps and values
 
 
-def test_restored_then_held_before_its_first_epoch_the_pending_row_is_logged_once(tmp_path, uninterrupted):
+@pytest.mark.parametrize("from_config", [False, True])
+def test_restored_then_held_before_its_first_epoch_the_pending_row_is_logged_once(tmp_path, uninterrupted, from_config):
     """A pause that arrives while a restored trial starts holds it at ``on_train_start``, after the
     pending training row of its checkpoint was logged: the next start from that checkpoint rewrites it
     in the CSV file (which it rewinds) and not in TensorBoard (append-only)."""
     expected, _ = uninterrupted
-    fit(tmp_path, stop_after=0)
-    fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True)
-    fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True)
-    fit(tmp_path, tmp_path / "epoch_0.ckpt")
+    fit(tmp_path, stop_after=0, from_config=from_config)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True, from_config=from_config)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt", hold_at_start=True, from_config=from_config)
+    fit(tmp_path, tmp_path / "epoch_0.ckpt", from_config=from_config)
     assert logs(tmp_path) == expected  # TensorBoard: no step of the pending row twice; CSV unchanged
 
 
@@ -149,13 +168,14 @@ def test_held_at_its_last_epoch_end_the_resume_logs_the_last_row(tmp_path, unint
     assert logs(tmp_path) == expected
 
 
-def test_held_before_its_first_checkpoint_a_trial_keeps_one_logger_version(tmp_path, uninterrupted):
+@pytest.mark.parametrize("from_config", [False, True])
+def test_held_before_its_first_checkpoint_a_trial_keeps_one_logger_version(tmp_path, uninterrupted, from_config):
     """A trial held at ``on_train_start`` with no checkpoint starts over; its loggers take the versions its
     first start chose (recorded in ``default_root_dir``), not new ones next to empty folders."""
     expected, _ = uninterrupted
-    fit(tmp_path, hold_at_start=True)
-    fit(tmp_path, hold_at_start=True)
-    fit(tmp_path)
+    fit(tmp_path, hold_at_start=True, from_config=from_config)
+    fit(tmp_path, hold_at_start=True, from_config=from_config)
+    fit(tmp_path, from_config=from_config)
     assert logs(tmp_path) == expected  # `logs` checks: version_0 (CSV) and version_1 (TensorBoard), no other
 
 
@@ -207,6 +227,54 @@ def test_run_ids_and_versions_are_given_back():
     assert versioned._version == 3
     restore_identity(versioned, None)  # nothing recorded: left to the logger
     assert versioned._version == 3
+
+
+def test_the_config_constructs_each_logger_with_its_saved_run():
+    """Each logger a trial config constructs is given its run by its own constructor argument (same class at
+    the same position only); a class that takes none is left to `ContinuedLogs.apply`."""
+    from typing import Optional
+
+    from jsonargparse import ArgumentParser
+    from lightning.pytorch.loggers import Logger
+
+    from lightning_bohb.core.trial_logs import ContinuedLogs
+
+    saved = [
+        {"class": "TensorBoardLogger", "version": 2},
+        {"class": "CSVLogger", "version": 0},
+        {"class": "MLFlowLogger", "version": "a1b2"},
+        {"class": "WandbLogger", "version": "run-7"},
+        {"class": "CSVLogger", "version": 5},  # another class is configured here now: not this run
+        {"class": "Logger", "version": 1},  # Lightning's abstract base: no argument to give its run
+        {"class": "TensorBoardLogger", "version": None},  # nothing recorded
+    ]
+    paths = ["TensorBoardLogger", "lightning.pytorch.loggers.CSVLogger", "MLFlowLogger", "WandbLogger", "TensorBoardLogger"]
+    paths += ["lightning.pytorch.loggers.logger.Logger", "TensorBoardLogger"]
+    entries = [{"class_path": path, "init_args": {"save_dir": "logs"}} for path in paths]
+    entries[0]["init_args"]["filename_suffix"] = ".mine"
+    logs = ContinuedLogs(saved, None, None)
+    config = logs.configure({"trainer": {"logger": entries}, "model": {"class_path": "M"}})
+    args = [entry["init_args"] for entry in config["trainer"]["logger"]]
+    assert args[0]["version"] == 2 and args[0]["default_hp_metric"] is False and args[0]["filename_suffix"].startswith(".mine.resumed")
+    assert args[1] == {"save_dir": "logs", "version": 0}
+    assert args[2] == {"save_dir": "logs", "run_id": "a1b2"}
+    assert args[3] == {"save_dir": "logs", "id": "run-7"}  # which WandbLogger resumes (resume="allow")
+    assert args[4:] == [{"save_dir": "logs"}] * 3
+    assert logs.constructed == {0, 1, 2, 3}
+    assert entries[1]["init_args"] == {"save_dir": "logs"}  # the trial config itself is left as it was
+    one = ContinuedLogs(saved[1:2], None, None).configure({"trainer": {"logger": {"class_path": "CSVLogger"}}})
+    assert one["trainer"]["logger"]["init_args"] == {"version": 0}
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_argument("--logger", type=Optional[Logger])
+    for entry in config["trainer"]["logger"][:4]:  # LightningCLI's parser takes each as it is
+        parser.parse_object({"logger": entry})
+    # The config's own W&B `resume` or SummaryWriter `filename_suffix` among LightningCLI's `dict_kwargs`: set afterwards.
+    kept = [
+        {"class_path": "WandbLogger", "init_args": {"resume": "must"}},
+        {"class_path": "TensorBoardLogger", "dict_kwargs": {"filename_suffix": ".x"}},
+    ]
+    own = ContinuedLogs([saved[3], saved[0]], None, None)
+    assert own.configure({"trainer": {"logger": kept}})["trainer"]["logger"] == kept and not own.constructed
 
 
 def test_persist_puts_queued_tensorboard_events_on_disk_before_the_process_ends(tmp_path):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray import search_budget
 from lightning_bohb.pause.coordinator import PauseCoordinator
 from lightning_bohb.pause.state import PauseState
 from lightning_bohb.pause.trial_requests import TrialHolds, pending_requests, request_dir, take_requests, write_request
@@ -165,13 +165,13 @@ def test_a_held_trial_gives_its_slot_to_the_searcher():
     from ray.tune.search.optuna import OptunaSearch
 
     generator = BasicVariantGenerator(max_concurrent=2)
-    ray_internals.set_searcher_limit(generator, 3)
+    search_budget.set_searcher_limit(generator, 3)
     assert generator.max_concurrent == 3
     limiter = ConcurrencyLimiter(OptunaSearch(), max_concurrent=2)
-    ray_internals.set_searcher_limit(limiter, 4)
+    search_budget.set_searcher_limit(limiter, 4)
     assert limiter.max_concurrent == 4
     unlimited = BasicVariantGenerator(max_concurrent=0)
-    ray_internals.set_searcher_limit(unlimited, 1)
+    search_budget.set_searcher_limit(unlimited, 1)
     assert unlimited.max_concurrent == 0
 
 

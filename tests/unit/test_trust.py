@@ -308,7 +308,8 @@ def test_a_trial_loads_its_checkpoint_with_weights_only(tmp_path, monkeypatch):
 
     fake_cli = types.SimpleNamespace(trainer=FakeTrainer(), model=None, datamodule=None)
     monkeypatch.setattr(CLISpec, "build", lambda self, *args, **kwargs: fake_cli)
-    monkeypatch.setattr(trial_logs, "resume_logs", lambda trainer, path, weights_only=True: None)
+    no_logs = types.SimpleNamespace(configure=lambda config: config, apply=lambda trainer: None)
+    monkeypatch.setattr(trial_logs, "continued_logs", lambda trial_dir, path=None, weights_only=True: no_logs)
     monkeypatch.setattr(tune, "get_checkpoint", lambda: FakeCheckpoint())
     monkeypatch.setattr(trainable, "trial_folder", lambda: str(tmp_path))
     monkeypatch.setenv("RAY_CHDIR_TO_TRIAL_DIR", "0")

@@ -27,7 +27,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import HyperBandForBOHB
 from ray.tune.schedulers.hyperband import _Bracket
 
-from lightning_bohb._ray.internals import mark_trial_for_snapshot, set_trial_status
+from lightning_bohb._ray.tune_controller import mark_trial_for_snapshot, set_trial_status
 
 
 class _PaperBracket(_Bracket):

@@ -10,9 +10,10 @@ start of its own, hence this module.
 The thread lives until the shutdown: Ray starts its GCS and raylet with ``PR_SET_PDEATHSIG``, which
 kills a child when the *thread* that started it ends, not the process.
 
-Shutdown ends the autoscaler monitor first (`internals.end_local_autoscaler_monitor`: it saves
+Shutdown ends the autoscaler monitor first (`end_local_autoscaler_monitor`: it saves
 ``ray.shutdown`` a 1 s wait).
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,6 @@ import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
-
-from lightning_bohb._ray.internals import end_local_autoscaler_monitor
 
 # Quiet from each worker's start: Tune logs a trial's restore before the trial function runs.
 _WORKER_SETUP_HOOK = "lightning_bohb.core.worker_setup.quiet_trial_output"
@@ -128,6 +127,25 @@ class RayStart:
                 self._thread = None
         if self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def end_local_autoscaler_monitor() -> bool:
+    """Kill the autoscaler monitor of the local Ray this process started; True if there was one.
+
+    It does not exit within the second `ray.shutdown` gives it after SIGTERM, so shutdown waits
+    that full second before killing it anyway: most of the time between a saved pause and the
+    end of the process. The monitor keeps no state a session needs.
+    """
+    from ray._private import ray_constants, worker
+
+    node = getattr(worker, "_global_node", None)
+    if node is None:
+        return False
+    infos = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, [])
+    for info in infos:
+        info.process.kill()
+        info.process.wait(timeout=5)
+    return bool(infos)
 
 
 def worker_pythonpath(import_path: Sequence[str]) -> str:

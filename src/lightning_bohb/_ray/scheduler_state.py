@@ -4,7 +4,7 @@
 Tune writes, and puts them back on resume before the first trial is started or any result is
 processed. It also has Tune snapshot the experiment each time a trial checkpoints, so a ``kill -9``
 of the driver loses at most the epoch each trial has in flight; for that the runner first calls
-`lightning_bohb._ray.internals.capture_controller` on the scheduler.
+`lightning_bohb._ray.scheduler_hooks.capture_controller` on the scheduler.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, runt
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray.class_swap import OWN_PREFIX
+from lightning_bohb._ray.scheduler_hooks import captured_controller
+from lightning_bohb._ray.snapshot_journal import snapshot_experiment
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.log import logger
 
@@ -46,7 +48,7 @@ class SchedulerStateCallback(Callback):
             "version": STATE_VERSION,
             "ray": ray.__version__,
             "scheduler": type(self.scheduler).__qualname__,
-            "blob": ray_internals.dump_scheduler(self.scheduler),
+            "blob": dump_scheduler(self.scheduler),
             "paused": [t.trial_id for t in self._trials if t.status == Trial.PAUSED],
         }
 
@@ -84,7 +86,7 @@ class SchedulerStateCallback(Callback):
         if self._pending is None:
             return
         state, self._pending = self._pending, None
-        ray_internals.load_scheduler(self.scheduler, state["blob"], trials)
+        load_scheduler(self.scheduler, state["blob"], trials)
         if isinstance(self.scheduler, RepausingScheduler):
             self.scheduler.repause(state.get("paused", []))
 
@@ -93,7 +95,52 @@ class SchedulerStateCallback(Callback):
 
     def on_trial_save(self, iteration: int, trials: List[Trial], trial: Trial, **info: Any) -> None:
         self._trials = trials
-        ray_internals.snapshot_experiment(self.scheduler)
+        snapshot_experiment(self.scheduler)
+
+
+def dump_scheduler(scheduler) -> bytes:
+    """Pickle a trial scheduler's state, with each `Trial` it holds replaced by its id."""
+    import io
+
+    import cloudpickle
+    from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneController
+    from ray.tune.experiment import Trial
+
+    class _TrialIdPickler(cloudpickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Trial):
+                return ("trial", obj.trial_id)
+            if obj is scheduler:  # bound methods inside the state point back at it
+                return ("scheduler", None)
+            if isinstance(obj, (TuneController, TrialRunnerWrapper)):
+                return ("controller", None)
+            return None
+
+    state = {k: v for k, v in scheduler.__dict__.items() if not k.startswith(OWN_PREFIX)}
+    buffer = io.BytesIO()
+    _TrialIdPickler(buffer).dump(state)
+    return buffer.getvalue()
+
+
+def load_scheduler(scheduler, blob: bytes, trials) -> None:
+    """Restore state from `dump_scheduler` into ``scheduler``, mapping trial ids to the live trials."""
+    import io
+    import pickle
+
+    by_id = {trial.trial_id: trial for trial in trials}
+
+    class _TrialIdUnpickler(pickle.Unpickler):
+        def persistent_load(self, pid):
+            kind, trial_id = pid
+            if kind == "scheduler":
+                return scheduler
+            if kind == "controller":
+                return captured_controller(scheduler)
+            if kind != "trial" or trial_id not in by_id:
+                raise pickle.UnpicklingError(f"scheduler state names trial {trial_id!r}, which this run does not have")
+            return by_id[trial_id]
+
+    scheduler.__dict__.update(_TrialIdUnpickler(io.BytesIO(blob)).load())
 
 
 def _state_problem(state: Any) -> Optional[str]:

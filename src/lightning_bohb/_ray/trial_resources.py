@@ -14,7 +14,7 @@ from typing import Any, List
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from lightning_bohb._ray import internals as ray_internals
+from lightning_bohb._ray.tune_controller import set_trial_resources
 from lightning_bohb.log import logger
 
 
@@ -32,7 +32,7 @@ class TrialResourcesCallback(Callback):
             return
         self._done = True
         for trial in trials:
-            if trial.status in (Trial.PENDING, Trial.PAUSED) and ray_internals.set_trial_resources(trial, self.resources):
+            if trial.status in (Trial.PENDING, Trial.PAUSED) and set_trial_resources(trial, self.resources):
                 self.changed.append(trial.trial_id)
         if self.changed:
             logger.info("%d restored trial(s) run on with the resources per trial given now: %s", len(self.changed), self.resources)

@@ -89,7 +89,7 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
 
     from lightning_bohb.callbacks.tune_report_callback import readable_checkpoint
     from lightning_bohb.core.distributed import trial_ranks
-    from lightning_bohb.core.trial_logs import resume_logs, start_logs
+    from lightning_bohb.core.trial_logs import continued_logs
 
     quiet_trial_output()
     extend_import_path(spec.sys_path, first=False)
@@ -100,18 +100,26 @@ def train_trial(config: Dict[str, Any], spec: TrialSpec) -> None:
     checkpoint = tune.get_checkpoint()
     with _working_directory(trial_dir), trial_ranks(spec) as ranks:
         trial_config = spec.trial_config(to_plain(config), trial_dir)
-        cli = spec.cli.build(ranks.own_config(trial_config), callbacks, QUIET_TRAINER_DEFAULTS)
         if checkpoint is None:
-            start_logs(cli.trainer)  # the logger versions of an earlier start of this trial, if any
+            logs = continued_logs(trial_dir)  # the logger versions of an earlier start of this trial, if any
+            cli = _build(spec, ranks.own_config(trial_config), callbacks, logs)
             with ranks.fitting(spec, trial_config, trial_dir, spec.fit_arguments):
                 cli.trainer.fit(cli.model, datamodule=cli.datamodule, **spec.fit_arguments)
             return
         with checkpoint.as_directory() as checkpoint_dir, readable_checkpoint(checkpoint_dir) as path:
             # weights_only=True unless the YAML says otherwise: Lightning passes None on to torch, whose default may change.
             weights_only = spec.fit_arguments.get("weights_only", True)
-            resume_logs(cli.trainer, path, weights_only)
+            logs = continued_logs(trial_dir, path, weights_only)  # the loggers' runs as the checkpoint has them
+            cli = _build(spec, ranks.own_config(trial_config), callbacks, logs)
             with ranks.fitting(spec, trial_config, trial_dir, {"ckpt_path": path, "weights_only": weights_only}):
                 cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=path, weights_only=weights_only)
+
+
+def _build(spec: TrialSpec, config: Mapping[str, Any], callbacks: List[Any], logs: Any) -> Any:
+    """The trial's CLI built from ``config``, its loggers continuing the runs of ``logs`` (`continued_logs`)."""
+    cli = spec.cli.build(logs.configure(config), callbacks, QUIET_TRAINER_DEFAULTS)
+    logs.apply(cli.trainer)
+    return cli
 
 
 def trial_callbacks(spec: TrialSpec) -> List[Any]:

@@ -7,14 +7,16 @@ And a pause falls in ``on_train_epoch_end``, before Lightning logs that epoch's 
 
 So at each validated epoch end, before the checkpoint is reported, this callback records in the
 checkpoint each logger's version (or run id), how many rows each CSV file holds, and the row
-Lightning is about to log. `resume_logs` (before ``fit`` of the resumed trial) gives every logger its
-version or run id back, keeps the CSV rows the checkpoint covers (rows of an epoch lost to a crash
-go), and logs the pending row. A restored trial can be held again before it trains (a pause that
-arrives as it starts holds it at ``on_train_start``) and resumed from the same checkpoint: CSV drops
+Lightning is about to log. `continued_logs` reads them back for the resumed trial: its config
+constructs every logger it configures with its version or run id (`ContinuedLogs.configure`), and
+before ``fit`` (`ContinuedLogs.apply`) any other logger is given it, the CSV rows the checkpoint covers
+are kept (rows of an epoch lost to a crash go) and the pending row is logged. A restored trial can be
+held again before it trains (a pause that arrives as it starts holds it at ``on_train_start``) and
+resumed from the same checkpoint: CSV drops
 and rewrites the row, but loggers that only append (TensorBoard, MLflow, W&B) would get it twice, so
 the trial's record in ``default_root_dir`` (`RECORD_FILE`) notes which checkpoint's row they have.
 A trial held before its first checkpoint starts over with no checkpoint: each start records its
-loggers' versions there too, and `start_logs` gives a new start the same ones, so no empty
+loggers' versions there too, and `continued_logs` gives a new start the same ones, so no empty
 ``version_<n>`` is left behind. A checkpoint taken within an epoch (a pause at a
 training step) records the loggers as they are then, with no row pending. The files read as those of
 one uninterrupted run.
@@ -22,12 +24,13 @@ one uninterrupted run.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
 import time
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional, Set
 
 from typing_extensions import override
 
@@ -91,7 +94,7 @@ class TrialLogs(ValidatedEpochEnd):
 
     @override
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        self._state = dict(state_dict)  # applied by `resume_logs` before fit; kept for the next checkpoint
+        self._state = dict(state_dict)  # applied by `continued_logs` before fit; kept for the next checkpoint
 
 
 def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
@@ -119,44 +122,134 @@ def pending_epoch_row(trainer: Any) -> Optional[Dict[str, Any]]:
     return {"metrics": {str(k): _plain(v) for k, v in metrics.items()}, "step": int(step)}
 
 
-def resume_logs(trainer: Any, checkpoint_path: str, weights_only: bool = True) -> None:
-    """Continue the loggers of the run that saved ``checkpoint_path`` (before ``trainer.fit``, which
-    loads the same file with the same ``weights_only``) and log its pending row."""
-    _anchor_mlflow(trainer.loggers)
-    state = saved_state(checkpoint_path, weights_only)
-    if not state:
-        return
-    _continue(trainer.loggers, list(state.get("loggers") or []), csv_rows=None)
-    pending = state.get("pending")
-    if not (isinstance(pending, dict) and pending.get("metrics")):
-        return
-    row = {"step": int(pending["step"]), "epoch": pending["metrics"].get("epoch")}
-    logged = _read_record(trainer).get("pending_logged") == row
-    for logger in _creation_order(trainer.loggers):
-        if logged and not _is_csv(logger):
-            continue  # logged by an earlier start from this checkpoint (held before it trained); CSV rewound it
-        logger.log_metrics(dict(pending["metrics"]), step=row["step"])
-        persist(logger)
-    _update_record(trainer, pending_logged=row)
+def continued_logs(trial_dir: str, checkpoint_path: Optional[str] = None, weights_only: bool = True) -> "ContinuedLogs":
+    """What a trial's loggers continue: the run that saved ``checkpoint_path`` (read with the ``weights_only``
+    its ``fit`` uses), or with no checkpoint the runs of an earlier start recorded in ``trial_dir``."""
+    if checkpoint_path is not None:
+        state = saved_state(checkpoint_path, weights_only) or {}
+        pending = state.get("pending")
+        return ContinuedLogs(list(state.get("loggers") or []), None, pending if isinstance(pending, dict) else None)
+    loggers = _read_record(trial_dir).get("loggers")
+    if not (isinstance(loggers, list) and all(isinstance(entry, dict) for entry in loggers)):
+        loggers = []
+    return ContinuedLogs(list(loggers), 0, None, start=True)
 
 
-def start_logs(trainer: Any) -> None:
-    """Before ``trainer.fit`` of a trial with no checkpoint: if an earlier start of the same trial (held
-    before its first checkpoint, or crashed) recorded its loggers in ``default_root_dir``, continue those
-    versions and runs, its CSV rows dropped (the trial starts over); else the loggers choose as usual."""
-    _anchor_mlflow(trainer.loggers)
-    record = _read_record(trainer)
-    loggers = record.get("loggers")
-    if isinstance(loggers, list) and all(isinstance(entry, dict) for entry in loggers):
-        _continue(trainer.loggers, loggers, csv_rows=0)
-    if record.get("pending_logged") is not None:
-        _update_record(trainer, pending_logged=None)  # the trial starts over: no checkpoint's row is logged
+class ContinuedLogs:
+    """The loggers' runs a trial continues, by position: `configure` passes each run's identity to the
+    logger the trial config constructs, `apply` (before ``trainer.fit``) gives it to any other logger,
+    keeps the CSV rows the checkpoint covers (``csv_rows`` of each; all of them dropped, 0, for a start
+    over) and logs the checkpoint's pending row."""
+
+    def __init__(self, saved: List[Dict[str, Any]], csv_rows: Optional[int], pending: Optional[Dict[str, Any]], start: bool = False):
+        self.saved, self.csv_rows, self.pending, self.start = saved, csv_rows, pending, start
+        self.constructed: Set[int] = set()  # positions whose logger the config constructs with its run's identity
+
+    def configure(self, config: Mapping[str, Any]) -> Dict[str, Any]:
+        """``config`` (a trial's LightningCLI config) with each saved run's identity among the arguments of
+        the logger it configures at that position (same class only)."""
+        configured: Dict[str, Any] = copy.deepcopy(dict(config))
+        trainer = configured.get("trainer")
+        loggers = trainer.get("logger") if isinstance(trainer, dict) else None
+        entries = loggers if isinstance(loggers, list) else [loggers]
+        for index, entry in enumerate(entries):
+            record = self.saved[index] if index < len(self.saved) else {}
+            version = _saved_version(record)
+            if version is None or not (isinstance(entry, dict) and isinstance(entry.get("class_path"), str)):
+                continue
+            cls = _logger_class(entry["class_path"])
+            if cls is None or cls.__name__ != record.get("class"):
+                continue
+            init_args = entry.get("init_args")
+            init_args = dict(init_args) if isinstance(init_args, dict) else {}
+            extra = entry.get("dict_kwargs")
+            arguments = _identity_arguments(cls, version, init_args, extra if isinstance(extra, dict) else {})
+            if arguments is not None:
+                entry["init_args"] = {**init_args, **arguments}
+                self.constructed.add(index)
+        return configured
+
+    def apply(self, trainer: Any) -> None:
+        """Give the runs' identities to the loggers `configure` did not construct, reopen the CSV files and
+        log the pending row (each once: an earlier start from the same checkpoint may have logged it)."""
+        _anchor_mlflow(trainer.loggers)
+        _continue(trainer.loggers, self.saved, self.csv_rows, self.constructed)
+        if self.start:
+            if _read_record(trainer.default_root_dir).get("pending_logged") is not None:
+                _update_record(trainer, pending_logged=None)  # the trial starts over: no checkpoint's row is logged
+            return
+        pending = self.pending
+        if not (pending and pending.get("metrics")):
+            return
+        row = {"step": int(pending["step"]), "epoch": pending["metrics"].get("epoch")}
+        logged = _read_record(trainer.default_root_dir).get("pending_logged") == row
+        for logger in _creation_order(trainer.loggers):
+            if logged and not _is_csv(logger):
+                continue  # logged by an earlier start from this checkpoint (held before it trained); CSV rewound it
+            logger.log_metrics(dict(pending["metrics"]), step=row["step"])
+            persist(logger)
+        _update_record(trainer, pending_logged=row)
 
 
-def _read_record(trainer: Any) -> Dict[str, Any]:
+def _saved_version(record: Dict[str, Any]) -> Optional[Any]:
+    """The version or run id a logger's saved record holds, if it is one."""
+    version = record.get("version")
+    return None if isinstance(version, bool) or not isinstance(version, (int, str)) else version
+
+
+def _logger_class(class_path: str) -> Optional[type]:
+    """The class a config's ``class_path`` names: a dotted path, or a Lightning logger's name, as LightningCLI reads it."""
+    import importlib
+
+    module, _, name = class_path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module or "lightning.pytorch.loggers"), name, None)
+    except ImportError:
+        return None
+    return found if isinstance(found, type) else None
+
+
+def _identity_arguments(cls: type, version: Any, init_args: Dict[str, Any], extra: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The ``init_args`` that make a ``cls`` logger continue the run ``version`` (its config's ``init_args`` and
+    ``dict_kwargs``, LightningCLI's arguments for ``**kwargs``, as they are); None when it takes none.
+
+    TensorBoard and CSV: ``version`` (a TensorBoard run continued also logs no second placeholder
+    ``hp_metric`` at step 0, and opens a new events file whose name cannot be the previous one's: names
+    carry the time in whole seconds, and a writer opening the same name would truncate the file);
+    MLflow: ``run_id`` (the run reopened); W&B: ``id``, which it resumes (its ``resume="allow"``).
+    """
+    import inspect
+
+    from lightning.fabric.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.loggers import MLFlowLogger, WandbLogger
+    from lightning.pytorch.loggers import TensorBoardLogger as TrainerTensorBoardLogger
+
+    arguments: Dict[str, Any]
+    if issubclass(cls, WandbLogger):
+        if "resume" in init_args or "resume" in extra:
+            return None  # the config's own `resume`: replaced by "allow" after construction (`restore_identity`)
+        arguments = {"id": version}
+    elif issubclass(cls, MLFlowLogger):
+        arguments = {"run_id": version}
+    elif issubclass(cls, (CSVLogger, TensorBoardLogger)):
+        arguments = {"version": version}
+    else:
+        return None
+    if not all(name in inspect.signature(cls).parameters for name in arguments):
+        return None
+    if issubclass(cls, TrainerTensorBoardLogger):
+        if "filename_suffix" in extra:
+            return None  # a SummaryWriter argument LightningCLI would be given twice: set after construction
+        # LightningCLI takes the SummaryWriter's arguments (TensorBoardLogger's **kwargs) among its init_args.
+        suffix = f"{init_args.get('filename_suffix') or ''}.resumed{time.time_ns()}"
+        arguments.update(default_hp_metric=False, filename_suffix=suffix)
+    return arguments
+
+
+def _read_record(trial_dir: str) -> Dict[str, Any]:
     """The trial's record (`RECORD_FILE`), ``{}`` when missing, too big or not a JSON object."""
     try:
-        with open(os.path.join(trainer.default_root_dir, RECORD_FILE), "rb") as handle:
+        with open(os.path.join(trial_dir, RECORD_FILE), "rb") as handle:
             data = handle.read(RECORD_LIMIT + 1)
         record = json.loads(data) if len(data) <= RECORD_LIMIT else None
     except (OSError, ValueError):
@@ -169,28 +262,29 @@ def _update_record(trainer: Any, **fields: Any) -> None:
     if not trainer.is_global_zero:
         return
     try:
-        atomic_write(os.path.join(trainer.default_root_dir, RECORD_FILE), json.dumps({**_read_record(trainer), **fields}))
+        atomic_write(os.path.join(trainer.default_root_dir, RECORD_FILE), json.dumps({**_read_record(trainer.default_root_dir), **fields}))
     except (OSError, TypeError, ValueError):  # never let log bookkeeping fail a trial
         return
 
 
-def _continue(loggers: List[Any], saved: List[Dict[str, Any]], csv_rows: Optional[int]) -> None:
-    """Give each logger the identity saved for its position (same class only); CSV keeps ``csv_rows``
-    rows, or the count saved with it when ``None``."""
+def _continue(loggers: List[Any], saved: List[Dict[str, Any]], csv_rows: Optional[int], constructed: Set[int]) -> None:
+    """Give each logger the identity saved for its position (same class only), unless it was ``constructed``
+    with it; CSV keeps ``csv_rows`` rows, or the count saved with it when ``None``."""
     loggers = list(loggers)
     for index in sorted(range(len(loggers)), key=lambda i: type(loggers[i]).__name__ != "WandbLogger"):
         logger = loggers[index]
-        record = saved[index] if index < len(saved) else None
-        if not record or record.get("class") != type(logger).__name__:
+        record = saved[index] if index < len(saved) else {}
+        version = _saved_version(record)
+        if version is None or record.get("class") != type(logger).__name__:
             continue
-        version = record.get("version")
-        if isinstance(version, bool) or not isinstance(version, (int, str)):
-            continue
-        restore_identity(logger, version)
+        if index not in constructed:
+            # Built where no constructor argument of the config reaches it (Lightning's default logger of
+            # ``logger: true``, a logger the user's CLI or code makes): given the run's identity afterwards.
+            restore_identity(logger, version)
+            if type(logger).__name__ == "TensorBoardLogger":
+                _continue_tensorboard(logger)
         if _is_csv(logger):
             _reopen_csv(logger, record.get("csv_rows") if csv_rows is None else csv_rows)
-        if type(logger).__name__ == "TensorBoardLogger":
-            _continue_tensorboard(logger)
 
 
 def _anchor_mlflow(loggers: Any) -> None:
@@ -253,7 +347,11 @@ def saved_state(checkpoint_path: str, weights_only: bool = True) -> Optional[Dic
 
 
 def restore_identity(logger: Any, version: Any) -> None:
-    """Give a new logger the version (TensorBoard, CSV) or run id (MLflow, W&B) of the saved run."""
+    """Give a new logger the version (TensorBoard, CSV) or run id (MLflow, W&B) of the saved run.
+
+    Through its private attributes, for a logger already built when its run is known: one the trial config
+    does not construct (`ContinuedLogs.configure` passes the run to the constructor of those it does).
+    """
     if version is None:
         return
     if isinstance(getattr(logger, "_wandb_init", None), dict):  # WandbLogger: wandb.init(id=..., resume="allow")
@@ -267,9 +365,10 @@ def restore_identity(logger: Any, version: Any) -> None:
 
 
 def _continue_tensorboard(logger: Any) -> None:
-    """A TensorBoard run continued: no second placeholder ``hp_metric`` at step 0, and a new events file
-    whose name cannot be the previous one's (names carry the time in whole seconds; a writer opening
-    the same name would truncate the file)."""
+    """A TensorBoard run continued after the logger was built (`restore_identity`; `_identity_arguments` for
+    one the config constructs): no second placeholder ``hp_metric`` at step 0, and a new events file whose
+    name cannot be the previous one's (names carry the time in whole seconds; a writer opening the same
+    name would truncate the file)."""
     if hasattr(logger, "_default_hp_metric"):
         logger._default_hp_metric = False
     kwargs = getattr(logger, "_kwargs", None)  # what Lightning passes to the SummaryWriter
@@ -332,4 +431,3 @@ def _plain(value: Any) -> Any:
         return float(value)
     except (TypeError, ValueError):
         return str(value)
-

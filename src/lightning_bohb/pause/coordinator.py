@@ -21,8 +21,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from lightning_bohb._ray import internals as ray_internals
-from lightning_bohb._ray.internals import end_trial_actors, tune_interrupt_event
+from lightning_bohb._ray.scheduler_hooks import hold_trials
+from lightning_bohb._ray.search_budget import set_searcher_limit
+from lightning_bohb._ray.tune_controller import end_trial_actors, set_trial_status, stop_trial
+from lightning_bohb._ray.tune_run import tune_interrupt_event
 from lightning_bohb.log import logger
 from lightning_bohb.pause import trial_requests
 from lightning_bohb.pause.state import PauseState, StopReason
@@ -214,7 +216,7 @@ class PauseCoordinator(Callback):
                 "HyperBand/BOHB advance the trials of a bracket together, so one trial cannot be held "
                 "while its bracket waits for it; pause the whole session instead"
             )
-        ray_internals.hold_trials(scheduler, self)
+        hold_trials(scheduler, self)
 
     def before_choose(self, controller: Any) -> Optional[Tuple[str, ...]]:
         """Called by the scheduler before it chooses a trial to run: apply holds; returns the held ids,
@@ -226,14 +228,14 @@ class PauseCoordinator(Callback):
             holds.restored = False
             for trial in controller.get_trials():
                 if trial.trial_id in holds.held and trial.status == Trial.PENDING:
-                    ray_internals.set_trial_status(controller, trial, Trial.PAUSED)
+                    set_trial_status(controller, trial, Trial.PAUSED)
         if holds.to_continue:
             for trial in controller.get_trials():
                 if trial.trial_id in holds.to_continue and trial.status == Trial.PAUSED:
-                    ray_internals.set_trial_status(controller, trial, Trial.PENDING)
+                    set_trial_status(controller, trial, Trial.PENDING)
             holds.to_continue.clear()
         if self._max_concurrent and self._search_alg is not None:
-            ray_internals.set_searcher_limit(self._search_alg, self._max_concurrent + len(holds.held))
+            set_searcher_limit(self._search_alg, self._max_concurrent + len(holds.held))
         if self.pause.pause_pending or self.pause.quit_requested:
             return None
         return tuple(holds.held)
@@ -281,7 +283,7 @@ class PauseCoordinator(Callback):
                 return False
             holds.held.discard(trial_id)
             holds.pausing.discard(trial_id)
-            ray_internals.stop_trial(self._controller, trial)
+            stop_trial(self._controller, trial)
         return True
 
     # -- Tune callback state: the holds travel with every experiment snapshot ------------------

@@ -9,7 +9,7 @@ front end over it.
 Signals, in order: the runner installs its handlers when it takes the lock (a signal never kills
 the driver mid-save); ``tune.run`` then installs its own SIGINT/SIGUSR1 handler; in the
 coordinator's ``setup`` (Tune's loop not started yet) the runner takes Tune's interrupt event from
-that handler (`_ray.internals.tune_interrupt_event`) and installs its handlers again. A signal that
+that handler (`_ray.tune_run.tune_interrupt_event`) and installs its handlers again. A signal that
 reaches Tune's handler in between ends the loop before any trial starts: the session is then
 PAUSED, never COMPLETED (COMPLETED needs a loop that ran to its end).
 """
@@ -226,7 +226,7 @@ class TuneSession:
         extend_import_path(state.sys_path)  # the session's import path, as its trials will have it
         # From the files, before the user's code (torch, Lightning) is imported: a class gone or changed fails at once.
         check_sources(state.fingerprint, session_dir, allow_code_changes, state.sys_path)
-        from lightning_bohb._ray.internals import apply_snapshot_delta
+        from lightning_bohb._ray.snapshot_journal import apply_snapshot_delta
 
         apply_snapshot_delta(session_dir / TUNE_FOLDER)  # what the driver saved since its last full snapshot
         check_tune_state(session_dir, TUNE_FOLDER)  # what Ray would fail on once started
@@ -448,9 +448,11 @@ class TuneSession:
     ):
         import ray
 
-        from lightning_bohb._ray import internals as ray_internals
+        from lightning_bohb._ray.scheduler_hooks import capture_controller
         from lightning_bohb._ray.scheduler_state import SchedulerStateCallback
+        from lightning_bohb._ray.search_budget import reshape_on_restore
         from lightning_bohb._ray.trial_resources import TrialResourcesCallback
+        from lightning_bohb._ray.tune_run import tag_callbacks_without_imports
         from lightning_bohb.core.retention import StoppedTrialCheckpoints
         from lightning_bohb.pause.channel import ChannelHandle, actor_name, create_control, new_key
         from lightning_bohb.pause.coordinator import PauseCoordinator
@@ -461,7 +463,7 @@ class TuneSession:
         # While Ray comes up (`RayStart`): what needs no Ray.
         search_alg, scheduler = optimizer.build_search()
         fingerprint = code_fingerprint(optimizer.search_space, optimizer.strategy, optimizer.base_config, optimizer.user_classes())
-        ray_internals.tag_callbacks_without_imports()
+        tag_callbacks_without_imports()
         ray_start.wait()
         control_id = f"{self.session_id}_{os.getpid()}_{int(time.time() * 1000)}"
         key = new_key()  # the driver's and its trials' calls that change the control actor carry it
@@ -481,12 +483,12 @@ class TuneSession:
             check_owned=self._check_owned,
             session_dir=self.session_dir,
         )
-        ray_internals.capture_controller(scheduler, on_capture=lambda controller: _on_controller(controller, self._check_owned))
+        capture_controller(scheduler, on_capture=lambda controller: _on_controller(controller, self._check_owned))
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
         shape_callbacks: List[Any] = []
         if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones
             config = optimizer.optimization_config
-            search_alg = ray_internals.reshape_on_restore(search_alg, config.num_samples, config.max_concurrent_trials or 0)
+            search_alg = reshape_on_restore(search_alg, config.num_samples, config.max_concurrent_trials or 0)
             shape_callbacks.append(TrialResourcesCallback(optimizer.trial_resources()))  # one bundle per DDP rank
         state.status = SessionStatus.RUNNING
         state.fingerprint = fingerprint
@@ -754,8 +756,9 @@ def user_script() -> Optional[str]:
 def _on_controller(controller: Any, check_owned: Callable[[], None]) -> None:
     """What the session changes in Tune's controller once it is known (before any trial runs); ``check_owned``
     raises before any snapshot is written once the driver has lost its session."""
-    from lightning_bohb._ray import internals as ray_internals
+    from lightning_bohb._ray.snapshot_journal import publish_snapshots_last
+    from lightning_bohb._ray.tune_controller import register_step_checkpoints
     from lightning_bohb.pause.state import STEP_CHECKPOINT
 
-    ray_internals.publish_snapshots_last(controller, before_write=check_owned)
-    ray_internals.register_step_checkpoints(controller, STEP_CHECKPOINT)  # a pause's step checkpoint is no epoch result
+    publish_snapshots_last(controller, before_write=check_owned)
+    register_step_checkpoints(controller, STEP_CHECKPOINT)  # a pause's step checkpoint is no epoch result
