@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from lightning_bohb.cli import export
 from lightning_bohb.cli.sessions import find_sessions, state_label
 from lightning_bohb.exceptions import LightningTuneError, SessionError
-from lightning_bohb.pause.trial_status import TrialStatus
+from lightning_bohb.pause.trial_status import TrialAction, TrialStatus
 from lightning_bohb.session.history import SessionHistory, metric_of, summary_trials
 from lightning_bohb.session.importance import param_importance
 from lightning_bohb.session.lock import lock_is_live, read_lock
@@ -354,7 +354,7 @@ def create_app(root: Path, token: str, read_only: bool = False, port: int = 0, h
                 message = controls.pause(key, folder, now=True)
             elif action == "resume":
                 message = controls.resume(key, folder, summary)
-            elif action in ("trial_pause", "trial_continue", "trial_stop"):
+            elif action in {f"trial_{trial_action}" for trial_action in TrialAction}:
                 from lightning_bohb.cli.commands import trial
 
                 if not isinstance(trial_id, str):

@@ -61,6 +61,11 @@ def assignments(mapping: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={number(value)}" for key, value in mapping.items())
 
 
+def plural(count: int, word: str) -> str:
+    """``1 epoch``, ``2 epochs``."""
+    return f"{count} {word}{'s' * (count != 1)}"
+
+
 def duration(seconds: Any) -> str:
     """``H:MM:SS`` (``D days, H:MM:SS`` past a day); ``""`` for a value that is no finite number."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):

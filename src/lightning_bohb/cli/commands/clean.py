@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Union
 
 from lightning_bohb.cli.arguments import Number
 from lightning_bohb.cli.commands.base import Command, add_experiment_dir
-from lightning_bohb.cli.format import one_line, printable
+from lightning_bohb.cli.format import one_line, plural, printable
 from lightning_bohb.cli.sessions import find_sessions, timestamp
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session.lock import SessionLock, lock_is_live, read_lock
@@ -84,9 +84,9 @@ def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
 
 def _cleaned(removed: int, kept: int, failed: int, dry_run: bool) -> int:
     verb = "Would remove" if dry_run else "Removed"
-    print(f"{verb} {removed} session{'s' * (removed != 1)}; kept {kept}.")
+    print(f"{verb} {plural(removed, 'session')}; kept {kept}.")
     if failed:
-        raise SessionError(f"Could not remove {failed} session{'s' * (failed != 1)} (see the warnings above); the others were cleaned.")
+        raise SessionError(f"Could not remove {plural(failed, 'session')} (see the warnings above); the others were cleaned.")
     return 0
 
 
