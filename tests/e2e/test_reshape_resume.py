@@ -161,7 +161,7 @@ def test_fewer_samples_than_trials_created_is_refused(tmp_path):
 
 
 def test_a_completed_session_continues_with_a_larger_budget(tmp_path, capsys):
-    from lightning_bohb.cli import commands
+    from lightning_bohb.cli.commands.resume import resume
 
     cli = TuneReflowCLI("random", experiment_dir=tmp_path, enable_pause=False, verbose=False)
     cli.run(_optimizer(tmp_path, "random", num_samples=2, max_concurrent=2))
@@ -169,9 +169,9 @@ def test_a_completed_session_continues_with_a_larger_budget(tmp_path, capsys):
     before = _histories(session)
     assert len(before) == 2
 
-    assert commands.resume(str(session), num_samples=2) == 0  # not larger: nothing to do
+    assert resume(str(session), num_samples=2) == 0  # not larger: nothing to do
     assert "already completed; nothing to resume" in capsys.readouterr().out
-    assert commands.resume(str(session), num_samples=4) == 0
+    assert resume(str(session), num_samples=4) == 0
 
     after = _histories(session)
     assert len(after) == 4 and all(after[trial_id] == history for trial_id, history in before.items())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lightning_bohb.cli import commands
+from lightning_bohb.cli.commands import clean as clean_command
 from lightning_bohb.cli.main import main
 from lightning_bohb.core.optimization_config import parse_duration
 from lightning_bohb.session.lock import SessionLock
@@ -295,7 +295,7 @@ def test_clean_reports_a_session_it_cannot_remove_and_goes_on(tmp_path, capsys, 
             raise PermissionError(13, "Permission denied", str(path))
         return rmtree(path, *args, **kwargs)
 
-    monkeypatch.setattr(commands.shutil, "rmtree", failing_rmtree)
+    monkeypatch.setattr(clean_command.shutil, "rmtree", failing_rmtree)
     code, out, err = run_main(capsys, "clean", tmp_path, "--older-than", "1d")
     assert code == 1 and first.is_dir() and not second.exists()
     assert f"warning: could not remove {first}: [Errno 13] Permission denied" in err
@@ -307,7 +307,7 @@ def test_clean_reports_a_session_it_cannot_remove_and_goes_on(tmp_path, capsys, 
 def test_clean_holds_the_lock_so_a_resume_starting_meanwhile_keeps_its_session(tmp_path, capsys, monkeypatch):
     session = make_session(tmp_path, session_id="resumed_now")
     resumed = SessionLock(session)
-    read_lock = commands.read_lock
+    read_lock = clean_command.read_lock
 
     def resume_starts_right_after_the_check(path):
         record = read_lock(path)
@@ -315,7 +315,7 @@ def test_clean_holds_the_lock_so_a_resume_starting_meanwhile_keeps_its_session(t
             resumed.acquire()  # a `lightning-bohb resume` takes the session between clean's check and its rmtree
         return record
 
-    monkeypatch.setattr(commands, "read_lock", resume_starts_right_after_the_check)
+    monkeypatch.setattr(clean_command, "read_lock", resume_starts_right_after_the_check)
     try:
         code, out, err = run_main(capsys, "clean", tmp_path, "--older-than", "1d")
         assert code == 0 and session.is_dir() and resumed.held

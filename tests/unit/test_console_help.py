@@ -6,9 +6,10 @@ from importlib.metadata import entry_points
 
 import pytest
 
+from lightning_bohb.cli.commands import COMMANDS as REGISTRY
 from lightning_bohb.cli.main import main
 
-COMMANDS = ["run", "pause", "resume", "status", "list", "clean", "export-best"]
+COMMANDS = list(REGISTRY)
 EXIT_CODE_LINES = ["0  success", "1  error", "2  bad usage, or an invalid study file", "3  the session paused"]
 
 
@@ -29,6 +30,20 @@ def test_each_command_has_help_with_exit_codes(capsys, command):
     assert out.startswith(f"usage: lightning-bohb {command}")
     for line in EXIT_CODE_LINES:
         assert line in out
+
+
+def test_the_registry_holds_every_command_once_by_its_name():
+    assert COMMANDS == ["run", "pause", "resume", "status", "list", "clean", "export-best", "export", "plot", "dashboard", "trial"]
+    assert all(name == command.name for name, command in REGISTRY.items())
+
+
+@pytest.mark.parametrize("command", [name for name, command in REGISTRY.items() if command.local_only])
+def test_commands_on_trial_files_refuse_object_storage_in_one_line(capsys, command):
+    session = "s3://bucket/exp/session_x"
+    argv = {"export": [command, session, "--csv", "-"], "trial": [command, "pause", session, "t_00000"]}.get(command, [command, session])
+    assert main(argv) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: `lightning-bohb {command}` works on a session folder, not on object storage")
 
 
 def test_run_help_shows_a_study_file():

@@ -223,7 +223,7 @@ def test_a_fifo_planted_as_resume_log_does_not_freeze_the_dashboard(tmp_path, se
 
 
 def test_a_control_that_waits_does_not_stall_other_clients(tmp_path, serve, monkeypatch):
-    from lightning_bohb.cli import trial
+    from lightning_bohb.cli.commands import trial
 
     session = make_session(tmp_path, status="PAUSED", trial_status={"t_00000": "PAUSED", "t_00001": "TERMINATED"})
     entered, release = threading.Event(), threading.Event()

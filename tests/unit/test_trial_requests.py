@@ -13,6 +13,7 @@ from lightning_bohb._ray import search_budget
 from lightning_bohb.pause.coordinator import PauseCoordinator
 from lightning_bohb.pause.state import PauseState
 from lightning_bohb.pause.trial_requests import TrialHolds, pending_requests, request_dir, take_requests, write_request
+from lightning_bohb.pause.trial_status import TrialAction, TrialStatus
 
 
 def test_requests_round_trip_oldest_first(tmp_path):
@@ -20,6 +21,28 @@ def test_requests_round_trip_oldest_first(tmp_path):
     write_request(tmp_path, "continue", "a_00000")
     assert [(r.action, r.trial_id) for r in take_requests(tmp_path)] == [("pause", "a_00000"), ("continue", "a_00000")]
     assert oct(os.stat(request_dir(tmp_path)).st_mode & 0o777) == "0o700"
+
+
+def test_trial_statuses_are_tunes_own_and_read_as_their_names():
+    assert {status.name: status.value for status in TrialStatus} == {
+        name: getattr(Trial, name) for name in ("PENDING", "RUNNING", "PAUSED", "TERMINATED", "ERROR")
+    }
+    assert f"{TrialStatus.PAUSED} / {TrialAction.STOP}" == "PAUSED / stop" and TrialStatus.RUNNING == Trial.RUNNING
+
+
+def test_holds_allow_each_action_only_from_the_statuses_where_it_does_something():
+    allowed = {(action.value, status.value) for action in TrialAction for status in TrialStatus if TrialHolds.allows(action, status)}
+    assert allowed == {
+        ("pause", "RUNNING"), ("pause", "PENDING"),
+        ("continue", "PAUSED"), ("continue", "RUNNING"), ("continue", "PENDING"),
+        ("stop", "RUNNING"), ("stop", "PENDING"), ("stop", "PAUSED"),
+    }
+    holds = TrialHolds()
+    assert holds.apply("pause", "a", "RUNNING") is False and holds.pausing == {"a"}
+    assert holds.apply("stop", "b", "RUNNING") is False and holds.stopping == {"b"}
+    holds.held.add("c")
+    assert holds.apply("continue", "c", "PAUSED") is False and holds.to_continue == {"c"} and "c" not in holds.held
+    assert holds.apply("stop", "a", "PENDING") is True and "a" not in holds.pausing  # nothing in flight: stop it now
 
 
 def test_invalid_request_files_are_dropped_never_acted_on(tmp_path):

@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from lightning_bohb.cli import export
-from lightning_bohb.cli.commands import find_sessions, state_label
+from lightning_bohb.cli.sessions import find_sessions, state_label
 from lightning_bohb.exceptions import LightningTuneError, SessionError
+from lightning_bohb.pause.trial_status import TrialAction, TrialStatus
 from lightning_bohb.session.backend import open_session
 from lightning_bohb.session.history import SessionHistory, metric_of, summary_trials
 from lightning_bohb.session.importance import param_importance
@@ -126,7 +127,7 @@ def session_row(key: str, folder: Path, summary: Dict[str, Any], problem: Option
         return {"key": key, "state": "UNREADABLE", "problem": problem}
     metric, _ = metric_of(summary)
     trials = summary_trials(summary)
-    done = sum(1 for row in trials.values() if row.get("status") == "TERMINATED")
+    done = sum(1 for row in trials.values() if row.get("status") == TrialStatus.TERMINATED)
     best = summary.get("best") if isinstance(summary.get("best"), dict) else None
     return {
         "key": key,
@@ -138,7 +139,7 @@ def session_row(key: str, folder: Path, summary: Dict[str, Any], problem: Option
         "paused_at": str(summary.get("paused_at") or ""),
         "done": done,
         "started": len(trials),
-        "running": sum(1 for row in trials.values() if row.get("status") == "RUNNING"),
+        "running": sum(1 for row in trials.values() if row.get("status") == TrialStatus.RUNNING),
         "total": summary.get("num_samples") or len(trials),
         "metric": metric,
         "best": best.get(metric) if best and metric else None,
@@ -195,7 +196,7 @@ class Controls:
         self._busy: Dict[str, threading.Thread] = {}
 
     def pause(self, key: str, folder: Path, now: bool) -> str:
-        from lightning_bohb.cli import commands
+        from lightning_bohb.cli.commands.pause import pause
 
         if not lock_is_live(read_lock(folder)):
             raise SessionError(f"Session {folder} is not running.")
@@ -205,7 +206,7 @@ class Controls:
 
         def work() -> None:
             try:
-                commands.pause(str(folder), now=now, timeout=900.0)
+                pause(str(folder), now=now, timeout=900.0)
                 self.messages[key] = "Session paused." if not now else "Session stopped (quit)."
             except Exception as err:  # shown on the page
                 self.messages[key] = f"error: {err}"
@@ -355,8 +356,8 @@ def create_app(root: Path, token: str, read_only: bool = False, port: int = 0, h
                 message = controls.pause(key, folder, now=True)
             elif action == "resume":
                 message = controls.resume(key, folder, summary)
-            elif action in ("trial_pause", "trial_continue", "trial_stop"):
-                from lightning_bohb.cli import trial
+            elif action in {f"trial_{trial_action}" for trial_action in TrialAction}:
+                from lightning_bohb.cli.commands import trial
 
                 if not isinstance(trial_id, str):
                     return JSONResponse({"error": "trial is required"}, 400)

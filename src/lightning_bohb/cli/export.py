@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-from lightning_bohb.cli.format import OUTCOME_COLORS, number
+from lightning_bohb.cli.format import OUTCOME_COLORS, number, plural
 from lightning_bohb.exceptions import LightningTuneError, SessionError
 from lightning_bohb.session.history import SessionHistory, chart_data, epoch_table, metric_of, write_csv
 from lightning_bohb.session.importance import param_importance
@@ -53,7 +53,7 @@ def export_csv(session_dir: str, output: Optional[str]) -> int:
     target = Path(str(output)).expanduser()
     write_shared(target, buffer.getvalue())
     trials = len({row["trial_id"] for row in rows})
-    print(f"Wrote {len(rows)} rows ({trials} trial{'s' * (trials != 1)}) of {session} to {target}")
+    print(f"Wrote {len(rows)} rows ({plural(trials, 'trial')}) of {session} to {target}")
     return 0
 
 

@@ -24,13 +24,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from lightning_bohb.cli.format import assignments, duration, number
+from lightning_bohb.cli.format import assignments, duration, number, plural
 from lightning_bohb.core.best_trial import best_of
+from lightning_bohb.pause.trial_status import TrialStatus
 from lightning_bohb.session.history import BRACKET_STRATEGIES, trial_outcome
 from lightning_bohb.utils.plain import to_plain
-
-_TERMINATED, _ERROR, _RUNNING, _PAUSED, _PENDING = "TERMINATED", "ERROR", "RUNNING", "PAUSED", "PENDING"
-
 
 _COUNTED = (
     ("paused on request", "paused on request"),
@@ -63,7 +61,7 @@ class SearchProgress:
 
     def parts(self) -> List[str]:
         """`counts`, then epochs trained, the best so far, the time elapsed and the estimate of the time left."""
-        parts = [*self.counts(), _plural(self.epochs, "epoch"), self.best_text(), f"elapsed {duration(self.elapsed_s)}"]
+        parts = [*self.counts(), plural(self.epochs, "epoch"), self.best_text(), f"elapsed {duration(self.elapsed_s)}"]
         return parts + ([f"at most {duration(self.left_s)} left"] if self.left_s is not None else [])
 
     def best_text(self) -> str:
@@ -162,20 +160,20 @@ class BatchProgress:
     def trial_line(self, trial: Any, previous: Optional[str], status: str, held: bool = False) -> Optional[str]:
         name = f"trial {trial.trial_id}"
         epochs = _epochs(trial)
-        if status == _RUNNING:
-            if previous == _PAUSED or epochs:
+        if status == TrialStatus.RUNNING:
+            if previous == TrialStatus.PAUSED or epochs:
                 return f"{self._stamp()} {name} continues from epoch {epochs}"
             return f"{self._stamp()} {name} started: {_config(trial)}"
-        if status == _PAUSED:
+        if status == TrialStatus.PAUSED:
             why = "on request" if held else "by the scheduler (waiting for its bracket)"
-            return f"{self._stamp()} {name} paused {why} after {_plural(epochs, 'epoch')}{self._metric_text(trial)}"
-        if status == _TERMINATED:
+            return f"{self._stamp()} {name} paused {why} after {plural(epochs, 'epoch')}{self._metric_text(trial)}"
+        if status == TrialStatus.TERMINATED:
             max_epochs = _max_epochs(self.session)
             if max_epochs and epochs < max_epochs:
-                return f"{self._stamp()} {name} stopped early after {_plural(epochs, 'epoch')} of {max_epochs}{self._metric_text(trial)}"
-            return f"{self._stamp()} {name} finished after {_plural(epochs, 'epoch')}{self._metric_text(trial)}"
-        if status == _ERROR:
-            return f"{self._stamp()} {name} failed after {_plural(epochs, 'epoch')}; see {getattr(trial, 'path', None) or 'its log'}"
+                return f"{self._stamp()} {name} stopped early after {plural(epochs, 'epoch')} of {max_epochs}{self._metric_text(trial)}"
+            return f"{self._stamp()} {name} finished after {plural(epochs, 'epoch')}{self._metric_text(trial)}"
+        if status == TrialStatus.ERROR:
+            return f"{self._stamp()} {name} failed after {plural(epochs, 'epoch')}; see {getattr(trial, 'path', None) or 'its log'}"
         return None
 
     # -- formatting ---------------------------------------------------------------------------
@@ -235,7 +233,3 @@ def _strategy_name(session: Any) -> Optional[str]:
 
 def _config(trial: Any) -> str:
     return assignments(to_plain(dict(trial.config or {}))) or "(no parameters)"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' * (count != 1)}"

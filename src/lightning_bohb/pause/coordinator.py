@@ -29,6 +29,7 @@ from lightning_bohb.log import logger
 from lightning_bohb.pause import trial_requests
 from lightning_bohb.pause.state import PauseState, StopReason
 from lightning_bohb.pause.trial_requests import TrialHolds, TrialRequest
+from lightning_bohb.pause.trial_status import ENDED, TrialAction, TrialStatus
 
 _REQUESTS_EVERY_S = 0.5
 
@@ -103,7 +104,7 @@ class PauseCoordinator(Callback):
             return list(self._waiting)
         if not self.pause.pause_pending or self.stop_reason is not None:
             return []
-        return [t.trial_id for t in self.trials if t.status == Trial.RUNNING]
+        return [t.trial_id for t in self.trials if t.status == TrialStatus.RUNNING]
 
     @property
     def interrupted(self) -> bool:
@@ -168,7 +169,7 @@ class PauseCoordinator(Callback):
                 if trial_id not in self.epoch_end_only:
                     self.epoch_end_only[trial_id] = why
                     logger.warning("Trial %s %s", trial_id, why)
-        running = [t for t in trials if t.status == Trial.RUNNING]
+        running = [t for t in trials if t.status == TrialStatus.RUNNING]
         self._waiting = [t.trial_id for t in running if not checkpointed(t, acks)]
         if not self._waiting:
             self._stop(StopReason.PAUSED)
@@ -198,7 +199,7 @@ class PauseCoordinator(Callback):
             if status == previous:
                 continue
             self._statuses[trial.trial_id] = status
-            if previous is None and status in (Trial.TERMINATED, Trial.ERROR):
+            if previous is None and status in ENDED:
                 continue  # ended before this run (a resumed session)
             self.on_trial_status(trial, previous, status)
 
@@ -227,11 +228,11 @@ class PauseCoordinator(Callback):
         if holds.restored:  # a resumed session: Tune made every unfinished trial PENDING
             holds.restored = False
             for trial in controller.get_trials():
-                if trial.trial_id in holds.held and trial.status == Trial.PENDING:
+                if trial.trial_id in holds.held and trial.status == TrialStatus.PENDING:
                     set_trial_status(controller, trial, Trial.PAUSED)
         if holds.to_continue:
             for trial in controller.get_trials():
-                if trial.trial_id in holds.to_continue and trial.status == Trial.PAUSED:
+                if trial.trial_id in holds.to_continue and trial.status == TrialStatus.PAUSED:
                     set_trial_status(controller, trial, Trial.PENDING)
             holds.to_continue.clear()
         if self._max_concurrent and self._search_alg is not None:
@@ -257,32 +258,20 @@ class PauseCoordinator(Callback):
 
     def _apply(self, request: TrialRequest, trial: Trial) -> bool:
         """Act on one valid request; False to keep it for later (the controller is not known yet)."""
-        holds, trial_id, status = self.holds, trial.trial_id, trial.status
-        if status in (Trial.TERMINATED, Trial.ERROR):
+        trial_id, status = trial.trial_id, trial.status
+        if status in ENDED:
             logger.warning("Ignoring a request to %s trial %s: it has already ended (%s).", request.action, trial_id, status)
             return True
-        if request.action == "pause":
+        if request.action == TrialAction.PAUSE:
             if self._hold_refusal:
                 logger.warning("Cannot pause trial %s alone: %s.", trial_id, self._hold_refusal)
-            elif trial_id in holds.to_continue:
-                holds.to_continue.discard(trial_id)
-                holds.held.add(trial_id)
-            elif trial_id not in holds.held:
-                holds.pausing.add(trial_id)  # PAUSE on its next result (a trial not started yet: after its first epoch)
+            else:
+                self.holds.apply(request.action, trial_id, status)
             logger.info("Trial %s pauses at its next validated epoch end.", trial_id)
-        elif request.action == "continue":
-            holds.pausing.discard(trial_id)
-            if trial_id in holds.held:
-                holds.held.discard(trial_id)
-                if status == Trial.PAUSED:
-                    holds.to_continue.add(trial_id)
-        elif status == Trial.RUNNING:  # stop
-            holds.stopping.add(trial_id)
-        else:  # stop a PENDING or PAUSED trial now: it has nothing in flight
-            if self._controller is None:
-                return False
-            holds.held.discard(trial_id)
-            holds.pausing.discard(trial_id)
+            return True
+        if request.action == TrialAction.STOP and status != TrialStatus.RUNNING and self._controller is None:
+            return False
+        if self.holds.apply(request.action, trial_id, status):  # stop a PENDING or PAUSED trial now
             stop_trial(self._controller, trial)
         return True
 

@@ -3,12 +3,13 @@
 ``lightning-bohb trial pause|continue|stop SESSION TRIAL`` and the dashboard write one small JSON
 file per request into ``<session>/requests/`` (temporary file + ``os.replace``, owner-only folder).
 The driver's `lightning_bohb.pause.coordinator.PauseCoordinator` reads them a few times a second,
-validates each (a regular file of the expected name and size, an action from `ACTIONS`, the id of a
+validates each (a regular file of the expected name and size, a `TrialAction`, the id of a
 trial this run has) and removes it: a request is data, never code. A request made while the session
 is paused waits in the folder until the session runs again.
 
 `TrialHolds` is what the driver then knows: trials to pause at their next result, trials held
-(PAUSED on request, never chosen to run until continued) and trials to stop at their next result.
+(PAUSED on request, never chosen to run until continued) and trials to stop at their next result;
+it owns which action a trial's status allows (`TrialHolds.ALLOWED_FROM`) and what each one changes.
 A hold is kept with Tune's experiment snapshot (the coordinator's callback state), so it survives a
 session pause and resume.
 """
@@ -23,13 +24,14 @@ import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Union
+from typing import Any, Dict, List, Optional, Set, Tuple, Union
 
 from lightning_bohb.log import logger
+from lightning_bohb.pause.trial_status import TrialAction, TrialStatus
 from lightning_bohb.utils.files import atomic_write, make_private_dir, read_json
 from lightning_bohb.utils.layout import REQUESTS_DIR
 
-ACTIONS = ("pause", "continue", "stop")
+ACTIONS = tuple(TrialAction)
 TRIAL_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _REQUEST_NAME = re.compile(r"^\d{1,20}_[0-9a-f]{8}\.json$")
 MAX_REQUEST_BYTES = 1024
@@ -38,7 +40,7 @@ MAX_REQUESTS_PER_READ = 64
 
 @dataclass(frozen=True)
 class TrialRequest:
-    """One request: ``action`` (one of `ACTIONS`) for trial ``trial_id``."""
+    """One request: ``action`` for trial ``trial_id``."""
 
     action: str
     trial_id: str
@@ -123,7 +125,7 @@ def _read(path: Path) -> "tuple[Optional[TrialRequest], str]":
         return None, f"unknown action {action!r}"
     if not isinstance(trial_id, str) or not TRIAL_ID.match(trial_id):
         return None, f"invalid trial id {trial_id!r}"
-    return TrialRequest(action, trial_id, path), ""
+    return TrialRequest(TrialAction(action), trial_id, path), ""
 
 
 class TrialHolds:
@@ -131,6 +133,17 @@ class TrialHolds:
 
     Used on the driver's main thread only (Tune's loop: the coordinator and the scheduler hooks).
     """
+
+    ALLOWED_FROM: Dict[TrialAction, Tuple[TrialStatus, ...]] = {
+        TrialAction.PAUSE: (TrialStatus.RUNNING, TrialStatus.PENDING),
+        TrialAction.CONTINUE: (TrialStatus.PAUSED, TrialStatus.RUNNING, TrialStatus.PENDING),
+        TrialAction.STOP: (TrialStatus.RUNNING, TrialStatus.PENDING, TrialStatus.PAUSED),
+    }
+    """The statuses from which each action does something (a request for another one has nothing to do)."""
+
+    @classmethod
+    def allows(cls, action: str, status: str) -> bool:
+        return status in cls.ALLOWED_FROM[TrialAction(action)]
 
     def __init__(self) -> None:
         self.pausing: Set[str] = set()
@@ -163,6 +176,34 @@ class TrialHolds:
             return "PAUSE"
         self.pausing.discard(trial_id)
         return decision
+
+    def apply(self, action: str, trial_id: str, status: str) -> bool:
+        """Take ``action`` for a trial not ended, now ``status``; True when the trial is to be stopped at once
+        (a PENDING or PAUSED trial has nothing in flight), else its next result or the next choice acts.
+
+        ``pause``: held from its next result (a trial not started yet: after its first epoch); ``continue``:
+        no longer held, made runnable if PAUSED; ``stop``: STOP on its next result if RUNNING.
+        """
+        if action == TrialAction.PAUSE:
+            if trial_id in self.to_continue:
+                self.to_continue.discard(trial_id)
+                self.held.add(trial_id)
+            elif trial_id not in self.held:
+                self.pausing.add(trial_id)
+            return False
+        if action == TrialAction.CONTINUE:
+            self.pausing.discard(trial_id)
+            if trial_id in self.held:
+                self.held.discard(trial_id)
+                if status == TrialStatus.PAUSED:
+                    self.to_continue.add(trial_id)
+            return False
+        if status == TrialStatus.RUNNING:
+            self.stopping.add(trial_id)
+            return False
+        self.held.discard(trial_id)
+        self.pausing.discard(trial_id)
+        return True
 
     def state(self) -> Dict[str, Any]:
         """Plain data for the experiment snapshot (a pending pause is kept too: it is still asked for)."""

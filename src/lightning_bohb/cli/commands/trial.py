@@ -15,20 +15,40 @@ A request for a session that is not running waits in its folder and is applied w
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
+from lightning_bohb.cli.commands.base import Command, add_session_dir
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.pause.trial_requests import ACTIONS, TRIAL_ID, write_request
+from lightning_bohb.pause.trial_requests import ACTIONS, TRIAL_ID, TrialHolds, write_request
+from lightning_bohb.pause.trial_status import TrialAction
 from lightning_bohb.session.history import summary_trials
 from lightning_bohb.session.lock import lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
 
-_ALLOWED_FROM = {
-    "pause": ("RUNNING", "PENDING"),
-    "continue": ("PAUSED", "RUNNING", "PENDING"),
-    "stop": ("RUNNING", "PENDING", "PAUSED"),
-}
+
+class TrialCommand(Command):
+    name = "trial"
+    help = "pause, continue or stop one trial of a session"
+    description = (
+        "pause: the trial checkpoints at its next validated epoch end and frees its slot, until 'continue' (also "
+        "after a session pause and resume); it then continues exactly from its checkpoint. stop: it ends at its "
+        "next validated epoch end (at once if not running). The running driver takes the request within a second; "
+        "a paused session applies it when resumed. Not for BOHB (its brackets move trials together)."
+    )
+    local_only = "session_dir"
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("action", choices=[action.value for action in TrialAction], help="what to do")
+        add_session_dir(parser)
+        parser.add_argument("trial_id", metavar="TRIAL", help="the trial id (lightning-bohb status SESSION_DIR lists them)")
+
+    @classmethod
+    def handle(cls, args: argparse.Namespace) -> int:
+        request(args.session_dir, args.action, args.trial_id)
+        return 0
 
 
 def request(session_dir: str, action: str, trial_id: str, wait: float = 10.0, quiet: bool = False) -> str:
@@ -46,19 +66,19 @@ def request(session_dir: str, action: str, trial_id: str, wait: float = 10.0, qu
         raise SessionError(f"Session {session} has no trial {trial_id!r}. Its trials: {known}. See: lightning-bohb status {session}")
     status = str(trials[trial_id].get("status"))
     strategy = summary.get("strategy") if isinstance(summary.get("strategy"), dict) else {}
-    if action == "pause" and strategy.get("name") == "bohb":
+    if action == TrialAction.PAUSE and strategy.get("name") == "bohb":
         raise SessionError(
             "A BOHB session cannot pause one trial: HyperBand brackets advance their trials together, so the bracket "
             f"would wait for it. Pause the whole session instead: lightning-bohb pause {session}"
         )
-    if status not in _ALLOWED_FROM[action]:
+    if not TrialHolds.allows(action, status):
         raise SessionError(f"Trial {trial_id} is {status}: nothing to {action}.")
     path = write_request(session, action, trial_id)
     what = {
-        "pause": "pauses at its next validated epoch end and frees its slot",
-        "continue": "continues from its checkpoint",
-        "stop": "stops (at its next validated epoch end if running)",
-    }[action]
+        TrialAction.PAUSE: "pauses at its next validated epoch end and frees its slot",
+        TrialAction.CONTINUE: "continues from its checkpoint",
+        TrialAction.STOP: "stops (at its next validated epoch end if running)",
+    }[TrialAction(action)]
     running = summary.get("status") == SessionStatus.RUNNING and lock_is_live(read_lock(session))
     if not running:
         message = f"Session {session} is not running: trial {trial_id} {what} when the session resumes."
@@ -80,7 +100,3 @@ def _wait_taken(path: Path, wait: float) -> bool:
         time.sleep(0.1)
     return not path.exists()
 
-
-def trial_command(session_dir: str, action: str, trial_id: str) -> int:
-    request(session_dir, action, trial_id)
-    return 0
