@@ -16,6 +16,7 @@ import yaml
 from lightning_bohb.cli.commands import clean as clean_command
 from lightning_bohb.cli.main import main
 from lightning_bohb.core.optimization_config import parse_duration
+from lightning_bohb.session import backend
 from lightning_bohb.session.lock import SessionLock
 from lightning_bohb.utils.layout import LOCK_FILE, SUMMARY_FILE
 
@@ -295,7 +296,7 @@ def test_clean_reports_a_session_it_cannot_remove_and_goes_on(tmp_path, capsys, 
             raise PermissionError(13, "Permission denied", str(path))
         return rmtree(path, *args, **kwargs)
 
-    monkeypatch.setattr(clean_command.shutil, "rmtree", failing_rmtree)
+    monkeypatch.setattr(backend.shutil, "rmtree", failing_rmtree)
     code, out, err = run_main(capsys, "clean", tmp_path, "--older-than", "1d")
     assert code == 1 and first.is_dir() and not second.exists()
     assert f"warning: could not remove {first}: [Errno 13] Permission denied" in err

@@ -5,6 +5,7 @@ Only the session, the pause coordinator and the strategies reach Ray's private i
 """
 
 import ast
+import re
 from pathlib import Path
 
 import lightning_bohb
@@ -70,3 +71,19 @@ def test_nothing_changes_the_interpreter_at_import():
             if any(marker in text for marker in ("sys.excepthook", "filterwarnings", ".setLevel(", "propagate")):
                 offenders.append(f"{name}: {text[:80]}")
     assert not offenders, offenders
+
+
+BACKEND_MODULES = {"lightning_bohb.session.backend", "lightning_bohb.utils.uris"}
+"""The session backend (its factories pick a folder or a store) and, below the session layer, the locations."""
+_FOLDER_OR_URI = re.compile(r"\bis_uri\(|\bstore is (not )?None\b|\bstore\s*(==|!=)\s*None\b")
+
+
+def test_only_the_backend_tells_a_folder_from_a_uri():
+    branches = [
+        f"{name}:{number}: {line.strip()}"
+        for name, _, path in _modules()
+        if name not in BACKEND_MODULES
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if _FOLDER_OR_URI.search(line)
+    ]
+    assert not branches, branches

@@ -17,8 +17,9 @@ import pytest
 from fake_sessions import make_session
 from lightning_bohb.cli.main import main
 from lightning_bohb.exceptions import SessionError
+from lightning_bohb.session.backend import view_session
 from lightning_bohb.session.lock import new_record
-from lightning_bohb.session.store import SessionStore, SessionView, find_store_sessions
+from lightning_bohb.session.store import SessionStore, find_store_sessions
 from lightning_bohb.session.store_lease import StoreLease, read_lease
 from lightning_bohb.utils.layout import LOCK_FILE, STATE_FILE, SUMMARY_FILE
 from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
@@ -229,7 +230,7 @@ def test_commands_take_a_uri(tmp_path, experiment, capsys):
     assert "Removed 1 session; kept 0." in capsys.readouterr().out
     assert not store.is_session() and SessionStore(experiment).read("other.txt") == b"not a session", other
     with pytest.raises(SessionError, match="No session at"):
-        SessionView(uri)
+        view_session(uri)
 
 
 def test_a_planted_oversized_or_garbled_file_in_the_store_is_one_error_line(experiment, capsys):

@@ -91,7 +91,7 @@ class Sessions:
                 return [(self.root.name, self.root, read_summary(self.root), None)]
             except SessionError as err:
                 return [(self.root.name, self.root, {}, str(err))]
-        return [(os.path.relpath(folder, self.root), folder, summary, problem) for folder, summary, problem in find_sessions(self.root)]
+        return [(name, session.folder, summary, problem) for session, name, summary, problem in find_sessions(str(self.root))]
 
     def get(self, key: str) -> Tuple[Path, Dict[str, Any]]:
         """The session named ``key`` by `find`; `KeyError` for any other name."""

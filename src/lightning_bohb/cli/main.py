@@ -99,15 +99,11 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from lightning_bohb.cli.commands import COMMANDS
-    from lightning_bohb.utils.uris import is_uri
+    from lightning_bohb.session.backend import require_folder
 
     command = COMMANDS[args.command]
-    where = getattr(args, command.local_only, None) if command.local_only else None
-    if where is not None and is_uri(where):
-        raise LightningTuneError(
-            f"`lightning-bohb {args.command}` works on a session folder, not on object storage ({where}). `status`, `list`, "
-            "`pause`, `resume`, `clean` and `export-best` take the URI; for the others, copy the session to a folder first."
-        )
+    if command.local_only:
+        require_folder(getattr(args, command.local_only), args.command)
     return command.handle(args)
 
 

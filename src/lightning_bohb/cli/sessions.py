@@ -7,16 +7,14 @@ Nothing here imports Ray, torch or Lightning.
 from __future__ import annotations
 
 import datetime
-import shlex
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.pause.trial_status import TrialStatus
+from lightning_bohb.session.backend import SessionBackend, open_session, sessions_under
 from lightning_bohb.session.lock import lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
-from lightning_bohb.utils.layout import SESSION_PREFIX, SUMMARY_FILE
-from lightning_bohb.utils.uris import is_uri
 
 STALE = "RUNNING (stale: driver gone)"
 
@@ -29,30 +27,23 @@ def state_label(session: Path, summary: Dict[str, Any]) -> str:
     return status
 
 
-def find_sessions(root: Path) -> List[Tuple[Path, Dict[str, Any], Optional[str]]]:
-    """``(session_dir, summary, problem)`` for every session directly below ``root`` or one level deeper."""
-    found = {}
-    for pattern in (f"*/{SESSION_PREFIX}*/{SUMMARY_FILE}", f"{SESSION_PREFIX}*/{SUMMARY_FILE}"):
-        for path in root.glob(pattern):
-            found.setdefault(path.parent, None)
-    sessions = []
-    for session in sorted(found):
+def find_sessions(experiment_dir: str) -> Iterator[Tuple[SessionBackend, str, Dict[str, Any], Optional[str]]]:
+    """``(session, name, summary, problem)`` for every session directly below ``experiment_dir`` (a folder or a
+    URI) or one level deeper, in order; ``name`` is relative to ``experiment_dir``. A stored session is read into
+    its working copy while the caller looks at it."""
+    for session, name in sessions_under(experiment_dir):
         try:
-            sessions.append((session, read_summary(session), None))
+            yield session, name, read_summary(session.refresh()), None
         except SessionError as err:
-            sessions.append((session, {}, str(err)))
+            yield session, name, {}, str(err)
         except Exception as err:  # one bad session never hides the others
-            sessions.append((session, {}, f"{type(err).__name__}: {err}"))
-    return sessions
+            yield session, name, {}, f"{type(err).__name__}: {err}"
 
 
-def resume_command(summary: Dict[str, Any], session: Union[str, Path]) -> str:
+def resume_command(session: Union[str, Path]) -> str:
     """The command that resumes ``session``, built from its path or URI: never the summary's ``resume_command``,
     which a planted file could make say anything (``lightning-bohb resume`` resumes script sessions too)."""
-    from lightning_bohb.session.runner import console_command  # imports neither Ray nor torch
-
-    where = str(session) if is_uri(session) else str(Path(session).expanduser().absolute())
-    return f"{console_command()} resume {shlex.quote(where)}"
+    return open_session(session).resume_command()
 
 
 def metric_config(summary: Dict[str, Any]) -> Tuple[Optional[str], str]:

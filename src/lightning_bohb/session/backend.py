@@ -127,6 +127,10 @@ class SessionBackend(ABC):
 
     # -- resume ----------------------------------------------------------------------------------
     @abstractmethod
+    def check_found(self, require: bool) -> None:
+        """`SessionError` unless something is there (a folder: only with ``require``) that a command may look at."""
+
+    @abstractmethod
     def check_resumable(self, trust: bool) -> None:
         """`SessionError` unless a session is there that may be read back; before anything is unpickled."""
 
@@ -149,10 +153,6 @@ class SessionBackend(ABC):
     # -- what the commands may do with it --------------------------------------------------------
     signals_driver = True
     """Whether ``pause`` may signal the session's driver on its host (a stored session's is reached through Ray)."""
-
-    @abstractmethod
-    def require_folder(self, command: str) -> None:
-        """`LightningTuneError` for a command that works on a session folder only."""
 
     def __enter__(self) -> "SessionBackend":
         return self
@@ -198,7 +198,8 @@ class FolderSession(SessionBackend):
         return self._folder.absolute().parent.name
 
     def is_session(self) -> bool:
-        return (self._folder / STATE_FILE).exists()
+        state = self._folder / STATE_FILE
+        return state.exists() or state.is_symlink()  # a planted link too: a resume refuses it, nothing overwrites it
 
     def lease(self, heartbeat_s: Optional[float] = HEARTBEAT_S) -> OwnerLease:
         return SessionLock(self._folder, heartbeat_s)
@@ -228,11 +229,12 @@ class FolderSession(SessionBackend):
     def publish_fetched(self) -> None:
         pass  # changed in place
 
-    def require_folder(self, command: str) -> None:
-        pass
-
     def remove(self) -> None:
         shutil.rmtree(self._folder)  # does not follow links inside the session
+
+    def check_found(self, require: bool) -> None:
+        if require and not self._folder.is_dir():
+            raise SessionError(f"Session not found: {self._folder} is not a directory. List sessions with: lightning-bohb list")
 
     def check_resumable(self, trust: bool) -> None:
         check_trusted(self._folder, trust)  # before anything is written, read back or unpickled
@@ -302,6 +304,13 @@ class StoredSession(SessionBackend):
     def close(self) -> None:
         self.store.close()
 
+    def check_found(self, require: bool) -> None:
+        if not (self.folder / SUMMARY_FILE).is_file() and not self.store.is_session():
+            raise SessionError(
+                f"No session at {self.location}: it has no {SUMMARY_FILE} and no {STATE_FILE}, so it is not a LightningTune "
+                f"session. List the sessions with: lightning-bohb list {uri_parent(uri_parent(self.location))}"
+            )
+
     def check_resumable(self, trust: bool) -> None:
         if not self.store.is_session():  # not a session: say so, and leave no lease in it
             raise SessionError(
@@ -322,17 +331,33 @@ class StoredSession(SessionBackend):
     def tune_filesystem(self) -> Any:
         return None  # Tune writes the experiment to the store itself
 
-    def require_folder(self, command: str) -> None:
-        raise LightningTuneError(
-            f"`lightning-bohb {command}` works on a session folder, not on object storage ({self.location}). `status`, `list`, "
-            "`pause`, `resume`, `clean` and `export-best` take the URI; for the others, copy the session to a folder first."
-        )
-
 
 # -- the factories -----------------------------------------------------------------------------------
 def open_session(location: Union[str, Path], resolve: bool = False) -> SessionBackend:
     """The backend of the session at ``location``: its folder (with ``resolve``, its real absolute path), or its URI."""
     return StoredSession(str(location)) if is_uri(location) else FolderSession(location, resolve)
+
+
+def view_session(location: Union[str, Path], require: bool = False) -> SessionBackend:
+    """The session at ``location`` for a command that looks at it: `VIEW_FILES` read into its folder. A URI with
+    neither a summary nor a state is no session, and with ``require`` nor is a missing folder: `SessionError`."""
+    session = open_session(location)
+    try:
+        session.refresh()
+        session.check_found(require)
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+def require_folder(location: Optional[Union[str, Path]], command: str) -> None:
+    """`LightningTuneError` when ``location`` is in object storage, for a command that works on a session folder only."""
+    if location is not None and is_uri(location):
+        raise LightningTuneError(
+            f"`lightning-bohb {command}` works on a session folder, not on object storage ({location}). `status`, `list`, "
+            "`pause`, `resume`, `clean` and `export-best` take the URI; for the others, copy the session to a folder first."
+        )
 
 
 def session_at(experiment_dir: Optional[str], experiment_name: Optional[str], session_id: str) -> SessionBackend:
@@ -364,18 +389,15 @@ def sessions_under(experiment_dir: str) -> Iterator[Tuple[SessionBackend, str]]:
 
 
 def link_below(experiment_dir: str, session: SessionBackend) -> Optional[str]:
-    """The symbolic link on the way from ``experiment_dir`` down to a session folder, if any (a store has none)."""
+    """The first symbolic link on the way from ``experiment_dir`` down to a session `sessions_under` found in it,
+    if any (a store has none)."""
     if not isinstance(session, FolderSession):
         return None
-    root = Path(experiment_dir).expanduser()
-    relative = session.folder.relative_to(root.absolute()) if session.folder.is_relative_to(root.absolute()) else None
-    if relative is None:
-        return str(session.folder)
-    path = root
-    for part in relative.parts:
-        path = path / part
-        if path.is_symlink():
-            return str(path)
+    current = root = Path(experiment_dir).expanduser()
+    for part in session.folder.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return str(current)
     return None
 
 

@@ -31,13 +31,12 @@ import posixpath
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.state import MAX_SUMMARY_BYTES
 from lightning_bohb.utils.files import atomic_write, make_private_dir
-from lightning_bohb.utils.layout import BEST_CONFIG_FILE, CONTROL_FILE, LOCK_FILE, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE, TUNE_FOLDER
-from lightning_bohb.utils.uris import is_uri, join_uri, split_query, uri_name, uri_parent
+from lightning_bohb.utils.layout import BEST_CONFIG_FILE, CONTROL_FILE, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE, TUNE_FOLDER
+from lightning_bohb.utils.uris import join_uri, split_query, uri_name
 
 SESSION_FILES = (STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
 """The session's own files a working copy is filled with (those present)."""
@@ -226,46 +225,3 @@ def find_store_sessions(experiment_uri: str) -> List[str]:
     except OSError as err:
         raise SessionError(f"Cannot list {experiment_uri}: {err}.") from None
     return [join_uri(experiment_uri, relative) for relative in sorted(found)]
-
-
-VIEW_FILES = (SUMMARY_FILE, LOCK_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
-"""What commands that only look at a session (``status``, ``list``, ``pause``, ``export-best``) read."""
-
-
-class SessionView:
-    """A session's summary, owner record, best config and control record as local files: the session's
-    own folder, or for a URI a private temporary copy of them, read again from the store by `refresh`."""
-
-    def __init__(self, location: Union[str, Path]) -> None:
-        self.store = SessionStore(str(location)) if is_uri(location) else None
-        self.name = self.store.uri if self.store is not None else str(Path(location).expanduser())
-        self.path = self.store.local if self.store is not None else Path(location).expanduser()
-        self.refresh()
-        if self.store is not None and not (self.path / SUMMARY_FILE).is_file() and not self.store.is_session():
-            self.store.close()
-            raise SessionError(
-                f"No session at {self.name}: it has no {SUMMARY_FILE} and no {STATE_FILE}, so it is not a LightningTune "
-                f"session. List the sessions with: lightning-bohb list {uri_parent(uri_parent(self.name))}"
-            )
-
-    def refresh(self, *names: str) -> Path:
-        """The folder, with the store's files ``names`` (default: all of `VIEW_FILES`) read again."""
-        if self.store is not None:
-            for name in names or VIEW_FILES:
-                data = self.store.read(name, MAX_SUMMARY_BYTES)  # a larger one is no session file: an error, not read
-                if data is None:
-                    (self.path / name).unlink(missing_ok=True)
-                else:
-                    atomic_write(self.path / name, data)
-        return self.path
-
-    def of(self, name: str) -> str:
-        """Where the session's file ``name`` lives, as the user names it."""
-        return join_uri(self.name, name) if self.store is not None else str(self.path / name)
-
-    def __enter__(self) -> "SessionView":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.store is not None:
-            self.store.close()

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional
 
 from lightning_bohb.cli.arguments import Number
 from lightning_bohb.cli.commands.base import Command, add_experiment_dir
 from lightning_bohb.cli.format import one_line, plural, printable
 from lightning_bohb.cli.sessions import find_sessions, timestamp
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.lock import SessionLock, lock_is_live, read_lock
+from lightning_bohb.session.backend import SessionBackend, link_below
+from lightning_bohb.session.lock import lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
-from lightning_bohb.session.store import SessionView, find_store_sessions
 from lightning_bohb.utils.layout import SUMMARY_FILE
-from lightning_bohb.utils.uris import is_uri
 
 
 class Clean(Command):
@@ -51,31 +49,17 @@ def clean(experiment_dir: str, older_than: float, dry_run: bool = False) -> int:
     """
     now = time.time()
     removed = kept = failed = 0
-    if is_uri(experiment_dir):
-        for uri in find_store_sessions(experiment_dir):
-            try:
-                with SessionView(uri) as view:
-                    gone = _clean_stored(view, now, older_than, dry_run)
-            except Exception as err:  # one session's trouble never stops the others
-                print(printable(f"warning: could not remove {uri}: {one_line(str(err))}"), file=sys.stderr)
-                failed += 1
-                continue
-            removed += gone
-            kept += not gone
-        return _cleaned(removed, kept, failed, dry_run)
-    root = Path(experiment_dir).expanduser()
-    if not root.is_dir():
-        raise SessionError(f"Experiment folder not found: {root}.")
-    for session, summary, problem in find_sessions(root):
-        link = _link_below(root, session)
+    for session, _, summary, problem in find_sessions(experiment_dir):
+        link = link_below(experiment_dir, session)
         if link is not None:
-            print(f"note: skipping {session}: {link} is a symbolic link (clean never follows links out of {root})", file=sys.stderr)
+            note = f"note: skipping {session.location}: {link} is a symbolic link (clean never follows links out of {experiment_dir})"
+            print(printable(note), file=sys.stderr)
             kept += 1
             continue
         try:
-            gone = _clean_session(session, summary, problem, now, older_than, dry_run)
+            gone = not problem and _clean_session(session, summary, now, older_than, dry_run)
         except Exception as err:  # one session's trouble never stops the others
-            print(f"warning: could not remove {session}: {one_line(err)}", file=sys.stderr)
+            print(printable(f"warning: could not remove {session.location}: {one_line(str(err))}"), file=sys.stderr)
             failed += 1
             continue
         removed += gone
@@ -91,58 +75,29 @@ def _cleaned(removed: int, kept: int, failed: int, dry_run: bool) -> int:
     return 0
 
 
-def _clean_session(session: Path, summary: Dict[str, Any], problem: Optional[str], now: float, older_than: float, dry_run: bool) -> bool:
-    """Remove one session if it is finished, idle long enough and not running; True if it was (would be)."""
-    if problem or _idle_since(session, summary, now, older_than) is None or lock_is_live(read_lock(session)):
+def _clean_session(session: SessionBackend, summary: Dict[str, Any], now: float, older_than: float, dry_run: bool) -> bool:
+    """Remove one session if it is finished, idle long enough and not running; True if it was (would be).
+    It is deleted under its lock (a stored one: its lease), so that a resume starting meanwhile keeps it."""
+    folder = session.folder
+    if _idle_since(folder, summary, now, older_than) is None or lock_is_live(read_lock(folder)):
         return False
     if dry_run:
         _say_removing(session, summary, now, older_than, "would remove")
         return True
-    lock = SessionLock(session, heartbeat_s=None)
+    lock = session.lease(heartbeat_s=None)
     try:
         lock.acquire(sweep=False)
     except SessionError as err:
-        print(f"note: skipping {session}: {one_line(err)}", file=sys.stderr)
+        print(printable(f"note: skipping {session.location}: {one_line(str(err))}"), file=sys.stderr)
         return False
     try:
-        summary = read_summary(session)  # again, under the lock: a resume may have run in between
-        if _idle_since(session, summary, now, older_than) is None:
+        summary = read_summary(session.refresh())  # again, under the lock: a resume may have run in between
+        if _idle_since(folder, summary, now, older_than) is None:
             return False
         _say_removing(session, summary, now, older_than, "removing")
-        shutil.rmtree(session)  # does not follow links inside the session
+        session.remove()
     finally:
         lock.release()
-    return True
-
-
-def _clean_stored(view: SessionView, now: float, older_than: float, dry_run: bool) -> bool:
-    """`_clean_session` for a session in object storage: deleted under its lease, every object under its prefix."""
-    from lightning_bohb.session.store_lease import StoreLease
-
-    assert view.store is not None
-    try:
-        summary = read_summary(view.path)
-    except SessionError:
-        return False
-    if _idle_since(view.path, summary, now, older_than) is None or lock_is_live(read_lock(view.path)):
-        return False
-    if dry_run:
-        _say_removing(view.name, summary, now, older_than, "would remove", view.path)
-        return True
-    lease = StoreLease(view.store, heartbeat_s=None)
-    try:
-        lease.acquire()
-    except SessionError as err:
-        print(printable(f"note: skipping {view.name}: {one_line(str(err))}"), file=sys.stderr)
-        return False
-    try:
-        summary = read_summary(view.refresh())  # again, under the lease: a resume may have run in between
-        if _idle_since(view.path, summary, now, older_than) is None:
-            return False
-        _say_removing(view.name, summary, now, older_than, "removing", view.path)
-        view.store.remove()
-    finally:
-        lease.release()
     return True
 
 
@@ -154,22 +109,10 @@ def _idle_since(session: Path, summary: Dict[str, Any], now: float, older_than: 
     return last if now - last > older_than else None
 
 
-def _say_removing(
-    session: Union[str, Path], summary: Dict[str, Any], now: float, older_than: float, verb: str, files: Optional[Path] = None
-) -> None:
-    last = _idle_since(files or Path(session), summary, now, older_than) or now
+def _say_removing(session: SessionBackend, summary: Dict[str, Any], now: float, older_than: float, verb: str) -> None:
+    last = _idle_since(session.folder, summary, now, older_than) or now
     when = datetime.datetime.fromtimestamp(last).isoformat(timespec="seconds")
-    print(printable(f"{verb} {session}  ({summary.get('status')}, last active {when})"))
-
-
-def _link_below(root: Path, session: Path) -> Optional[Path]:
-    """The first symbolic link on the way from ``root`` down to ``session``, if any."""
-    current = root
-    for part in session.relative_to(root).parts:
-        current = current / part
-        if current.is_symlink():
-            return current
-    return None
+    print(printable(f"{verb} {session.location}  ({summary.get('status')}, last active {when})"))
 
 
 def last_activity(session: Path, summary: Dict[str, Any]) -> float:

@@ -9,14 +9,13 @@ from typing import Optional
 
 from lightning_bohb.cli.commands.base import Command, add_session_dir
 from lightning_bohb.cli.format import printable
-from lightning_bohb.cli.sessions import resume_command, state_label
+from lightning_bohb.cli.sessions import state_label
 from lightning_bohb.core.rerun import rerun_command, threads_of
 from lightning_bohb.exceptions import SessionError
+from lightning_bohb.session.backend import SessionBackend, view_session
 from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SessionStatus, read_summary
-from lightning_bohb.session.store import SessionView
 from lightning_bohb.utils.files import read_bounded
 from lightning_bohb.utils.layout import BEST_CONFIG_FILE
-from lightning_bohb.utils.uris import is_uri
 
 
 class ExportBest(Command):
@@ -39,22 +38,18 @@ class ExportBest(Command):
 
 
 def export_best(session_dir: str, output: Optional[str]) -> int:
-    if not is_uri(session_dir) and not Path(session_dir).expanduser().is_dir():
-        raise SessionError(
-            f"Session not found: {Path(session_dir).expanduser()} is not a directory. List sessions with: lightning-bohb list"
-        )
-    with SessionView(session_dir) as view:
+    with view_session(session_dir, require=True) as view:
         return _export_best(view, output)
 
 
-def _export_best(view: SessionView, output: Optional[str]) -> int:
-    session, name = view.path, view.name
+def _export_best(view: SessionBackend, output: Optional[str]) -> int:
+    session, name = view.folder, view.location
     best = session / BEST_CONFIG_FILE
     if not best.is_file():
         summary = read_summary(session)
         state = state_label(session, summary)
         hint = (
-            f" Resume it to finish the search: {resume_command(summary, name)}"
+            f" Resume it to finish the search: {view.resume_command()}"
             if summary.get("status") != SessionStatus.COMPLETED
             else " No trial reported the metric."
         )
@@ -66,7 +61,7 @@ def _export_best(view: SessionView, output: Optional[str]) -> int:
         text = read_bounded(best, MAX_SUMMARY_BYTES)
     except (OSError, ValueError) as err:
         why = getattr(err, "strerror", None) or err
-        raise SessionError(f"The best config {view.of(BEST_CONFIG_FILE)} cannot be read ({why}).") from None
+        raise SessionError(f"The best config {view.file(BEST_CONFIG_FILE)} cannot be read ({why}).") from None
     summary = read_summary(session, required=False)
     if summary.get("status", SessionStatus.COMPLETED) != SessionStatus.COMPLETED:
         print(

@@ -14,11 +14,11 @@ from typing import Any, Dict, Optional
 from lightning_bohb.cli.arguments import Number
 from lightning_bohb.cli.commands.base import Command, add_session_dir
 from lightning_bohb.cli.format import printable
-from lightning_bohb.cli.sessions import resume_command, timestamp
+from lightning_bohb.cli.sessions import timestamp
 from lightning_bohb.exceptions import LightningTuneError, SessionError
+from lightning_bohb.session.backend import SessionBackend, view_session
 from lightning_bohb.session.lock import driver_identity_problem, heartbeat_age, lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
-from lightning_bohb.session.store import SessionView
 from lightning_bohb.utils.layout import CONTROL_FILE, LOCK_FILE, SUMMARY_FILE
 
 
@@ -64,16 +64,16 @@ def pause(session_dir: str, now: bool = False, timeout: float = 300.0, poll: flo
     A driver still starting (its lock is newer than its summary) gets the signal only once it
     reports RUNNING: before that it has no pause handler yet.
 
-    A session in object storage (a URI) is read from its store (`SessionView`); ``within`` is put there.
+    A session in object storage (a URI) is read from its store (`lightning_bohb.session.backend.view_session`); ``within`` is put there.
     """
-    with SessionView(session_dir) as view:
+    with view_session(session_dir) as view:
         return _pause(view, now, timeout, poll, within)
 
 
-def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Optional[float]) -> int:
-    session, name = view.path, view.name
+def _pause(view: SessionBackend, now: bool, timeout: float, poll: float, within: Optional[float]) -> int:
+    session, name = view.folder, view.location
     deadline = time.monotonic() + timeout
-    lock = _running_lock(session, name)
+    lock = _running_lock(view)
     host, pid = lock.get("host"), int(lock.get("pid", -1))
     through_ray = bool(os.environ.get("RAY_ADDRESS")) or host != socket.gethostname()
     if host != socket.gethostname() and not os.environ.get("RAY_ADDRESS") and not (session / CONTROL_FILE).is_file():
@@ -88,7 +88,7 @@ def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Op
             if time.monotonic() > deadline:
                 raise SessionError(f"Session {name} did not start running within {timeout:g} s; nothing was sent.")
             if not lock_is_live(read_lock(session)):
-                return _after_driver_exit(session, name)
+                return _after_driver_exit(view)
             time.sleep(poll)
     signum = signal.SIGUSR2 if now else signal.SIGUSR1
     if through_ray:
@@ -100,11 +100,11 @@ def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Op
     problem = driver_identity_problem(lock)  # a reused pid or a planted lock must never be signalled
     if problem:
         raise SessionError(
-            f"Not signalling pid {pid}: {problem}. The lock {view.of(LOCK_FILE)} does not name this session's driver; "
+            f"Not signalling pid {pid}: {problem}. The lock {view.file(LOCK_FILE)} does not name this session's driver; "
             f"nothing was sent. Check the session with: lightning-bohb status {shlex.quote(name)}"
         )
     if within is not None and not now:
-        if view.store is not None:
+        if not view.signals_driver:
             raise SessionError(
                 f"Session {name} is in object storage: its driver takes `pause --within` through Ray only (set RAY_ADDRESS "
                 f"to its cluster), or pause it without --within: lightning-bohb pause {shlex.quote(name)}"
@@ -115,7 +115,7 @@ def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Op
     try:
         os.kill(pid, signum)
     except ProcessLookupError:
-        return _after_driver_exit(session, name)
+        return _after_driver_exit(view)
     except PermissionError:
         raise SessionError(f"Not allowed to signal pid {pid}, the driver of session {name}; run as its owner.") from None
     how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
@@ -124,26 +124,24 @@ def _pause(view: SessionView, now: bool, timeout: float, poll: float, within: Op
     return _wait_for_pause(view, deadline, timeout, poll, f"Asked session {name} (pid {pid}) to pause {how}")
 
 
-def _pause_through_ray(view: SessionView, host: Any, now: bool, within: Optional[float]) -> str:
+def _pause_through_ray(view: SessionBackend, host: Any, now: bool, within: Optional[float]) -> str:
     """Ask the driver through its control actor in the Ray cluster (``RAY_ADDRESS``, else this node's
     Ray); what was done. With ``RAY_ADDRESS`` set this is the only route, also on the driver's host."""
     from lightning_bohb.pause.remote import send_request
     from lightning_bohb.pause.state import take_pause_within, write_pause_within
     from lightning_bohb.utils.layout import PAUSE_WITHIN_FILE
 
-    session, name = view.path, view.name
+    session, name = view.folder, view.location
     if within is not None and not now:
         write_pause_within(session, within)  # read by the driver when the request arrives
-        if view.store is not None:
-            view.store.push(PAUSE_WITHIN_FILE)
+        view.push(PAUSE_WITHIN_FILE)
     try:
         driver = send_request(session, "quit" if now else "pause")
     except SessionError as err:
         if within is not None and not now:
             take_pause_within(session)  # not left for a later signal
-            if view.store is not None:
-                view.store.delete(PAUSE_WITHIN_FILE)
-        if host == socket.gethostname() and view.store is None:
+            view.push(PAUSE_WITHIN_FILE)  # gone where the session lives too
+        if host == socket.gethostname() and view.signals_driver:
             raise SessionError(f"{err} On the driver's host, without RAY_ADDRESS, the driver is signalled instead.") from None
         raise
     how = "now, keeping the last checkpoints" if now else "at the next validation boundary"
@@ -153,22 +151,24 @@ def _pause_through_ray(view: SessionView, host: Any, now: bool, within: Optional
     return f"Asked session {name} ({where}) through Ray to pause {how}"
 
 
-def _wait_for_pause(view: SessionView, deadline: float, timeout: float, poll: float, asked: str) -> int:
+def _wait_for_pause(view: SessionBackend, deadline: float, timeout: float, poll: float, asked: str) -> int:
     left = max(0.0, deadline - time.monotonic())
     print(printable(f"{asked}; waiting up to {left:.0f} s..."), flush=True)
     while time.monotonic() < deadline:
         if not lock_is_live(read_lock(view.refresh(LOCK_FILE))):  # the driver released its lock: it is done
-            return _after_driver_exit(view.refresh(SUMMARY_FILE), view.name)
+            view.refresh(SUMMARY_FILE)
+            return _after_driver_exit(view)
         time.sleep(poll)
-    name = shlex.quote(view.name)
+    name = shlex.quote(view.location)
     raise SessionError(
-        f"Session {view.name} did not pause within {timeout:g} s; it is still running. Check it with: "
+        f"Session {view.location} did not pause within {timeout:g} s; it is still running. Check it with: "
         f"lightning-bohb status {name}; stop it now with: lightning-bohb pause --now {name}"
     )
 
 
-def _running_lock(session: Path, name: str) -> Dict[str, Any]:
+def _running_lock(view: SessionBackend) -> Dict[str, Any]:
     """The live lock of a running session, else a `SessionError` that says what state it is in."""
+    session, name = view.folder, view.location
     lock = read_lock(session)
     if lock_is_live(lock):
         return lock
@@ -178,7 +178,7 @@ def _running_lock(session: Path, name: str) -> Dict[str, Any]:
         pid = lock["pid"] if lock and lock["pid"] > 0 else None  # an unreadable lock names none
         raise SessionError(
             f"Session {name} is not running (status: RUNNING, but its driver{f' (pid {pid})' if pid else ''} "
-            f"is gone). Resume it with: {resume_command(summary, name)}"
+            f"is gone). Resume it with: {view.resume_command()}"
         )
     raise SessionError(f"Session {name} is not running (status: {status}).")
 
@@ -195,11 +195,12 @@ def _driver_ready(session: Path, lock: Dict[str, Any]) -> bool:
     return updated is None or updated >= int(float(lock.get("since", 0)))
 
 
-def _after_driver_exit(session: Path, name: str) -> int:
-    summary = read_summary(session)
+def _after_driver_exit(view: SessionBackend) -> int:
+    name = view.location
+    summary = read_summary(view.folder)
     status = summary.get("status")
     if status == SessionStatus.PAUSED:
-        print(printable(f"Session paused. Resume with:\n   {resume_command(summary, name)}", keep_newlines=True))
+        print(printable(f"Session paused. Resume with:\n   {view.resume_command()}", keep_newlines=True))
         return 0
     if status == SessionStatus.COMPLETED:
         print(printable(f"Session {name} completed before it could pause; nothing to resume."))

@@ -11,8 +11,8 @@ from lightning_bohb.cli.arguments import Number
 from lightning_bohb.cli.commands.base import Command, add_session_dir
 from lightning_bohb.cli.format import printable
 from lightning_bohb.exceptions import EXIT_PAUSED
+from lightning_bohb.session.backend import view_session
 from lightning_bohb.session.state import SessionStatus, read_summary
-from lightning_bohb.session.store import SessionView
 from lightning_bohb.utils.layout import BEST_CONFIG_FILE
 
 RESHAPE: Dict[str, Tuple[str, Number, str]] = {
@@ -90,12 +90,12 @@ def resume(session_dir: str, allow_code_changes: bool = False, force: bool = Fal
 
 def completed(session: Union[str, Path], num_samples: Optional[int]) -> bool:
     """Whether ``session`` is COMPLETED and ``num_samples`` (None: unchanged) does not continue it; then it says so."""
-    with SessionView(session) as view:
-        summary = read_summary(view.path, required=False)
+    with view_session(session) as view:
+        summary = read_summary(view.folder, required=False)
         more = num_samples is not None and num_samples > (summary.get("num_samples") or 0)
         if summary.get("status") != SessionStatus.COMPLETED or more:
             return False
         print(printable(f"Session {session} already completed; nothing to resume."))
-        if (view.path / BEST_CONFIG_FILE).is_file():
-            print(printable(f"Best config: {view.of(BEST_CONFIG_FILE)}"))
+        if (view.folder / BEST_CONFIG_FILE).is_file():
+            print(printable(f"Best config: {view.file(BEST_CONFIG_FILE)}"))
         return True

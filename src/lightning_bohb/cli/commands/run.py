@@ -10,10 +10,8 @@ from lightning_bohb.cli.commands.base import Command
 from lightning_bohb.cli.commands.resume import RESHAPE, completed
 from lightning_bohb.cli.format import printable
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
-from lightning_bohb.session.store import SessionStore
+from lightning_bohb.session.backend import session_at
 from lightning_bohb.utils.imports import extend_import_path
-from lightning_bohb.utils.layout import SESSION_PREFIX
-from lightning_bohb.utils.uris import is_uri, join_uri
 
 STUDY_EXAMPLE = """\
 study file:
@@ -79,7 +77,6 @@ def run(
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
     from lightning_bohb.session.state import check_session_id
-    from lightning_bohb.utils.layout import STATE_FILE
 
     study = load_study(study_file)
     if resume_if_exists and session_id is None:
@@ -95,15 +92,12 @@ def run(
     extend_import_path(import_paths)
     optimizer = study.build_optimizer(experiment_dir, experiment_name)
     if resume_if_exists:
-        session: Any = join_uri(str(optimizer.default_output_dir()), f"{SESSION_PREFIX}{session_id}")
-        if is_uri(session):
-            if SessionStore(session).is_session():
-                return continue_study(session, optimizer)
-        else:
-            session = Path(session)
-            if (session / STATE_FILE).exists() or (session / STATE_FILE).is_symlink():
-                return continue_study(session, optimizer)
-        print(printable(f"No session {session} yet; starting it."), flush=True)
+        assert session_id is not None
+        config = optimizer.optimization_config
+        with session_at(config.experiment_dir, config.experiment_name, session_id) as session:
+            if session.is_session():
+                return continue_study(session.location, optimizer)
+        print(printable(f"No session {session.location} yet; starting it."), flush=True)
     cli = TuneReflowCLI(session_id=session_id, import_paths=import_paths)
     try:
         cli.run(optimizer)

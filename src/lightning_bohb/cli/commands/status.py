@@ -9,10 +9,10 @@ from typing import Any, Dict
 
 from lightning_bohb.cli.commands.base import Command, add_session_dir
 from lightning_bohb.cli.format import assignments, duration, number, print_table, printable
-from lightning_bohb.cli.sessions import STALE, metric_config, resume_command, state_label, trial_count
+from lightning_bohb.cli.sessions import STALE, metric_config, state_label, trial_count
+from lightning_bohb.session.backend import SessionBackend, view_session
 from lightning_bohb.session.lock import heartbeat_age, lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
-from lightning_bohb.session.store import SessionView
 from lightning_bohb.utils.layout import BEST_CONFIG_FILE
 
 
@@ -35,12 +35,12 @@ class Status(Command):
 
 
 def status(session_dir: str, as_json: bool = False) -> int:
-    with SessionView(session_dir) as view:
+    with view_session(session_dir) as view:
         return _status(view, as_json)
 
 
-def _status(view: SessionView, as_json: bool) -> int:
-    session = view.path
+def _status(view: SessionBackend, as_json: bool) -> int:
+    session = view.folder
     summary = read_summary(session)
     if as_json:  # JSON escapes every control character in strings (ensure_ascii)
         print(json.dumps(summary, indent=2, default=str))
@@ -49,7 +49,7 @@ def _status(view: SessionView, as_json: bool) -> int:
     state = state_label(session, summary)
     trials = [t for t in summary.get("trials") or [] if isinstance(t, dict)]
     lines = [
-        ("Session", f"{summary.get('session_id', session.name)}  ({view.name})"),
+        ("Session", f"{summary.get('session_id', session.name)}  ({view.location})"),
         ("Experiment", summary.get("experiment_name")),
         ("State", state),
         ("Driver", _driver_line(session)),
@@ -82,9 +82,9 @@ def _status(view: SessionView, as_json: bool) -> int:
     else:
         print("Best so far: no trial has reported yet")
     if (session / BEST_CONFIG_FILE).is_file():
-        print(printable(f"Best config: {view.of(BEST_CONFIG_FILE)}"))
+        print(printable(f"Best config: {view.file(BEST_CONFIG_FILE)}"))
     if summary.get("status") in (SessionStatus.PAUSED, SessionStatus.FAILED) or state == STALE:
-        print(printable(f"Resume with: {resume_command(summary, view.name)}"))
+        print(printable(f"Resume with: {view.resume_command()}"))
     return 0
 
 
