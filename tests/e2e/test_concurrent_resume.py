@@ -17,7 +17,7 @@ import yaml
 
 from e2e_models import RecordingClassifier
 from e2e_support import ScriptRun, epoch_end_counts, kill_9_with_its_ray, session_dir_of, trial_histories, wait_until, write_config
-from lightning_bohb.session.lock import lock_is_live, read_lock
+from lightning_bohb.session.owner_record import lock_is_live, read_lock
 
 RESUMES = 20
 MAX_EPOCHS = 2

@@ -496,7 +496,7 @@ def test_pause_never_signals_a_process_that_is_not_the_driver(tmp_path, capsys, 
     if record == "reused-pid":  # the driver died and its pid went to another process
         lock.update(start="ticks:1", cmdline=[sys.executable, "optimize.py"])
     elif record == "another-command":  # planted with the bystander's start time
-        from lightning_bohb.session.lock import process_start
+        from lightning_bohb.session.owner_record import process_start
 
         lock.update(start=process_start(bystander.pid), cmdline=[sys.executable, "optimize.py"])
     (session / LOCK_FILE).write_text(json.dumps(lock))

@@ -435,7 +435,7 @@ def test_no_planted_file_hangs_or_crashes_a_reader(tmp_path, kind):
     from lightning_bohb.pause.state import take_pause_within
     from lightning_bohb.pause.trial_requests import take_requests
     from lightning_bohb.session.history import SessionHistory
-    from lightning_bohb.session.lock import read_lock
+    from lightning_bohb.session.owner_record import read_lock
     from lightning_bohb.utils.layout import CONTROL_FILE, LOCK_FILE, PAUSE_WITHIN_FILE
 
     session = tmp_path / "session"

@@ -150,7 +150,7 @@ def test_a_study_puts_its_folder_and_its_base_configs_folder_first(tmp_path, mon
 
 
 def test_a_session_records_pythonpath_absolute(tmp_path, monkeypatch):
-    from lightning_bohb.session.runner import session_import_path
+    from lightning_bohb.session.script import session_import_path
 
     (tmp_path / "lib").mkdir()
     monkeypatch.chdir(tmp_path)

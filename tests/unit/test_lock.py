@@ -13,8 +13,9 @@ import time
 import pytest
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session import lock
-from lightning_bohb.session.lock import SessionLock, lock_is_live, read_lock
+from lightning_bohb.session import lock, owner_record
+from lightning_bohb.session.lock import SessionLock
+from lightning_bohb.session.owner_record import lock_is_live, read_lock
 from lightning_bohb.utils import files
 from lightning_bohb.utils.layout import LOCK_FILE
 
@@ -133,12 +134,12 @@ def test_the_record_says_who_holds_the_lock(tmp_path):
     try:
         record = read_lock(tmp_path)
         assert record["pid"] == os.getpid() and record["host"] == socket.gethostname()
-        assert record["start"] == lock.process_start(os.getpid()) and record["start"]
-        assert record["cmdline"] == lock.process_cmdline(os.getpid()) and record["cmdline"]
+        assert record["start"] == owner_record.process_start(os.getpid()) and record["start"]
+        assert record["cmdline"] == owner_record.process_cmdline(os.getpid()) and record["cmdline"]
         assert abs(record["since"] - time.time()) < 60 and record["heartbeat"] >= record["since"]
         assert ((tmp_path / LOCK_FILE).stat().st_mode & 0o777) == 0o600
         assert ((tmp_path / lock.OS_LOCK_FILE).stat().st_mode & 0o777) == 0o600
-        assert lock_is_live(record) and lock.driver_identity_problem(record) is None
+        assert lock_is_live(record) and owner_record.driver_identity_problem(record) is None
     finally:
         held.release()
     assert read_lock(tmp_path) is None
@@ -194,7 +195,7 @@ def test_a_lock_from_a_machine_of_the_same_name_is_live_while_its_heartbeat_is_f
     now = time.time()
     other_boot = dict(pid=DEAD_PID, host=socket.gethostname(), boot_id="another-boot", since=now - 3600, heartbeat_s=10.0)
     write_record(tmp_path, **other_boot, heartbeat=now - 4)
-    assert lock.boot_id() and lock_is_live(read_lock(tmp_path))  # its pid means nothing here; its heartbeat is fresh
+    assert owner_record.boot_id() and lock_is_live(read_lock(tmp_path))  # its pid means nothing here; its heartbeat is fresh
     with pytest.raises(SessionError, match="is locked by a live process"):
         SessionLock(tmp_path, heartbeat_s=None).acquire()
     write_record(tmp_path, **other_boot, heartbeat=now - 31)
@@ -226,11 +227,11 @@ def test_the_driver_renews_its_heartbeat(tmp_path):
 
 def test_on_this_host_a_reused_pid_is_not_the_owner(tmp_path):
     alive = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-    assert lock_is_live(lock._checked({**alive, "start": lock.process_start(os.getpid())}))
-    assert not lock_is_live(lock._checked({**alive, "start": "ticks:1"}))  # another process had this pid
-    assert not lock_is_live(lock._checked({**alive, "boot_id": "another-boot", "heartbeat": time.time() - 3600}))  # before a reboot
-    assert not lock_is_live(lock._checked({**alive, "pid": DEAD_PID}))
-    assert "the pid was reused" in lock.driver_identity_problem(lock._checked({**alive, "start": "ticks:1", "cmdline": []}))
+    assert lock_is_live(owner_record._checked({**alive, "start": owner_record.process_start(os.getpid())}))
+    assert not lock_is_live(owner_record._checked({**alive, "start": "ticks:1"}))  # another process had this pid
+    assert not lock_is_live(owner_record._checked({**alive, "boot_id": "another-boot", "heartbeat": time.time() - 3600}))  # before a reboot
+    assert not lock_is_live(owner_record._checked({**alive, "pid": DEAD_PID}))
+    assert "the pid was reused" in owner_record.driver_identity_problem(owner_record._checked({**alive, "start": "ticks:1", "cmdline": []}))
 
 
 # -- the session folder --------------------------------------------------------------------------
@@ -323,7 +324,7 @@ def test_a_lock_that_cannot_be_renewed_for_two_beats_is_lost_before_others_may_t
     assert wait_until(lambda: held.loss() is not None, timeout=10)
     record = read_lock(session_dir)
     age = time.time() - record["heartbeat"]
-    assert age < lock.STALE_AFTER_BEATS * 0.2  # lost while the record still looks live elsewhere
+    assert age < owner_record.STALE_AFTER_BEATS * 0.2  # lost while the record still looks live elsewhere
     assert "could not be renewed" in held.loss()
     held._beats._thread.join(5)
     assert not held._beats._thread.is_alive()  # its beats ended: healed, the folder gets no more of them

@@ -11,7 +11,8 @@ from lightning_bohb.cli.study import load_study
 from lightning_bohb.core.strategies import OptunaStrategy
 from lightning_bohb.exceptions import ConfigError, SessionError
 from lightning_bohb.session.lock import SessionLock
-from lightning_bohb.session.runner import TuneSession, reshape_config
+from lightning_bohb.session.reshape import reshape_config
+from lightning_bohb.session.runner import TuneSession
 from lightning_bohb.session.state import TuneSessionState, check_session_id, tune_trial_count
 
 STUDY = {

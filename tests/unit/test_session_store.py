@@ -18,7 +18,7 @@ from fake_sessions import make_session
 from lightning_bohb.cli.main import main
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session.backend import view_session
-from lightning_bohb.session.lock import new_record
+from lightning_bohb.session.owner_record import new_record
 from lightning_bohb.session.store import SessionStore, find_store_sessions
 from lightning_bohb.session.store_lease import StoreLease, read_lease
 from lightning_bohb.utils.layout import LOCK_FILE, STATE_FILE, SUMMARY_FILE

@@ -46,7 +46,7 @@ from lightning_bohb.pause.trial_status import TrialAction, TrialStatus
 from lightning_bohb.session.backend import open_session
 from lightning_bohb.session.history import SessionHistory, metric_of, summary_trials
 from lightning_bohb.session.importance import param_importance
-from lightning_bohb.session.lock import lock_is_live, read_lock
+from lightning_bohb.session.owner_record import lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
 from lightning_bohb.utils.layout import RESUME_LOG, SUMMARY_FILE
 

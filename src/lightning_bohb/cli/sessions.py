@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.pause.trial_status import TrialStatus
 from lightning_bohb.session.backend import SessionBackend, open_session, sessions_under
-from lightning_bohb.session.lock import lock_is_live, read_lock
+from lightning_bohb.session.owner_record import lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
 
 STALE = "RUNNING (stale: driver gone)"

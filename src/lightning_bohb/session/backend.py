@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 from lightning_bohb.exceptions import LightningTuneError, SessionError
-from lightning_bohb.session.lock import HEARTBEAT_S, OwnerLease, SessionLock
+from lightning_bohb.session.lock import OwnerLease, SessionLock
+from lightning_bohb.session.owner_record import HEARTBEAT_S
 from lightning_bohb.session.state import TuneSessionState
 from lightning_bohb.session.store import SessionStore, find_store_sessions
 from lightning_bohb.session.trust import check_trusted

@@ -12,23 +12,27 @@ coordinator's ``setup`` (Tune's loop not started yet) the runner takes Tune's in
 that handler (`_ray.tune_run.tune_interrupt_event`) and installs its handlers again. A signal that
 reaches Tune's handler in between ends the loop before any trial starts: the session is then
 PAUSED, never COMPLETED (COMPLETED needs a loop that ran to its end).
+
+Why this module is longer than the others (about 650 lines): `TuneSession` is the one place where a run's
+events are put in order (lock, state, signals, Ray, control actor, coordinator, Tune, summary, pause).
+What it orchestrates lives elsewhere, one concept a module: where the session lives
+(`lightning_bohb.session.backend`), its lock (`lightning_bohb.session.lock`), its state, a resume's new
+shape (`lightning_bohb.session.reshape`), the recorded import path (`lightning_bohb.session.script`) and
+Tune's hidden advice (`lightning_bohb.session.tune_noise`). Splitting the order itself would scatter it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import shlex
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from lightning_bohb._ray.ray_start import RayStart
 from lightning_bohb.core.best_trial import better
-from lightning_bohb.core.optimization_config import OptimizationConfig
 from lightning_bohb.core.optimizer import ConfigDrivenOptimizer
 from lightning_bohb.exceptions import ConfigError, SessionError, SessionLockLost, SessionPaused
 from lightning_bohb.pause.signals import SignalHandlers
@@ -37,6 +41,8 @@ from lightning_bohb.session.backend import SessionBackend, console_command, open
 from lightning_bohb.session.events import PauseReport, SessionListener
 from lightning_bohb.session.fingerprint import check_sources, check_unchanged, code_fingerprint
 from lightning_bohb.session.lock import OwnerLease
+from lightning_bohb.session.reshape import reshape_config
+from lightning_bohb.session.script import session_import_path, user_script
 from lightning_bohb.session.state import (
     SessionStatus,
     TuneSessionState,
@@ -45,11 +51,11 @@ from lightning_bohb.session.state import (
     new_session_id,
     now_iso,
     read_summary,
-    tune_trial_count,
     write_summary,
 )
 from lightning_bohb.session.summary import build_summary
-from lightning_bohb.utils.imports import extend_import_path, pythonpath_entries
+from lightning_bohb.session.tune_noise import tune_advice_hidden
+from lightning_bohb.utils.imports import extend_import_path
 from lightning_bohb.utils.layout import (
     BEST_CONFIG_FILE,
     CONTROL_FILE,
@@ -66,9 +72,6 @@ _STATUS_SUMMARY_EVERY_S = 0.5
 _SUMMARY_SHARE = 19
 """At most 1/20 of the driver's time goes to rewriting the summary (every trial's row): a summary that
 takes long to write (thousands of trials, a store far away) is rewritten less often."""
-_TUNE_ADVICE_LOGGER = "ray.tune.tune"
-_TUNE_ANALYSIS_LOGGER = "ray.tune.analysis.experiment_analysis"
-_TUNE_RESOURCES_LOGGER = "ray.tune.execution.insufficient_resources_manager"
 
 
 class TuneSession:
@@ -429,18 +432,8 @@ class TuneSession:
         self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, callbacks: List[Any],
         verbose: int,
     ):
-        # Hidden for this run only, by filters on two of Tune's loggers, removed afterwards: Tune's
-        # "interrupted ... resume with tune.run(...)" advice (wrong for a session), and, after a
-        # pause, its warning that trials stopped before their first result have no metrics file.
-        filters = [(logging.getLogger(_TUNE_ADVICE_LOGGER), _BelowError()), (logging.getLogger(_TUNE_ANALYSIS_LOGGER), _NoMetricsYet(self))]
-        filters.append((logging.getLogger(_TUNE_RESOURCES_LOGGER), _NotWhileHeld(self)))  # "no trial is running": some are held
-        for tune_logger, noise in filters:
-            tune_logger.addFilter(noise)
-        try:
+        with tune_advice_hidden(lambda: self.coordinator):
             return self._run_tune(optimizer, resume, signals, ray_start, callbacks, verbose)
-        finally:
-            for tune_logger, noise in filters:
-                tune_logger.removeFilter(noise)
 
     def _run_tune(
         self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, callbacks: List[Any],
@@ -645,50 +638,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class _BelowError(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR
-
-
-class _NoMetricsYet(logging.Filter):
-    """Drops Tune's "Failed to fetch metrics" for a run the session ended early (trials it held
-    before their first result have none; they start over on resume)."""
-
-    def __init__(self, session: "TuneSession") -> None:
-        super().__init__()
-        self.session = session
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        coordinator = self.session.coordinator
-        ended_early = coordinator is not None and coordinator.interrupted
-        return not (ended_early and record.getMessage().startswith("Failed to fetch metrics"))
-
-
-class _NotWhileHeld(logging.Filter):
-    """Drops Tune's "no trial is running ... insufficient resources" advice while trials are held on
-    request (``lightning-bohb trial pause``): nothing runs because the user said so."""
-
-    def __init__(self, session: "TuneSession") -> None:
-        super().__init__()
-        self.session = session
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        coordinator = self.session.coordinator
-        return not (coordinator is not None and coordinator.holds.held)
-
-
 def _start_ray(import_path: Sequence[str]) -> RayStart:
     # This session reports progress itself: no experiment-sync warnings, no Tune status tables.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     return RayStart(import_path)
-
-
-def session_import_path(import_paths: Sequence[str], script: Optional[str]) -> List[str]:
-    """The import path a session records and restores on resume (absolute folders, in order): the folders
-    given (a study's), the script's folder, the working folder and the folders of ``PYTHONPATH``."""
-    folders = [*import_paths, *(p for p in (os.path.dirname(script) if script else None, os.getcwd()) if p), *pythonpath_entries()]
-    return list(dict.fromkeys(os.path.abspath(p) for p in folders))
 
 
 def _optimizer_of(state: TuneSessionState) -> ConfigDrivenOptimizer:
@@ -702,55 +656,6 @@ def _optimizer_of(state: TuneSessionState) -> ConfigDrivenOptimizer:
     )
     optimizer.base_config_source = state.base_config_source
     return optimizer
-
-
-_RESHAPES = ("num_samples", "max_concurrent_trials", "cpus_per_trial", "gpus_per_trial")
-_LIMIT_WRAPPED = ("optuna", "hyperopt")
-"""Strategies whose searcher Ray's ConcurrencyLimiter wraps only when a limit is set."""
-
-
-def reshape_config(
-    state: TuneSessionState, session_dir: Path, fix: str = "Resume with --num-samples {created} or more", **shape: Any
-) -> OptimizationConfig:
-    """The session's `OptimizationConfig` with a new budget or shape (the values given, not None).
-
-    A larger ``num_samples`` continues the search (the searcher and scheduler keep everything they
-    decided); a smaller one than the trials already created is refused, and so is adding a
-    concurrency limit to an Optuna or HyperOpt search that had none (the limiter Ray wraps around
-    the searcher would not know the trials already running, and would not pass on their results).
-    New values are validated as `OptimizationConfig` validates them (`ConfigError`).
-    """
-    old = state.optimization_config
-    given = {name: shape[name] for name in _RESHAPES if shape.get(name) is not None}
-    if not given:
-        return old
-    new = dataclasses.replace(old, **given)
-    created = tune_trial_count(session_dir, TUNE_FOLDER)
-    if new.num_samples < created:
-        raise SessionError(
-            f"The value of `num_samples` is {new.num_samples}, but session {session_dir} has already created {created} trials "
-            f"(they keep their results and checkpoints); a budget smaller than that cannot be kept. "
-            f"{fix.format(created=created)} (now: {old.num_samples})."
-        )
-    strategy = getattr(state.strategy, "name", "")
-    if strategy in _LIMIT_WRAPPED and not old.max_concurrent_trials and new.max_concurrent_trials:
-        raise SessionError(
-            f"Session {session_dir} started its {strategy} search without `max_concurrent_trials`, so Ray saved its "
-            "searcher without a concurrency limiter; one added now would not know the trials already created and "
-            "would not pass on their results. Resume without --max-concurrent-trials (cpus_per_trial then bounds "
-            "how many run at once)."
-        )
-    return new
-
-
-def user_script() -> Optional[str]:
-    """The user's script when the session was started as ``python script.py``, else ``None``."""
-    argv0 = sys.argv[0] if sys.argv else ""
-    if not argv0.endswith(".py") or not os.path.isfile(argv0):
-        return None
-    script = os.path.abspath(argv0)
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return None if script.startswith(package_dir + os.sep) else script
 
 
 def _on_controller(controller: Any, check_owned: Callable[[], None]) -> None:

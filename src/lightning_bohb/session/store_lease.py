@@ -33,7 +33,8 @@ import time
 from typing import Any, Dict, Optional, Tuple, Union
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.lock import HEARTBEAT_S, OwnerLease, describe_owner, live_elsewhere, new_record, parse_record
+from lightning_bohb.session.lock import OwnerLease
+from lightning_bohb.session.owner_record import HEARTBEAT_S, describe_owner, live_elsewhere, new_record, parse_record
 from lightning_bohb.session.store import SessionStore
 from lightning_bohb.utils.layout import LOCK_FILE
 from lightning_bohb.utils.uris import join_uri, split_query

@@ -15,7 +15,7 @@ from lightning_bohb.cli.format import one_line, plural, printable
 from lightning_bohb.cli.sessions import find_sessions, timestamp
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session.backend import SessionBackend, link_below
-from lightning_bohb.session.lock import lock_is_live, read_lock
+from lightning_bohb.session.owner_record import lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
 from lightning_bohb.utils.layout import SUMMARY_FILE
 

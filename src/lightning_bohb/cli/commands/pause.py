@@ -17,7 +17,7 @@ from lightning_bohb.cli.format import printable
 from lightning_bohb.cli.sessions import timestamp
 from lightning_bohb.exceptions import LightningTuneError, SessionError
 from lightning_bohb.session.backend import SessionBackend, view_session
-from lightning_bohb.session.lock import driver_identity_problem, heartbeat_age, lock_is_live, read_lock
+from lightning_bohb.session.owner_record import driver_identity_problem, heartbeat_age, lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
 from lightning_bohb.utils.layout import CONTROL_FILE, LOCK_FILE, SUMMARY_FILE
 

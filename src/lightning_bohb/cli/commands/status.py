@@ -11,7 +11,7 @@ from lightning_bohb.cli.commands.base import Command, add_session_dir
 from lightning_bohb.cli.format import assignments, duration, number, print_table, printable
 from lightning_bohb.cli.sessions import STALE, metric_config, state_label, trial_count
 from lightning_bohb.session.backend import SessionBackend, view_session
-from lightning_bohb.session.lock import heartbeat_age, lock_is_live, read_lock
+from lightning_bohb.session.owner_record import heartbeat_age, lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
 from lightning_bohb.utils.layout import BEST_CONFIG_FILE
 

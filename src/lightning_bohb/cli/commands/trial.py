@@ -24,7 +24,7 @@ from lightning_bohb.exceptions import SessionError
 from lightning_bohb.pause.trial_requests import ACTIONS, TRIAL_ID, TrialHolds, write_request
 from lightning_bohb.pause.trial_status import TrialAction
 from lightning_bohb.session.history import summary_trials
-from lightning_bohb.session.lock import lock_is_live, read_lock
+from lightning_bohb.session.owner_record import lock_is_live, read_lock
 from lightning_bohb.session.state import SessionStatus, read_summary
 
 
