@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import ClassVar, Optional
 
+from lightning_bohb.utils.layout import DEFAULT_EXPERIMENT_DIR
+
 
 class Command:
     """A console command: ``lightning-bohb <name> ...``.
@@ -35,4 +37,6 @@ def add_session_dir(parser: argparse.ArgumentParser, help: str = "the session fo
 
 
 def add_experiment_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment_dir", metavar="EXPERIMENT_DIR", nargs="?", default="./experiments", help="default: ./experiments")
+    parser.add_argument(
+        "experiment_dir", metavar="EXPERIMENT_DIR", nargs="?", default=DEFAULT_EXPERIMENT_DIR, help=f"default: {DEFAULT_EXPERIMENT_DIR}"
+    )

@@ -6,6 +6,7 @@ import argparse
 
 from lightning_bohb.cli.arguments import Number
 from lightning_bohb.cli.commands.base import Command
+from lightning_bohb.utils.layout import DEFAULT_EXPERIMENT_DIR
 
 
 class Dashboard(Command):
@@ -21,8 +22,8 @@ class Dashboard(Command):
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("path", metavar="EXPERIMENT_DIR|SESSION_DIR", nargs="?", default="./experiments",
-                            help="default: ./experiments")
+        parser.add_argument("path", metavar="EXPERIMENT_DIR|SESSION_DIR", nargs="?", default=DEFAULT_EXPERIMENT_DIR,
+                            help=f"default: {DEFAULT_EXPERIMENT_DIR}")
         parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1; anything else is "
                             "reachable from other machines and prints a warning)")
         parser.add_argument("--port", type=Number(int), default=8750, help="port (default: 8750; 0: any free port)")

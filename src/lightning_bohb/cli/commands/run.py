@@ -12,6 +12,7 @@ from lightning_bohb.cli.format import printable
 from lightning_bohb.exceptions import EXIT_PAUSED, SessionError
 from lightning_bohb.session.backend import session_at
 from lightning_bohb.utils.imports import extend_import_path
+from lightning_bohb.utils.layout import DEFAULT_EXPERIMENT_DIR
 
 STUDY_EXAMPLE = """\
 study file:
@@ -43,7 +44,7 @@ class Run(Command):
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("study", metavar="STUDY.yaml", help="the study file")
         parser.add_argument("--experiment-dir", metavar="D", help="folder that holds experiments (default: the study's "
-                            "optimization.experiment_dir, else ./experiments)")
+                            f"optimization.experiment_dir, else {DEFAULT_EXPERIMENT_DIR})")
         parser.add_argument("--experiment-name", metavar="NAME", help="experiment folder name (default: the study's "
                             "optimization.experiment_name, else the study file's stem)")
         parser.add_argument("--session-id", metavar="ID", help="name the session: its folder is <experiment>/session_ID (letters, "
