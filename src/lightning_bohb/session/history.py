@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from lightning_bohb.core.best_trial import best_of, best_value
-from lightning_bohb.session.state import read_summary
+from lightning_bohb.pause.trial_status import TrialStatus
+from lightning_bohb.session.state import SessionStatus, read_summary
 from lightning_bohb.utils.files import parse_json
 from lightning_bohb.utils.layout import TUNE_FOLDER
 
@@ -214,7 +215,7 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
     held, pausing = (set(pause[key]) if isinstance(pause.get(key), list) else set() for key in ("held_trials", "pausing_trials"))
     strategy = summary.get("strategy")
     brackets = isinstance(strategy, dict) and strategy.get("name") in BRACKET_STRATEGIES
-    running = summary.get("status") == "RUNNING"
+    running = summary.get("status") == SessionStatus.RUNNING
     trials = []
     metrics: set = set()
     for trial_id in sorted(set(listed) | set(histories)):
@@ -230,12 +231,12 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
         metrics.update(series)
         iterations = [result["training_iteration"] for result in rows]
         epochs = iterations[-1] if iterations else _count(row.get("epochs"))
-        status = row.get("status") if isinstance(row.get("status"), str) else ("RUNNING" if trial else "PENDING")
+        status = row.get("status") if isinstance(row.get("status"), str) else (TrialStatus.RUNNING if trial else TrialStatus.PENDING)
         values = [v for v in series.get(metric or "", []) if _finite(v)]
         best = best_value(values or [row.get("best")], mode)
         last = values[-1] if values else (row.get("last") if _finite(row.get("last")) else None)
         seconds = rows[-1].get("time_total_s") if rows else row.get("time_s")
-        is_held = trial_id in held and status == "PAUSED"
+        is_held = trial_id in held and status == TrialStatus.PAUSED
         trials.append(
             {
                 "id": trial_id,
@@ -249,7 +250,7 @@ def chart_data(session_dir: Union[str, Path], summary: Dict[str, Any], history: 
                 "last": last,
                 "best": best,
                 "time_s": seconds if _finite(seconds) else None,
-                "stopped_early": status == "TERMINATED" and max_epochs is not None and epochs < max_epochs,
+                "stopped_early": status == TrialStatus.TERMINATED and max_epochs is not None and epochs < max_epochs,
                 "held": is_held,
                 "pausing": trial_id in pausing,
             }
@@ -295,11 +296,11 @@ def trial_outcome(
     (``lightning-bohb trial pause``); while the session runs, a HyperBand/BOHB trial is otherwise
     *waiting for its bracket* (its scheduler paused it); otherwise it is *paused* with the session.
     """
-    if status == "TERMINATED":
+    if status == TrialStatus.TERMINATED:
         return "stopped early" if max_epochs is not None and epochs < max_epochs else "finished"
-    if status == "PAUSED":
+    if status == TrialStatus.PAUSED:
         return "paused on request" if held else ("waiting for its bracket" if running and brackets else "paused")
-    return {"RUNNING": "running", "ERROR": "failed"}.get(str(status), "pending")
+    return {TrialStatus.RUNNING.value: "running", TrialStatus.ERROR.value: "failed"}.get(str(status), "pending")
 
 
 def _searched(summary: Dict[str, Any]) -> List[str]:
