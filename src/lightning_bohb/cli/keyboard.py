@@ -6,7 +6,7 @@ import os
 import select
 import sys
 import threading
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 
 def interactive_terminal() -> bool:
@@ -27,7 +27,7 @@ class KeyboardMonitor:
         self.handlers = handlers
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._saved_attrs = None
+        self._saved_attrs: Optional[List[Any]] = None
 
     def start(self) -> bool:
         if not interactive_terminal():

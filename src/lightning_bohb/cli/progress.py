@@ -88,7 +88,7 @@ def search_progress(session: Any, elapsed_s: float) -> SearchProgress:
         outcome = trial_outcome(status_of(trial), count, max_epochs, held=trial.trial_id in held, brackets=brackets)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         seconds = (trial.last_result or {}).get("time_total_s")
-        if count and _finite(seconds):
+        if count and seconds is not None and _finite(seconds):
             trained_s, trained_epochs = trained_s + seconds, trained_epochs + count
         if outcome not in ("finished", "stopped early", "failed") and max_epochs:
             left_epochs += max(0, max_epochs - count)

@@ -170,7 +170,7 @@ def _running_lock(view: SessionBackend) -> Dict[str, Any]:
     """The live lock of a running session, else a `SessionError` that says what state it is in."""
     session, name = view.folder, view.location
     lock = read_lock(session)
-    if lock_is_live(lock):
+    if lock is not None and lock_is_live(lock):
         return lock
     summary = read_summary(session)
     status = summary.get("status", "?")

@@ -92,15 +92,17 @@ def _outcomes(summary: Dict[str, Any]) -> Any:
     """A summary row's outcome (``finished``, ``stopped early``, ``paused on request``...: `trial_outcome`)."""
     from lightning_bohb.session.history import BRACKET_STRATEGIES, trial_outcome
 
-    pause = summary.get("pause") if isinstance(summary.get("pause"), dict) else {}
+    pause, named, most = summary.get("pause"), summary.get("strategy"), summary.get("max_epochs")
+    pause = pause if isinstance(pause, dict) else {}
     held = set(pause.get("held_trials") or []) if isinstance(pause.get("held_trials"), list) else set()
-    max_epochs = summary.get("max_epochs") if isinstance(summary.get("max_epochs"), int) else None
-    strategy = summary.get("strategy") if isinstance(summary.get("strategy"), dict) else {}
+    max_epochs = most if isinstance(most, int) else None
+    strategy = named if isinstance(named, dict) else {}
     running = summary.get("status") == SessionStatus.RUNNING
     brackets = strategy.get("name") in BRACKET_STRATEGIES
 
     def outcome(row: Dict[str, Any]) -> str:
-        epochs = row.get("epochs") if isinstance(row.get("epochs"), int) else 0
+        count = row.get("epochs")
+        epochs = count if isinstance(count, int) else 0
         return trial_outcome(row.get("status"), epochs, max_epochs, row.get("id") in held, running, brackets)
 
     return outcome

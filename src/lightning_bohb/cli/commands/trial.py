@@ -65,7 +65,8 @@ def request(session_dir: str, action: str, trial_id: str, wait: float = 10.0, qu
         known = ", ".join(sorted(trials)) or "none yet"
         raise SessionError(f"Session {session} has no trial {trial_id!r}. Its trials: {known}. See: lightning-bohb status {session}")
     status = str(trials[trial_id].get("status"))
-    strategy = summary.get("strategy") if isinstance(summary.get("strategy"), dict) else {}
+    named = summary.get("strategy")
+    strategy = named if isinstance(named, dict) else {}
     if action == TrialAction.PAUSE and strategy.get("name") == "bohb":
         raise SessionError(
             "A BOHB session cannot pause one trial: HyperBand brackets advance their trials together, so the bracket "
