@@ -104,3 +104,21 @@ def test_a_plain_search_gives_ctrl_c_back_to_its_caller():
         _setup_signal_catching()  # what tune.run does first
         assert signal.getsignal(signal.SIGINT) is not before
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_session_declares_its_fields_in_init_and_refuses_unknown_run_arguments(tmp_path):
+    from lightning_bohb.cli.tune_reflow import TuneReflowCLI
+    from lightning_bohb.session.runner import TuneSession
+
+    shared = [
+        name
+        for name, value in vars(TuneSession).items()
+        if not name.startswith("__") and not callable(value) and not isinstance(value, (property, classmethod, staticmethod))
+    ]
+    assert not shared  # no instance state as class attributes (a mutable one would be shared by every session)
+    session = TuneSession("exp", experiment_dir=tmp_path, session_id="s")
+    assert session.code_changes == [] and session.code_changes is not TuneSession("exp", experiment_dir=tmp_path).code_changes
+    with pytest.raises(TypeError, match="tune_verbosity"):
+        session.run(None, tune_verbosity=1)  # a misspelt option is an error, not silently dropped
+    with pytest.raises(TypeError, match="calbacks"):
+        TuneReflowCLI("exp", experiment_dir=tmp_path, verbose=False).run(None, calbacks=[])
