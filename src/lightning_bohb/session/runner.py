@@ -283,7 +283,8 @@ class TuneSession:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        self.backend.close()
+        if self._backend is not None:
+            self._backend.close()
 
     def check_trusted(self) -> None:
         """The trust check of `resume` again: Ray loads the experiment and scheduler states later."""
