@@ -51,7 +51,7 @@ def run(
     from lightning_bohb.cli.study import load_study
     from lightning_bohb.cli.tune_reflow import TuneReflowCLI
     from lightning_bohb.exceptions import SessionPaused
-    from lightning_bohb.session.state import STATE_FILE, check_session_id
+    from lightning_bohb.session.state import check_session_id, state_file
 
     study = load_study(study_file)
     if resume_if_exists and session_id is None:
@@ -73,7 +73,7 @@ def run(
                 return continue_study(session, optimizer)
         else:
             session = Path(session)
-            if (session / STATE_FILE).exists() or (session / STATE_FILE).is_symlink():
+            if state_file(session) is not None:
                 return continue_study(session, optimizer)
         print(printable(f"No session {session} yet; starting it."), flush=True)
     cli = TuneReflowCLI(session_id=session_id, import_paths=import_paths)

@@ -49,6 +49,7 @@ from lightning_bohb.session.state import (
     new_session_id,
     now_iso,
     read_summary,
+    state_file,
     tune_trial_count,
     write_summary,
 )
@@ -215,7 +216,7 @@ class TuneSession:
             return cls._resumed_from_store(str(session_dir), allow_code_changes, trust, shape, **kwargs)
         session_dir = Path(session_dir).expanduser().resolve()
         check_trusted(session_dir, trust)  # before anything is written, read back or unpickled
-        if not (session_dir / STATE_FILE).is_file():  # not a session: say so, and leave no lock in it
+        if state_file(session_dir) is None:  # not a session: say so, and leave no lock in it
             TuneSessionState.load(session_dir, trust=trust)
         # A second driver stops here, before it imports the user's code or restores anything; the
         # lock is held (with a heartbeat) until `run` ends.
@@ -483,7 +484,7 @@ class TuneSession:
 
     def _exists(self) -> bool:
         store = self.store
-        return store.is_session() if store is not None else (self.session_dir / STATE_FILE).exists()
+        return store.is_session() if store is not None else state_file(self.session_dir) is not None
 
     def _run_with_ray(self, optimizer: ConfigDrivenOptimizer, resume: bool, signals: SignalHandlers, ray_start: RayStart, **kwargs: Any):
         # Hidden for this run only, by filters on two of Tune's loggers, removed afterwards: Tune's

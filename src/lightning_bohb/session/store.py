@@ -37,11 +37,11 @@ from lightning_bohb.core.optimizer import BEST_CONFIG_FILE, RAY_EXPERIMENT_FOLDE
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.pause.remote import CONTROL_FILE
 from lightning_bohb.session.lock import LOCK_FILE
-from lightning_bohb.session.state import MAX_SUMMARY_BYTES, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE
+from lightning_bohb.session.state import LEGACY_STATE_FILE, MAX_SUMMARY_BYTES, SESSION_PREFIX, STATE_FILE, STATE_FILES, SUMMARY_FILE
 from lightning_bohb.utils.files import atomic_write, make_private_dir
 from lightning_bohb.utils.uris import is_uri, join_uri, split_query, uri_name, uri_parent
 
-SESSION_FILES = (STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
+SESSION_FILES = (STATE_FILE, LEGACY_STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
 """The session's own files a working copy is filled with (those present)."""
 MAX_OBJECT_BYTES = 1 << 28
 """No session or experiment-level file is larger; a larger object is not one of them."""
@@ -154,7 +154,7 @@ class SessionStore:
 
     # -- the whole session -----------------------------------------------------------------------
     def is_session(self) -> bool:
-        return self.exists(STATE_FILE)
+        return any(self.exists(name) for name in STATE_FILES)
 
     def pull(self, names: Iterable[str] = SESSION_FILES) -> Path:
         """The working copy with the store's files ``names`` (those present) written into it."""
