@@ -117,6 +117,34 @@ def capture_controller(scheduler, on_capture=None) -> None:
     scheduler.__class__ = type(cls.__name__, (cls,), {"on_trial_add": on_trial_add, _OWN_PREFIX + "captures": True})
 
 
+def new_trials_where_the_experiment_is(scheduler) -> None:
+    """Make each trial Tune adds keep its files where the experiment is now, also after a session moved.
+
+    Tune moves the trials it restores from an experiment folder that moved since its snapshot
+    (`TuneController._restore_trials`), but not the experiment its search algorithm restored: a trial that
+    algorithm created after the resume of a moved session wrote to the old folder (and failed, "Unable to set
+    up cluster storage"). Like `capture_controller`, this replaces the scheduler's class.
+    """
+    import copy
+
+    cls = type(scheduler)
+    if getattr(cls, _OWN_PREFIX + "moves_trials", False):
+        return
+
+    def on_trial_add(self, tune_controller, trial):
+        current = getattr(tune_controller, "_tune_controller", tune_controller)._storage
+        storage = trial.storage
+        if (storage.storage_fs_path, storage.experiment_dir_name) != (current.storage_fs_path, current.experiment_dir_name):
+            moved = copy.copy(storage)  # as Tune moves a restored trial
+            moved.storage_filesystem = current.storage_filesystem
+            moved.storage_fs_path = current.storage_fs_path
+            moved.experiment_dir_name = current.experiment_dir_name
+            trial.set_storage(moved)
+        return cls.on_trial_add(self, tune_controller, trial)
+
+    scheduler.__class__ = type(cls.__name__, (cls,), {"on_trial_add": on_trial_add, _OWN_PREFIX + "moves_trials": True})
+
+
 _SNAPSHOT_INDEX_PREFIX = "experiment_state-"
 
 

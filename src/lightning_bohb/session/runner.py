@@ -538,6 +538,7 @@ class TuneSession:
             session_dir=self.session_dir,
         )
         ray_internals.capture_controller(scheduler, on_capture=lambda controller: _on_controller(controller, self._check_owned))
+        ray_internals.new_trials_where_the_experiment_is(scheduler)  # a session resumed from another folder
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
         shape_callbacks: List[Any] = []
         if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones
