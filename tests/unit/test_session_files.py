@@ -13,7 +13,7 @@ import yaml
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session import fingerprint, lock
-from lightning_bohb.session.state import LEGACY_STATE_FILE, SCHEMA_VERSION, STATE_FILE, SUMMARY_FILE, TuneSessionState
+from lightning_bohb.session.state import LEGACY_STATE_FILE, SCHEMA_VERSION, SUMMARY_FILE, TuneSessionState
 from lightning_bohb.utils import files
 
 REPO = Path(__file__).resolve().parents[2]

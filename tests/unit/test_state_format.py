@@ -41,6 +41,7 @@ def _state(**fields) -> TuneSessionState:
         status=SessionStatus.PAUSED,
         paused_at=["2026-01-01T00:30:00"],
         fingerprint={"classes": {"m.M": "0" * 16}},
+        versions={"python": "3.11.7", "lightning_bohb": "0.1.0"},  # the default imports torch, Lightning and Ray: seconds
     )
     return TuneSessionState(**{**values, **fields})
 
