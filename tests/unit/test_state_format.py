@@ -21,8 +21,10 @@ from lightning_bohb.utils.files import make_private_dir
 from test_session_files import assert_one_error, console_run
 from test_trust import planted_pickle
 
-GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
-RELEASE_0_1_0 = sorted(GOLDEN.glob("*_127d5eb"))
+DATA = Path(__file__).resolve().parents[1] / "data"
+FORMAT_0 = [*sorted(DATA.glob("golden/*_127d5eb/paused/session_*/session_state.pkl")), DATA / "format0_57062d4" / "session_state.pkl"]
+"""Format-0 states: those of the golden sessions paused by 0.1.0 (127d5eb), and one pickled by main at 57062d4 (the
+last commit before format 1) with every field that commit had (BOHB's model settings, a CLI class, a script)."""
 
 
 def _state(**fields) -> TuneSessionState:
@@ -112,28 +114,19 @@ def test_only_objects_of_the_users_that_are_not_plain_are_pickled(tmp_path):
     assert TuneSessionState.load(tmp_path).search_space.cache == {"drawn": 1}
 
 
-def _copy_private(session: Path, into: Path) -> Path:
-    target = into / "exp" / session.name
-    shutil.copytree(session, target)
-    for folder, _, files in os.walk(into / "exp"):  # as the release left it: owner-only (git keeps no modes)
-        os.chmod(folder, 0o700)
-        for file in files:
-            os.chmod(os.path.join(folder, file), 0o600)
-    return target
-
-
-@pytest.mark.parametrize("golden", RELEASE_0_1_0, ids=lambda path: path.name)
-def test_a_state_pickled_by_0_1_0_migrates_to_the_current_format_exactly(tmp_path, golden):
-    (paused,) = (golden / "paused").iterdir()
-    old = cloudpickle.loads((paused / LEGACY_STATE_FILE).read_bytes())  # format 0, as 0.1.0 wrote it
+@pytest.mark.parametrize("pickled", FORMAT_0, ids=lambda path: path.parts[-4] if "golden" in path.parts else path.parent.name)
+def test_a_pickled_state_of_format_0_migrates_to_the_current_format_exactly(tmp_path, pickled):
+    old = cloudpickle.loads(pickled.read_bytes())  # format 0, as 0.1.0 (or main before format 1) wrote it
     assert type(old).__name__ == "TuneSessionState" and old.versions["lightning_bohb"] == "0.1.0"
     data = migrations.migrate(0, old)
     assert data["format_version"] == FORMAT_VERSION and data_problem(data) is None and _pickles(data) == []
     json.dumps(data, allow_nan=False)
 
-    session = _copy_private(paused, tmp_path)
+    session = make_private_dir(tmp_path / "exp" / "session_x")
+    shutil.copy(pickled, session / LEGACY_STATE_FILE)
     state = TuneSessionState.load(session)
-    for name in ("session_id", "experiment_name", "status", "paused_at", "base_config", "sys_path", "fingerprint", "versions"):
+    same = ("session_id", "experiment_name", "status", "paused_at", "base_config", "base_config_source", "script", "sys_path")
+    for name in (*same, "cli_arguments", "fingerprint", "versions"):
         assert getattr(state, name) == getattr(old, name), name
     for name in ("search_space", "optimization_config"):
         assert vars(getattr(state, name)) == vars(getattr(old, name)), name

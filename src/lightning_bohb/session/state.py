@@ -153,7 +153,14 @@ class TuneSessionState:
             raise SessionError(f"The session state {path} cannot be read ({error_text(err)}).") from None
         corrupt = f"The session state {path} is corrupt ({{}}). {BACKUP_HINT.format(tune=session_dir / 'tune')}"
         if path.name == LEGACY_STATE_FILE:
-            plain = migrate(0, read_format_0(data, path, session_dir))
+            old = read_format_0(data, path, session_dir)
+            try:
+                plain = migrate(0, old)
+            except Exception as err:  # an object of the pickle this release cannot write as data
+                raise SessionError(
+                    f"The session state {path} (format 0) cannot be brought to this release's format "
+                    f"({type(err).__name__}: {error_text(err)}); resume it with the release that paused it."
+                ) from None
         else:
             plain = _read_json(data, path, corrupt)
         return cls(**_fields(plain, path, corrupt))
