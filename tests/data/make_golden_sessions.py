@@ -29,8 +29,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 BASE = yaml.safe_load((REPO / "examples" / "config.yaml").read_text())
-BASE["model"]["class_path"] = "e2e_models.RecordingClassifier"  # epochs of >= 1.5 s: the pause comes mid-search
-BASE["model"]["init_args"]["min_epoch_seconds"] = 1.5
+BASE["model"]["class_path"] = "e2e_models.RecordingClassifier"  # epochs of >= 0.5 s: a pause lands mid-search, resumes stay short
+BASE["model"]["init_args"]["min_epoch_seconds"] = 0.5
 STUDY = {
     "base_config": BASE,
     "search_space": {"lr": {"loguniform": [1.0e-3, 3.0e-2]}, "hidden_size": {"choice": [16, 32]}},
