@@ -216,7 +216,7 @@ def test_a_store_out_of_reach_does_not_stop_a_search_over_its_summary(caplog):
         session._push("session_state.summary.yaml", required=False)  # the periodic rewrite: logged
     assert "the next change tries again" in caplog.text
     with pytest.raises(OSError):
-        session._push("session_state.pkl")  # the state itself: the caller says it could not be saved
+        session._push("session_state.json")  # the state itself: the caller says it could not be saved
 
 
 def test_the_driver_exit_skips_the_final_collection_of_what_is_still_alive():

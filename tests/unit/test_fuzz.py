@@ -32,10 +32,10 @@ import yaml
 
 from lightning_bohb.cli.main import main
 from lightning_bohb.session.state import TuneSessionState
-from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE
+from lightning_bohb.utils.layout import LEGACY_STATE_FILE, STATE_FILE, SUMMARY_FILE
 
 SEED = 17
-CASES = {"state": 70, "summary": 70, "lock": 35, "tune": 45, "best": 15, "study": 40, "base": 25}
+CASES = {"state": 35, "legacy": 35, "summary": 70, "lock": 35, "tune": 45, "best": 15, "study": 40, "base": 25}
 PER_COMMAND_S = 10.0
 DEAD_PID = 2**22 + 12345
 SNAPSHOT = "experiment_state-2026-01-01_00-00-10.json"
@@ -200,6 +200,16 @@ def corrupt_structured(data: bytes, kind: str, rng: random.Random) -> bytes:
     return json.dumps(tree).encode()
 
 
+def as_format_0(session: Path) -> Path:
+    """The session with its state as 0.1.0 left it: pickled (format 0) in place of the JSON."""
+    import cloudpickle
+
+    path = session / LEGACY_STATE_FILE
+    path.write_bytes(cloudpickle.dumps(TuneSessionState.load(session)))
+    (session / STATE_FILE).unlink()
+    return path
+
+
 def corrupt_pickle(data: bytes, rng: random.Random) -> bytes:
     """Damage the state pickle: its bytes, or a well-formed pickle of the wrong thing."""
     if rng.random() < 0.7:
@@ -220,17 +230,18 @@ def corrupt_pickle(data: bytes, rng: random.Random) -> bytes:
 
 FILES = {
     "state": lambda session: session / STATE_FILE,
+    "legacy": lambda session: as_format_0(session),
     "summary": lambda session: session / SUMMARY_FILE,
     "lock": lambda session: session / "session.lock",
     "tune": lambda session: session / "tune" / SNAPSHOT,
     "best": lambda session: session / "best_config.yaml",
 }
-KIND = {"summary": "yaml", "best": "yaml", "lock": "json", "tune": "json", "study": "yaml", "base": "yaml"}
+KIND = {"state": "json", "summary": "yaml", "best": "yaml", "lock": "json", "tune": "json", "study": "yaml", "base": "yaml"}
 
 
 def damage(path: Path, name: str, rng: random.Random) -> None:
     data = path.read_bytes()
-    if name == "state":
+    if name == "legacy":
         new = corrupt_pickle(data, rng)
     elif rng.random() < 0.5:
         new = corrupt_bytes(data, rng)
@@ -320,7 +331,7 @@ def test_every_command_survives_seeded_corruptions_of_every_session_and_study_fi
     capsys.readouterr()
 
     files = 0
-    for name in ("state", "summary", "lock", "tune", "best"):
+    for name in ("state", "legacy", "summary", "lock", "tune", "best"):
         for i in range(CASES[name]):
             rng = random.Random(f"{SEED}-{name}-{i}")
             root = tmp_path / f"{name}_{i}"

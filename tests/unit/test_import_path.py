@@ -2,6 +2,7 @@
 before torch and Lightning are imported: a module's source read without running it, the class paths of a
 base config, the import path a session records, and a resume's checks of its classes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -226,7 +227,7 @@ def test_a_state_whose_search_space_only_the_recorded_path_imports_loads_from_a_
     )
     session = make_private_dir(tmp_path / "exp" / "session_20260101_000000_abcdef")
     sys.path.insert(0, str(code))
-    try:  # saved as a run saves it: the module imported, so its class is pickled by reference
+    try:  # saved as a run saves it: the module imported, so its class is written by its path
         state = TuneSessionState(
             session_id="20260101_000000_abcdef", experiment_name="exp", search_space=import_class(f"{module}.Space")(),
             strategy=RandomStrategy(), optimization_config=OptimizationConfig(max_epochs=1, num_samples=1), base_config={},
@@ -236,7 +237,7 @@ def test_a_state_whose_search_space_only_the_recorded_path_imports_loads_from_a_
     finally:
         sys.path.remove(str(code))
         sys.modules.pop(module, None)
-    assert module.encode() in (session / "session_state.pkl").read_bytes()
+    assert json.loads((session / "session_state.json").read_text())["search_space"]["class_path"] == f"{module}.Space"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     load = "import sys; from lightning_bohb.session.state import TuneSessionState as S; "

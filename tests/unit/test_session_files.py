@@ -15,7 +15,7 @@ from lightning_bohb.exceptions import SessionError
 from lightning_bohb.session import fingerprint, lock
 from lightning_bohb.session.state import SCHEMA_VERSION, TuneSessionState
 from lightning_bohb.utils import files
-from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE
+from lightning_bohb.utils.layout import LEGACY_STATE_FILE, SUMMARY_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def _session(tmp_path, pkl: bytes = None, summary=None):
     session = tmp_path / "exp" / "session_20260101_000000_abcdef"
     session.mkdir(parents=True)
     if pkl is not None:
-        (session / STATE_FILE).write_bytes(pkl)
+        (session / LEGACY_STATE_FILE).write_bytes(pkl)
     if summary is not None:
         (session / SUMMARY_FILE).write_text(yaml.safe_dump(summary))
     return session
@@ -341,7 +341,7 @@ class _RaisesTypeError:
 )
 def test_a_pickle_that_fails_oddly_gives_one_error_line(tmp_path, capsys, data, expected):
     session = session_with(tmp_path)
-    (session / STATE_FILE).write_bytes(data)
+    (session / LEGACY_STATE_FILE).write_bytes(data)
     assert expected in assert_one_error(*console_run(capsys, "resume", session))
 
 

@@ -65,11 +65,11 @@ def test_run_with_a_bad_session_id_is_one_error_line(study, capsys):
 
 def test_a_new_session_never_overwrites_one_with_the_same_id(study, capsys):
     session = _saved_session(study, "fixed")
-    before = (session / "session_state.pkl").read_bytes()
+    before = (session / "session_state.json").read_bytes()
     assert main(["run", str(study), "--experiment-dir", str(study.parent / "exp"), "--session-id", "fixed"]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"error: Session {session} already exists") and "--resume-if-exists" in err
-    assert (session / "session_state.pkl").read_bytes() == before
+    assert (session / "session_state.json").read_bytes() == before
     SessionLock(session).acquire()  # released
 
 

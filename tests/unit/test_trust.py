@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.session.state import TuneSessionState
-from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE
+from lightning_bohb.session.state import TuneSessionState, state_file
+from lightning_bohb.utils.layout import LEGACY_STATE_FILE, SUMMARY_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 TRUST_ENV = "LIGHTNING_BOHB_TRUST"
@@ -128,7 +128,7 @@ def test_resume_imports_nothing_the_summary_names(tmp_path, state):
     }
     (session / SUMMARY_FILE).write_text(yaml.safe_dump(summary))
     if state == "planted":  # not ours to trust: group-writable
-        (session / STATE_FILE).write_bytes(planted_pickle(marker))
+        (session / LEGACY_STATE_FILE).write_bytes(planted_pickle(marker))
         os.chmod(session, 0o775)
     code, out, err, _ = console("resume", session, cwd=work)
     assert code == 1, (out, err)
@@ -187,7 +187,7 @@ def untrusted(session: Path, how: str) -> None:
         os.chmod(session, 0o770)
     elif how == "other-writable state file":  # in a folder others may enter (in a 0700 one, nobody else reaches it)
         os.chmod(session, 0o711)
-        os.chmod(session / STATE_FILE, 0o606)
+        os.chmod(state_file(session), 0o606)
     elif how == "writable tune state":
         os.chmod(session, 0o755)
         tune = session / "tune"
@@ -195,13 +195,14 @@ def untrusted(session: Path, how: str) -> None:
         (tune / "experiment_state-2026-01-01_00-00-00.json").write_text("{}")
         os.chmod(tune / "experiment_state-2026-01-01_00-00-00.json", 0o666)
     elif how == "state file is a link":
-        real = session.parent / "elsewhere.pkl"
-        (session / STATE_FILE).rename(real)
-        (session / STATE_FILE).symlink_to(real)
+        path = state_file(session)
+        real = session.parent / "elsewhere"
+        path.rename(real)
+        path.symlink_to(real)
     elif how == "owned by another user":
         if os.geteuid() != 0:
             pytest.skip("needs root to give a file to another user")
-        os.chown(session / STATE_FILE, 54321, 54321)
+        os.chown(state_file(session), 54321, 54321)
     else:
         raise AssertionError(how)
 
@@ -217,8 +218,8 @@ def test_state_in_a_folder_others_can_write_is_not_unpickled(tmp_path, how):
     session = tmp_path / "exp" / "session_x"
     session.mkdir(parents=True, mode=0o700)
     os.chmod(session, 0o700)
-    (session / STATE_FILE).write_bytes(planted_pickle(marker))
-    os.chmod(session / STATE_FILE, 0o600)
+    (session / LEGACY_STATE_FILE).write_bytes(planted_pickle(marker))
+    os.chmod(session / LEGACY_STATE_FILE, 0o600)
     untrusted(session, how)
 
     with pytest.raises(SessionError) as info:
@@ -236,7 +237,7 @@ def test_trust_env_var_and_console_flag_override(tmp_path, monkeypatch):
     marker = tmp_path / "unpickled"
     session = tmp_path / "exp" / "session_x"
     session.mkdir(parents=True)
-    (session / STATE_FILE).write_bytes(planted_pickle(marker))
+    (session / LEGACY_STATE_FILE).write_bytes(planted_pickle(marker))
     (session / SUMMARY_FILE).write_text("schema_version: 1\nstatus: PAUSED\n")
     os.chmod(session, 0o777)
 

@@ -1,7 +1,8 @@
 """The hooks LightningTune adds to a trial scheduler: the controller it remembers, the holds it obeys.
 
 Tune hands a scheduler its TuneController in every call but keeps no reference a callback could
-read (`capture_controller`); the pause coordinator amends the scheduler's decisions and hides the
+read (`capture_controller`); a trial added after a moved session's resume goes where the experiment is now
+(`new_trials_where_the_experiment_is`); the pause coordinator amends the scheduler's decisions and hides the
 trials it holds (`hold_trials`). Both replace the scheduler's class (`swap_class`).
 """
 
@@ -33,6 +34,32 @@ def capture_controller(scheduler, on_capture=None) -> None:
         return cls.on_trial_add(self, tune_controller, trial)
 
     swap_class(scheduler, "captures", on_trial_add=on_trial_add)
+
+
+def new_trials_where_the_experiment_is(scheduler) -> None:
+    """Make each trial Tune adds keep its files where the experiment is now, also after a session moved.
+
+    Tune moves the trials it restores from an experiment folder that moved since its snapshot
+    (`TuneController._restore_trials`), but not the experiment its search algorithm restored: a trial that
+    algorithm created after the resume of a moved session wrote to the old folder (and failed, "Unable to set
+    up cluster storage").
+    """
+    import copy
+
+    cls = type(scheduler)
+
+    def on_trial_add(self, tune_controller, trial):
+        current = unwrap_controller(tune_controller)._storage
+        storage = trial.storage
+        if (storage.storage_fs_path, storage.experiment_dir_name) != (current.storage_fs_path, current.experiment_dir_name):
+            moved = copy.copy(storage)  # as Tune moves a restored trial
+            moved.storage_filesystem = current.storage_filesystem
+            moved.storage_fs_path = current.storage_fs_path
+            moved.experiment_dir_name = current.experiment_dir_name
+            trial.set_storage(moved)
+        return cls.on_trial_add(self, tune_controller, trial)
+
+    swap_class(scheduler, "moves_trials", on_trial_add=on_trial_add)
 
 
 def captured_controller(scheduler) -> Optional[Any]:

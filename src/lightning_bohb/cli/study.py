@@ -69,8 +69,8 @@ class StudyError(ConfigError):
 class YamlSearchSpace(SearchSpace):
     """A search space given as plain data: ``{name: {"loguniform": [lo, hi]} | {"constant": v}}``.
 
-    It holds only YAML data, so it pickles by reference into the session state and a session
-    started with ``lightning-bohb run`` resumes with ``lightning-bohb resume``.
+    It holds only YAML data, so the session state holds it as its class path and that data, and a
+    session started with ``lightning-bohb run`` resumes with ``lightning-bohb resume``.
     """
 
     VERSION = "yaml"

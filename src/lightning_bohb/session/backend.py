@@ -32,7 +32,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple, Union
 from lightning_bohb.exceptions import LightningTuneError, SessionError
 from lightning_bohb.session.lock import OwnerLease, SessionLock
 from lightning_bohb.session.owner_record import HEARTBEAT_S
-from lightning_bohb.session.state import TuneSessionState
+from lightning_bohb.session.state import TuneSessionState, state_file
 from lightning_bohb.session.store import SessionStore, find_store_sessions
 from lightning_bohb.session.trust import check_trusted
 from lightning_bohb.utils.files import make_private_dir
@@ -199,8 +199,7 @@ class FolderSession(SessionBackend):
         return self._folder.absolute().parent.name
 
     def is_session(self) -> bool:
-        state = self._folder / STATE_FILE
-        return state.exists() or state.is_symlink()  # a planted link too: a resume refuses it, nothing overwrites it
+        return state_file(self._folder) is not None  # a planted link too: a resume refuses it, nothing overwrites it
 
     def lease(self, heartbeat_s: Optional[float] = HEARTBEAT_S) -> OwnerLease:
         return SessionLock(self._folder, heartbeat_s)
@@ -239,7 +238,7 @@ class FolderSession(SessionBackend):
 
     def check_resumable(self, trust: bool) -> None:
         check_trusted(self._folder, trust)  # before anything is written, read back or unpickled
-        if not (self._folder / STATE_FILE).is_file():  # not a session: say so, and leave no lock in it
+        if state_file(self._folder) is None:  # not a session: say so, and leave no lock in it
             TuneSessionState.load(self._folder, trust=trust)
 
     def check_trusted(self, trust: bool) -> None:

@@ -442,7 +442,7 @@ class TuneSession:
     ):
         import ray
 
-        from lightning_bohb._ray.scheduler_hooks import capture_controller
+        from lightning_bohb._ray.scheduler_hooks import capture_controller, new_trials_where_the_experiment_is
         from lightning_bohb._ray.scheduler_state import SchedulerStateCallback
         from lightning_bohb._ray.search_budget import reshape_on_restore
         from lightning_bohb._ray.trial_resources import TrialResourcesCallback
@@ -478,6 +478,7 @@ class TuneSession:
             session_dir=self.session_dir,
         )
         capture_controller(scheduler, on_capture=lambda controller: _on_controller(controller, self._check_owned))
+        new_trials_where_the_experiment_is(scheduler)  # a session resumed from another folder
         coordinator.control_trials(scheduler, search_alg, optimizer.optimization_config.max_concurrent_trials or 0)
         shape_callbacks: List[Any] = []
         if resume:  # the budget and shape recorded in the state, also when `resume` was given new ones

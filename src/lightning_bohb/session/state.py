@@ -1,8 +1,9 @@
 """`TuneSessionState`: everything needed to resume a session, and its human-readable summary.
 
-``session_state.pkl`` is cloudpickled (so a search space defined in the user's own script comes
-back) and holds the base config's content, not its path. ``session_state.summary.yaml`` is plain
-YAML, read by `status`, `list` and the resume pre-checks without unpickling anything.
+``session_state.json`` is plain data with a format version (`lightning_bohb.session.state_format`), and
+holds the base config's content, not its path; a state of an older format (0.1.0's pickled
+``session_state.pkl``) is read through `lightning_bohb.session.migrations` and written back as JSON.
+``session_state.summary.yaml`` is plain YAML, read by `status`, `list` and the resume pre-checks.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ import yaml
 
 from lightning_bohb.exceptions import ConfigError, SessionError
 from lightning_bohb.utils.files import atomic_write, read_bounded
-from lightning_bohb.utils.layout import STATE_FILE, SUMMARY_FILE, TUNE_FOLDER
+from lightning_bohb.utils.layout import LEGACY_STATE_FILE, STATE_FILE, STATE_FILES, SUMMARY_FILE, TUNE_FOLDER
 
 SCHEMA_VERSION = 1
+"""Of the summary (`SUMMARY_FILE`); the state file has its own (`state_format.FORMAT_VERSION`)."""
 
 
 class SessionStatus(str, enum.Enum):
@@ -98,26 +100,30 @@ class TuneSessionState:
     resumed_at: List[str] = field(default_factory=list)
     versions: Dict[str, str] = field(default_factory=library_versions)
     fingerprint: Dict[str, Any] = field(default_factory=dict)
-    schema_version: int = SCHEMA_VERSION
 
     @property
     def pause_count(self) -> int:
         return len(self.paused_at)
 
     def save(self, session_dir: Union[str, Path]) -> Path:
-        import cloudpickle
+        """Write the state as `STATE_FILE` (JSON of the current format); a format-0 file beside it goes."""
+        import json
+
+        from lightning_bohb.session.state_format import state_data
 
         path = Path(session_dir) / STATE_FILE
-        atomic_write(path, cloudpickle.dumps(self))
+        atomic_write(path, json.dumps(state_data(self), indent=1, ensure_ascii=False) + "\n")
+        (path.parent / LEGACY_STATE_FILE).unlink(missing_ok=True)
         return path
 
     @classmethod
     def load(cls, session_dir: Union[str, Path], trust: bool = False) -> "TuneSessionState":
-        """Load a session, with a clear `SessionError` for every way that can fail.
+        """Load a session (of any format this release reads), with a clear `SessionError` for every way that fails.
 
-        Nothing is unpickled before `lightning_bohb.session.trust.check_trusted` (owner and mode of
-        the folder and its state files) passes, unless ``trust`` (or ``LIGHTNING_BOHB_TRUST=1``).
+        Nothing is read past the file's bytes before `lightning_bohb.session.trust.check_trusted` (owner and
+        mode of the folder and its state files) passes, unless ``trust`` (or ``LIGHTNING_BOHB_TRUST=1``).
         """
+        from lightning_bohb.session.migrations import BACKUP_HINT, migrate, read_format_0
         from lightning_bohb.session.trust import check_trusted, trust_overridden
 
         session_dir = Path(session_dir).expanduser()
@@ -126,140 +132,89 @@ class TuneSessionState:
                 f"Session state not found: {session_dir} is not a directory. Check the exact path printed "
                 f"when pausing, or list sessions: lightning-bohb list {session_dir.parent}"
             )
-        path = session_dir / STATE_FILE
-        if not path.is_file() and not path.is_symlink():
+        path = state_file(session_dir)
+        if path is None:
             raise SessionError(
-                f"Session state not found: {path} does not exist, so {session_dir} is not a LightningTune "
+                f"Session state not found: {session_dir / STATE_FILE} does not exist, so {session_dir} is not a LightningTune "
                 f"session. Sessions look like <experiment_dir>/<name>/session_<id>/; list them with: "
                 f"lightning-bohb list {session_dir.parent}"
             )
         summary = read_summary(session_dir, required=False)
-        check_schema(summary.get("schema_version", SCHEMA_VERSION), path)
+        check_schema(summary.get("schema_version", SCHEMA_VERSION), session_dir / SUMMARY_FILE)
         check_trusted(session_dir, trust)
         try:
             data = read_bounded(path, MAX_STATE_BYTES, binary=True, follow_link=trust_overridden(trust))
         except (OSError, ValueError) as err:
-            raise SessionError(f"The session state {path} cannot be read ({_reason(err)}).") from None
-        state = _unpickle(data, path, session_dir)
-        if not isinstance(state, cls):
-            raise SessionError(f"{path} does not hold a TuneSessionState; it is not a LightningTune session file.")
-        check_schema(getattr(state, "schema_version", None), path)
-        problem = _state_problem(state)
-        if problem:
-            raise SessionError(f"The session state {path} is corrupt ({problem}). {_BACKUP_HINT.format(tune=session_dir / TUNE_FOLDER)}")
-        return state
-
-
-class _StandIn:
-    """What `_RecordedImportPath` gives for a class or function that does not import: takes any arguments and state."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> "_StandIn":
-        return super().__new__(cls)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        pass
-
-
-def _with_recorded_import_path(data: bytes) -> bool:
-    """Put the ``sys_path`` recorded in the state pickle ``data`` on the import path (read with `_StandIn`
-    for whatever does not import); False when it holds none that is not there yet."""
-    import io
-    import pickle
-
-    from lightning_bohb.utils.imports import extend_import_path
-
-    class _RecordedImportPath(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
+            raise SessionError(f"The session state {path} cannot be read ({error_text(err)}).") from None
+        corrupt = f"The session state {path} is corrupt ({{}}). {BACKUP_HINT.format(tune=session_dir / TUNE_FOLDER)}"
+        if path.name == LEGACY_STATE_FILE:
+            old = read_format_0(data, path, session_dir)
             try:
-                return super().find_class(module, name)
-            except (ImportError, AttributeError):
-                return _StandIn
+                plain = migrate(0, old)
+            except Exception as err:  # an object of the pickle this release cannot write as data
+                raise SessionError(
+                    f"The session state {path} (format 0) cannot be brought to this release's format "
+                    f"({type(err).__name__}: {error_text(err)}); resume it with the release that paused it."
+                ) from None
+        else:
+            plain = _read_json(data, path, corrupt)
+        return cls(**_fields(plain, path, corrupt))
+
+
+def state_file(session_dir: Union[str, Path]) -> Optional[Path]:
+    """The session's state file: `STATE_FILE`, else a format-0 `LEGACY_STATE_FILE`, else None."""
+    for name in STATE_FILES:
+        path = Path(session_dir) / name
+        if path.is_file() or path.is_symlink():
+            return path
+    return None
+
+
+def _read_json(data: bytes, path: Path, corrupt: str) -> Dict[str, Any]:
+    """Format `state_format.FORMAT_VERSION` data from a `STATE_FILE`'s bytes, migrated from an older format."""
+    import json
+
+    from lightning_bohb.session.migrations import migrate
+    from lightning_bohb.session.state_format import check_version
 
     try:
-        state = _RecordedImportPath(io.BytesIO(data)).load()
-    except Exception:  # not readable even so: the caller reports the first error
-        return False
-    folders = getattr(state, "sys_path", None)
-    if not isinstance(folders, list) or not all(isinstance(p, str) for p in folders):
-        return False
-    before = list(sys.path)
-    extend_import_path(folders)
-    return sys.path != before
+        plain = json.loads(data.decode("utf-8"))
+        check_plain(plain)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise SessionError(corrupt.format(f"not JSON: {error_text(err)}")) from None
+    if not isinstance(plain, dict):
+        raise SessionError(corrupt.format("not a mapping"))
+    return migrate(check_version(plain, path), plain)
 
 
-_BACKUP_HINT = (
-    "If the session paused before, copy session_state.pkl from a backup of the session folder; the trial "
-    "checkpoints under {tune} are untouched."
-)
+def _fields(plain: Dict[str, Any], path: Path, corrupt: str) -> Dict[str, Any]:
+    """`TuneSessionState`'s fields from current-format data: its classes imported (with the session's
+    recorded import path added when one does not import), its objects rebuilt."""
+    from lightning_bohb.session.migrations import attribute_error, import_error, with_import_path
+    from lightning_bohb.session.state_format import data_problem, state_fields
 
-
-def _unpickle(data: bytes, path: Path, session_dir: Path) -> Any:
-    import pickle
-
-    import cloudpickle
-
+    problem = data_problem(plain)
+    if problem:
+        raise SessionError(corrupt.format(problem))
     try:
         try:
-            return cloudpickle.loads(data)
+            fields = state_fields(plain)
         except ImportError:
-            # A class of the user's (a search space, a CLI class) in a module only the session's import path
-            # holds: that path is in the same (trusted) pickle. Read it with stand-ins for what does not
-            # import, put it on the import path, load again.
-            if not _with_recorded_import_path(data):
+            if not with_import_path(plain["sys_path"]):  # a class of the user's only the session's import path holds
                 raise
-            return cloudpickle.loads(data)
+            fields = state_fields(plain)
     except ImportError as err:
-        raise SessionError(
-            f"Cannot unpickle the session state {path}: {err}, also with the session's recorded import path. Add "
-            f"the folder that holds {err.name or 'that module'} to the import path (PYTHONPATH=/that/folder), then resume again."
-        ) from None
+        raise SessionError(import_error(path, err)) from None
     except AttributeError as err:
-        raise SessionError(
-            f"Cannot unpickle the session state {path}: {err}. The code that defined the search space or strategy "
-            "changed since the session started: resume with the code the session started with."
-        ) from None
-    except (pickle.UnpicklingError, EOFError, ValueError) as err:
-        raise SessionError(
-            f"The session state {path} is corrupt or truncated ({_reason(err)}). {_BACKUP_HINT.format(tune=session_dir / TUNE_FOLDER)}"
-        ) from None
-    except Exception as err:  # a damaged pickle can fail in any way (TypeError, KeyError, MemoryError...)
-        raise SessionError(
-            f"The session state {path} is corrupt or truncated ({type(err).__name__}: {_reason(err)}). "
-            f"{_BACKUP_HINT.format(tune=session_dir / TUNE_FOLDER)}"
-        ) from None
-
-
-def _state_problem(state: "TuneSessionState") -> Optional[str]:
-    """What is wrong with the fields of an unpickled state (a damaged pickle may still load), else None."""
-    from lightning_bohb.core.optimization_config import OptimizationConfig
-
-    expected = {
-        "session_id": str,
-        "experiment_name": str,
-        "base_config": dict,
-        "sys_path": list,
-        "status": str,
-        "paused_at": list,
-        "resumed_at": list,
-        "versions": dict,
-        "fingerprint": dict,
-        "optimization_config": OptimizationConfig,
-    }
-    for name, kind in expected.items():
-        value = getattr(state, name, None)
-        if not isinstance(value, kind):
-            return f"`{name}` is {type(value).__name__}, not {kind.__name__}"
-    if not all(isinstance(p, str) for p in state.sys_path):
-        return "`sys_path` holds something other than folder names"
-    for name in ("search_space", "strategy"):
-        if getattr(state, name, None) is None:
-            return f"`{name}` is missing"
-    if not str(state.session_id).strip() or "/" in state.session_id:
-        return f"`session_id` is {state.session_id!r}"
-    return None
+        raise SessionError(attribute_error(path, err)) from None
+    except ConfigError as err:
+        raise SessionError(f"The session state {path} cannot be resumed by this release: {err}") from None
+    except Exception as err:  # damaged data can fail in any way (KeyError, TypeError, a bad pickle...)
+        raise SessionError(corrupt.format(f"{type(err).__name__}: {error_text(err)}")) from None
+    if fields["status"] not in {status.value for status in SessionStatus}:
+        raise SessionError(corrupt.format(f"`status` is {_short(fields['status'])}"))
+    fields["status"] = SessionStatus(fields["status"])
+    return fields
 
 
 def check_schema(version: Any, path: Path) -> None:
@@ -400,11 +355,11 @@ def read_summary(session_dir: Union[str, Path], required: bool = True) -> Dict[s
             f"(or it was cut short). List sessions with: lightning-bohb list {path.parent.parent}"
         ) from None
     except (OSError, ValueError) as err:
-        raise SessionError(f"The session summary {path} is unreadable ({_reason(err)}).{_SUMMARY_HINT}") from None
+        raise SessionError(f"The session summary {path} is unreadable ({error_text(err)}).{_SUMMARY_HINT}") from None
     try:
         summary = load_yaml_data(text)
     except (yaml.YAMLError, ValueError, RecursionError) as err:
-        raise SessionError(f"The session summary {path} is unreadable ({_reason(err)}).{_SUMMARY_HINT}") from None
+        raise SessionError(f"The session summary {path} is unreadable ({error_text(err)}).{_SUMMARY_HINT}") from None
     if not isinstance(summary, dict):
         raise SessionError(f"The session summary {path} is corrupt (not a mapping).{_SUMMARY_HINT}")
     problem = summary_problem(summary)
@@ -434,7 +389,7 @@ def check_tune_state(session_dir: Union[str, Path], tune_folder: str = TUNE_FOLD
     try:
         problem = _tune_state_problem(read_bounded(path, MAX_STATE_BYTES))
     except (OSError, ValueError, RecursionError) as err:
-        problem = _reason(err)
+        problem = error_text(err)
     if problem:
         older = ""
         if len(snapshots) > 1:
@@ -496,7 +451,7 @@ def _embedded_pickles_problem(data: Any) -> Optional[str]:
                     for _ in pickletools.genops(bytes.fromhex(str(value.get("value")))):
                         pass
                 except Exception as err:  # bad hex or a broken opcode stream: reading it executes nothing
-                    return f"an embedded pickle is damaged: {_reason(err)}"
+                    return f"an embedded pickle is damaged: {error_text(err)}"
                 continue
             stack.extend(value.values())
         elif isinstance(value, list):
@@ -504,7 +459,7 @@ def _embedded_pickles_problem(data: Any) -> Optional[str]:
     return None
 
 
-def _reason(err: BaseException) -> str:
+def error_text(err: BaseException) -> str:
     """An error's text on one line, at most 300 characters (parser errors quote the input)."""
     text = " ".join(str(getattr(err, "strerror", None) or err).split())
     return text if len(text) <= 300 else text[:297] + "..."

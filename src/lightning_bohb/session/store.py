@@ -35,10 +35,19 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from lightning_bohb.exceptions import SessionError
 from lightning_bohb.utils.files import atomic_write, make_private_dir
-from lightning_bohb.utils.layout import BEST_CONFIG_FILE, CONTROL_FILE, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE, TUNE_FOLDER
+from lightning_bohb.utils.layout import (
+    BEST_CONFIG_FILE,
+    CONTROL_FILE,
+    LEGACY_STATE_FILE,
+    SESSION_PREFIX,
+    STATE_FILE,
+    STATE_FILES,
+    SUMMARY_FILE,
+    TUNE_FOLDER,
+)
 from lightning_bohb.utils.uris import join_uri, split_query, uri_name
 
-SESSION_FILES = (STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
+SESSION_FILES = (STATE_FILE, LEGACY_STATE_FILE, SUMMARY_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
 """The session's own files a working copy is filled with (those present)."""
 MAX_OBJECT_BYTES = 1 << 28
 """No session or experiment-level file is larger; a larger object is not one of them."""
@@ -151,7 +160,7 @@ class SessionStore:
 
     # -- the whole session -----------------------------------------------------------------------
     def is_session(self) -> bool:
-        return self.exists(STATE_FILE)
+        return any(self.exists(name) for name in STATE_FILES)
 
     def pull(self, names: Iterable[str] = SESSION_FILES) -> Path:
         """The working copy with the store's files ``names`` (those present) written into it."""

@@ -1,6 +1,7 @@
 """Whether a session folder may be unpickled: its owner and write permissions, as ssh checks its keys.
 
-Loading ``session_state.pkl``, Ray Tune's experiment state (its trials are cloudpickled inside the
+Loading a session's state (``session_state.json`` may hold pickles of the user's objects; 0.1.0's
+``session_state.pkl`` is one), Ray Tune's experiment state (its trials are cloudpickled inside the
 JSON), the searcher and scheduler states and the trial checkpoints runs (or, for checkpoints loaded
 ``weights_only=False``, can run) whatever code those pickles name. So before any of them is loaded,
 the session folder, its state file and everything under the Ray experiment folder ``tune/`` must be
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 from lightning_bohb.exceptions import SessionError
-from lightning_bohb.utils.layout import STATE_FILE, TUNE_FOLDER
+from lightning_bohb.utils.layout import STATE_FILES, TUNE_FOLDER
 
 TRUST_ENV = "LIGHTNING_BOHB_TRUST"
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
@@ -71,7 +72,7 @@ def untrusted_reason(session_dir: Union[str, Path]) -> Optional[str]:
             continue
         inner_shielded = shielded or not info.st_mode & _OTHERS_ENTER
         if path == session_dir:
-            pending += [(session_dir / STATE_FILE, inner_shielded, True), (session_dir / TUNE_FOLDER, inner_shielded, True)]
+            pending += [(session_dir / name, inner_shielded, True) for name in (*STATE_FILES, TUNE_FOLDER)]
             continue
         try:
             with os.scandir(path) as scan:

@@ -4,7 +4,7 @@
 ``/session_<id>/``, where ``<experiment_dir>/<experiment_name>/session_<id>/`` holds (in a local folder or under a prefix in
 object storage, `lightning_bohb.session.backend`):
 
-- `STATE_FILE`: what the session resumes from (`lightning_bohb.session.state`), and `SUMMARY_FILE`,
+- `STATE_FILE` (or 0.1.0's `LEGACY_STATE_FILE`): what the session resumes from (`lightning_bohb.session.state`), and `SUMMARY_FILE`,
   its YAML summary for people and for the commands that only look (``status``, ``list``, the dashboard);
 - `LOCK_FILE`, the owner record, and `OS_LOCK_FILE`, the file its OS lock is on (`lightning_bohb.session.lock`);
 - `TUNE_FOLDER`, Ray Tune's experiment (trials, checkpoints, Tune's snapshots);
@@ -21,7 +21,12 @@ DEFAULT_EXPERIMENT_DIR = "./experiments"
 DEFAULT_EXPERIMENT_NAME = "lightning_bohb"
 SESSION_PREFIX = "session_"
 """A session's folder is ``session_<id>``."""
-STATE_FILE = "session_state.pkl"
+STATE_FILE = "session_state.json"
+"""The session state: plain data with a format version (`lightning_bohb.session.state_format`)."""
+LEGACY_STATE_FILE = "session_state.pkl"
+"""The state of format 0 (0.1.0's pickle): read, migrated (`lightning_bohb.session.migrations`), replaced by
+`STATE_FILE` at the next save."""
+STATE_FILES = (STATE_FILE, LEGACY_STATE_FILE)
 SUMMARY_FILE = "session_state.summary.yaml"
 LOCK_FILE = "session.lock"
 """The owner record (JSON)."""
