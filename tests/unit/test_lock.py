@@ -333,6 +333,31 @@ def test_a_lock_that_cannot_be_renewed_for_two_beats_is_lost_before_others_may_t
     held.release()
 
 
+def test_confirming_the_lock_renews_it_now_or_waits_until_it_is_lost(tmp_path, monkeypatch):
+    """Before a run's last writes: renewed at once when it can be; cut off, lost within the renewal interval
+    (a driver whose trials ended on the outage stops as one that lost its session, not on a failed write)."""
+    session_dir = tmp_path / "session"
+    session_dir.mkdir()
+    held = SessionLock(session_dir, heartbeat_s=0.5)
+    held.acquire()
+    before = read_lock(session_dir)["heartbeat"]
+    assert held.loss(confirm=True) is None and read_lock(session_dir)["heartbeat"] > before  # renewed just now
+
+    def unreachable(self):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(SessionLock, "_write_record", unreachable)
+    asked = time.monotonic()
+    why = held.loss(confirm=True)
+    took = time.monotonic() - asked
+    assert why is not None and "could not be renewed" in why, why
+    assert lock.RENEW_WITHIN_BEATS * 0.5 - 0.1 < took < lock.STALE_AFTER_BEATS * 0.5, took  # it waited, and was lost in time
+    assert held.loss() == why
+    monkeypatch.undo()
+    held.release()
+    assert read_lock(session_dir) is None  # still its own record: removed
+
+
 def test_the_console_exits_with_its_own_code_when_the_lock_is_lost(monkeypatch, capsys):
     from lightning_bohb.cli import main as console
     from lightning_bohb.exceptions import EXIT_LOCK_LOST, SessionLockLost

@@ -12,7 +12,7 @@ from ray.tune.execution.tune_controller import TrialRunnerWrapper, TuneControlle
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 
-from lightning_bohb._ray import ray_start, scheduler_hooks, scheduler_state, snapshot_journal, tune_controller, tune_run
+from lightning_bohb._ray import incremental_copy, ray_start, scheduler_hooks, scheduler_state, snapshot_journal, tune_controller, tune_run
 from lightning_bohb._ray.atomic_fs import atomic_storage_filesystem
 from lightning_bohb._ray.bohb_scheduler import ResumableHyperBandForBOHB
 
@@ -195,6 +195,34 @@ def test_a_driver_that_lost_its_session_writes_no_snapshot(tmp_path):
     with pytest.raises(SessionLockLost):
         snapshot_journal._journals[controller].snapshot()  # the snapshot per trial checkpoint
     assert len(asked) == 2 and not session.exists()
+
+
+def test_a_lease_lost_while_the_store_makes_a_folder_writes_no_file_into_it(tmp_path, monkeypatch):
+    """Making a folder in a store out of reach spends the store's retries (seconds): a driver whose lease ran
+    out meanwhile starts no write there (an e2e partition showed one started after the loss)."""
+    import pyarrow.fs
+    from ray.train._internal import storage
+
+    from lightning_bohb.exceptions import SessionLockLost
+
+    staging, session = tmp_path / "staging", tmp_path / "session"
+    (staging / "trial_a").mkdir(parents=True)
+    (staging / "trial_a" / "result.json").write_text('{"epoch": 1}\n')
+    lost = []
+    make_folder = storage._create_directory
+
+    def retried_past_the_loss(fs, fs_path):
+        make_folder(fs, fs_path)
+        lost.append(True)
+
+    def check_owned():
+        if lost:
+            raise SessionLockLost("its heartbeat could not be renewed for 20 s")
+
+    monkeypatch.setattr(storage, "_create_directory", retried_past_the_loss)
+    with pytest.raises(SessionLockLost):
+        incremental_copy.copy_changed(str(staging), pyarrow.fs.LocalFileSystem(), str(session), copied={}, before_write=check_owned)
+    assert lost and not (session / "trial_a" / "result.json").exists()
 
 
 def test_snapshot_copy_still_leaves_out_what_it_is_told_to(tmp_path):

@@ -96,6 +96,8 @@ def copy_changed(
             if parent and parent not in made:
                 _create_directory(fs, parent)  # what Ray's copy does first
                 made.add(parent)
+                if before_write is not None:  # again: a store out of reach spends its retries there (seconds), past a loss
+                    before_write()
             with fs.open_output_stream(target, compression=None) as out:
                 out.write(data)
         copied[name] = (*key, digest) if racy else key

@@ -108,6 +108,19 @@ class Heartbeat:
                 )
         return self._lost
 
+    def confirm(self) -> Optional[str]:
+        """`loss`, decided now: beats until one renews the record (None) or it is lost (why), within the
+        renewal interval. Before a run's last writes: a driver cut off from its store, whose trials may have
+        ended on that very outage before its heartbeat ran out, stops as having lost the session (exit 4)."""
+        while self.loss() is None:
+            asked = time.monotonic()
+            self._renew()
+            if self.renewed_at >= asked or self._lost is not None:
+                return self._lost
+            # Out of reach: again a beat later, or as the renewal interval ends (then `loss` says lost).
+            time.sleep(min(self._interval, max(0.0, RENEW_WITHIN_BEATS * self._interval - self._unrenewed())) + 0.01)
+        return self._lost
+
     def _unrenewed(self) -> float:
         return time.monotonic() - self.renewed_at
 
@@ -159,9 +172,9 @@ class OwnerLease(ABC):
         if self.heartbeat_s:
             self._beats = Heartbeat(self._beat, self.heartbeat_s, self.heartbeat_name, renewed_at)
 
-    def loss(self) -> Optional[str]:
-        """Why this driver no longer holds it (`Heartbeat.loss`); None while it does."""
-        return None if self._beats is None else self._beats.loss()
+    def loss(self, confirm: bool = False) -> Optional[str]:
+        """Why this driver no longer holds it (`Heartbeat.loss`; with ``confirm``, `Heartbeat.confirm`); None while it does."""
+        return None if self._beats is None else self._beats.confirm() if confirm else self._beats.loss()
 
     def release(self) -> None:
         """Give it up; the owner record is removed only if it is still this driver's."""

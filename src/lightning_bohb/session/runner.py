@@ -517,7 +517,8 @@ class TuneSession:
                 search=(search_alg, scheduler),
                 storage_filesystem=self.backend.tune_filesystem(),
             )
-            self._check_owned()  # lost at the very end: no best config, no state is written
+            # Renewed just now, or lost: a driver cut off from its store (its trials ended on the outage) stops here.
+            self._check_owned(confirm=True)  # lost at the very end: no best config, no state is written
         except BaseException as caught:
             err = self._as_lock_loss(caught)
             state.status = SessionStatus.FAILED
@@ -551,10 +552,11 @@ class TuneSession:
         ))
         raise SessionPaused(self.backend.where, self.resume_command)
 
-    def _lock_loss(self) -> Optional[str]:
-        """Why this driver no longer holds the lock or lease of its running session; None while it does."""
+    def _lock_loss(self, confirm: bool = False) -> Optional[str]:
+        """Why this driver no longer holds the lock or lease of its running session; None while it does
+        (with ``confirm``, once renewed: `OwnerLease.loss`)."""
         lock = self._running_lock
-        return None if lock is None else lock.loss()
+        return None if lock is None else lock.loss(confirm)
 
     def _as_lock_loss(self, err: BaseException) -> BaseException:
         """``err``, or the `SessionLockLost` behind it once the lock is lost: Tune reports what a callback
@@ -567,9 +569,9 @@ class TuneSession:
             return lost
         return err
 
-    def _check_owned(self) -> None:
+    def _check_owned(self, confirm: bool = False) -> None:
         """`SessionLockLost` once the lock or lease is lost: the run ends at once and writes nothing more."""
-        why = self._lock_loss()
+        why = self._lock_loss(confirm)
         if why is not None:
             raise SessionLockLost(
                 f"This driver stopped: {why}. It wrote nothing into session {self.location} since; its trials stopped at "
