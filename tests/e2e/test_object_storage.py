@@ -334,6 +334,7 @@ def test_a_driver_cut_off_from_s3_stops_and_another_resumes_the_session_exactly(
         assert code == EXIT_LOCK_LOST, driver.output[-3000:]
         errors = [line for line in driver.output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and "could not be renewed" in errors[0], driver.output[-3000:]
+        assert "can still be resumed" not in driver.output  # another driver owns it now: no resume command offered
         # It stopped within its renewal interval, plus its exit (Ray's shutdown), on a loaded 2-core machine.
         assert ended_at - proxy.cut_at < STALE_AFTER_BEATS * HEARTBEAT_S + 30, ended_at - proxy.cut_at
         wait_until(lambda: not any(_alive(process) for process in its_processes), 60, "the end of A's Ray and trials")

@@ -258,6 +258,8 @@ class TuneReflowCLI(SessionListener):
         self._say("\n".join(["🏁 Optimization complete.", *final_summary(session, time.time() - self.start_time)]))
 
     def on_failed(self, session: TuneSession, error: BaseException) -> None:
+        if isinstance(error, SessionLockLost):
+            return  # another driver owns the session now: its one error line says so, and this one must not resume it
         self._say(f"❌ Optimization failed. The session can still be resumed:\n   {session.resume_command}")
 
     def on_paused(self, session: TuneSession, report: PauseReport) -> None:
