@@ -46,8 +46,10 @@ VIEW_FILES = (SUMMARY_FILE, LOCK_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
 class SessionBackend(ABC):
     """Where one session lives; see the module's docstring.
 
+    The defaults below are a URI's (a stored session's); `FolderSession` overrides them for a folder.
+
     Attributes:
-        location: The session, as the user names it: its absolute folder, or its URI.
+        location: The session, as the user names it: its folder (as given, ``~`` expanded), or its URI.
     """
 
     location: str
