@@ -73,7 +73,7 @@ def test_nothing_changes_the_interpreter_at_import():
     assert not offenders, offenders
 
 
-BACKEND_MODULES = {"lightning_bohb.session.backend", "lightning_bohb.utils.uris"}
+BACKEND_MODULES = {"lightning_bohb.session.backend", "lightning_bohb.utils.location_backend"}
 """The session backend (its factories pick a folder or a store) and, below the session layer, the locations."""
 _FOLDER_OR_URI = re.compile(r"\bis_uri\(|\bstore is (not )?None\b|\bstore\s*(==|!=)\s*None\b")
 

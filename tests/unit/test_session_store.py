@@ -22,7 +22,8 @@ from lightning_bohb.session.owner_record import new_record
 from lightning_bohb.session.store import SessionStore, find_store_sessions
 from lightning_bohb.session.store_lease import StoreLease, read_lease
 from lightning_bohb.utils.layout import LOCK_FILE, STATE_FILE, SUMMARY_FILE
-from lightning_bohb.utils.uris import is_uri, join_uri, uri_parent
+from lightning_bohb.utils.location_backend import is_uri
+from lightning_bohb.utils.uris import join_uri, uri_parent
 
 BUCKET = "unit-sessions"
 

@@ -82,15 +82,15 @@ class ResumableLoader:
     def __iter__(self) -> Iterator[Any]:
         # A generator: nothing happens until the first batch is asked for, so Lightning's check that
         # a loader is iterable (it calls ``iter()`` once) starts no workers and draws no random numbers.
-        restore, self._to_restore = self._to_restore, None
-        iterator = self._begin(restore)
+        position, self._to_restore = self._to_restore, None
+        iterator = self._begin(position)
         for batch in iterator:
             self._taken += 1
             yield batch
 
-    def _begin(self, restore: Optional[Dict[str, Any]]) -> Iterator[Any]:
-        """The wrapped loader's iterator, at the position ``restore`` records (None: a new epoch)."""
-        if restore is None:
+    def _begin(self, position: Optional[Dict[str, Any]]) -> Iterator[Any]:
+        """The wrapped loader's iterator, at the ``position`` a checkpoint recorded (None: a new epoch)."""
+        if position is None:
             if self._own_state:
                 self._start = _random_states(self.loader)
             self._taken = 0
@@ -98,14 +98,14 @@ class ResumableLoader:
         after_step = self.random_before  # what the checkpoint restored: the state after its last step
         try:
             if not self._own_state:
-                self.loader.load_state_dict(restore["loader"])
+                self.loader.load_state_dict(position["loader"])
                 return iter(self.loader)
-            _set_random_states(self.loader, restore["random"])
+            _set_random_states(self.loader, position["random"])
             self._start = _random_states(self.loader)
             iterator = iter(self.loader)
-            for _ in range(restore["batches"]):
+            for _ in range(position["batches"]):
                 next(iterator)
-            self._taken = restore["batches"]
+            self._taken = position["batches"]
             return iterator
         finally:
             torch.set_rng_state(after_step)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from lightning_bohb.exceptions import ConfigError
-from lightning_bohb.utils.uris import experiment_location
+from lightning_bohb.utils.location_backend import experiment_location
 
 ERRORED_TRIAL_POLICIES = ("resume", "restart", "fail")
 CHECKPOINT_COMPRESSIONS = (None, "zstd")
@@ -124,7 +124,7 @@ class OptimizationConfig:
     @property
     def experiment_location(self) -> str:
         """``<experiment_dir>/<experiment_name>`` (defaults filled in), where this search's sessions live: a URI,
-        or an absolute folder (`lightning_bohb.utils.uris.experiment_location`)."""
+        or an absolute folder (`lightning_bohb.utils.location_backend.experiment_location`)."""
         return experiment_location(self.experiment_dir, self.experiment_name)
 
     def with_location(self, experiment_name: Optional[str], experiment_dir: Optional[str]) -> "OptimizationConfig":

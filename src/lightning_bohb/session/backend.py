@@ -37,7 +37,8 @@ from lightning_bohb.session.store import SessionStore, find_store_sessions
 from lightning_bohb.session.trust import check_trusted
 from lightning_bohb.utils.files import make_private_dir
 from lightning_bohb.utils.layout import BEST_CONFIG_FILE, CONTROL_FILE, LOCK_FILE, SESSION_PREFIX, STATE_FILE, SUMMARY_FILE
-from lightning_bohb.utils.uris import experiment_location, is_uri, join_uri, split_query, uri_parent
+from lightning_bohb.utils.location_backend import experiment_location, is_uri
+from lightning_bohb.utils.uris import join_uri, split_query, uri_parent
 
 VIEW_FILES = (SUMMARY_FILE, LOCK_FILE, BEST_CONFIG_FILE, CONTROL_FILE)
 """What commands that only look at a session (``status``, ``list``, ``pause``, ``export-best``) read."""
@@ -363,7 +364,7 @@ def require_folder(location: Optional[Union[str, Path]], command: str) -> None:
 
 
 def session_at(experiment_dir: Optional[str], experiment_name: Optional[str], session_id: str) -> SessionBackend:
-    """The backend of session ``session_id`` of an experiment (`lightning_bohb.utils.uris.experiment_location`)."""
+    """The backend of session ``session_id`` of an experiment (`lightning_bohb.utils.location_backend.experiment_location`)."""
     experiment = experiment_location(experiment_dir, experiment_name)
     if is_uri(experiment):
         return StoredSession(join_uri(experiment, f"{SESSION_PREFIX}{session_id}"))
