@@ -30,7 +30,7 @@ from lightning_bohb.core.trainable import TrialSpec, seed_environment, train_tri
 from lightning_bohb.exceptions import ConfigError
 from lightning_bohb.log import logger
 from lightning_bohb.utils.layout import BEST_CONFIG_FILE
-from lightning_bohb.utils.uris import prepare_location, write_at
+from lightning_bohb.utils.location_backend import prepare_location, write_at
 
 
 class ConfigDrivenOptimizer:
